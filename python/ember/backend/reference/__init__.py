@@ -1,0 +1,18 @@
+"""The NumPy reference backend: the spec every other backend is tested against.
+
+Plain NumPy, no other engine. Each file holds one op family, forward and backward side by side.
+The signatures are those listed in ember.backend's docstring.
+"""
+from .activation import activation_backward, activation_forward
+from .conv import conv2d_backward_input, conv2d_backward_weight, conv2d_forward
+from .matmul import matmul
+from .pool import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
+from .softmax import log_softmax_backward, log_softmax_forward, softmax_backward, softmax_forward
+
+__all__ = [
+    "matmul",
+    "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
+    "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
+    "activation_forward", "activation_backward",
+    "softmax_forward", "softmax_backward", "log_softmax_forward", "log_softmax_backward",
+]
