@@ -1,0 +1,77 @@
+"""Kernel backends: the NumPy reference (the spec), the native CPU kernels (ember._C), CUDA later.
+
+Every backend module exposes the same functions on raw arrays (NumPy on the CPU). The caller (ember.ops)
+has already validated shapes and dtypes and resolved padding to explicit pairs, so backends compute only.
+Each function returns a new array of the input's dtype (float32 or float64).
+
+    matmul(a, b)                                   a (..., M, K), b (..., K, N), batch dims broadcast
+    conv2d_forward(x, w, strides, padding, dilation, groups)
+        x (N, H, W, C) NHWC, w (KH, KW, C // groups, O) HWIO, strides (sh, sw),
+        padding ((top, bottom), (left, right)), dilation (dh, dw); returns (N, Ho, Wo, O) where
+        Ho = (H + top + bottom - dh * (KH - 1) - 1) // sh + 1
+    conv2d_backward_input(grad_y, w, x_shape, strides, padding, dilation, groups)   -> grad_x
+    conv2d_backward_weight(grad_y, x, w_shape, strides, padding, dilation, groups)  -> grad_w
+    max_pool2d_forward(x, pool, strides, padding)  x NHWC, pool (ph, pw); padding cells never win
+    max_pool2d_backward(grad_y, x, pool, strides, padding)
+        the gradient goes to the first NaN of each window if any, else to its first maximum (row-major)
+    avg_pool2d_forward(x, pool, strides, padding)  divides by the count of real (non-padding) cells, as Keras
+    avg_pool2d_backward(grad_y, x_shape, pool, strides, padding)
+    activation_forward(name, x, alpha)             name: relu, leaky_relu, elu, sigmoid, tanh; NaN propagates
+    activation_backward(name, x, y, grad_y, alpha) relu'(0) = 0; elu and leaky_relu use alpha
+    softmax_forward(x, axis) / softmax_backward(y, grad_y, axis)
+    log_softmax_forward(x, axis) / log_softmax_backward(y, grad_y, axis)      y is the forward's output
+"""
+import contextlib
+import importlib
+
+_NAMES = ("reference", "cpu")
+_loaded = {}
+_cpu_choice = None
+
+
+def get(name):
+    """The backend module called `name` ("reference" or "cpu")."""
+    if name not in _NAMES:
+        raise ValueError(f"Unknown backend {name!r}. Expected one of {list(_NAMES)}.")
+    if name not in _loaded:
+        _loaded[name] = importlib.import_module(f"ember.backend.{name}")
+    return _loaded[name]
+
+
+def native_available():
+    try:
+        importlib.import_module("ember._C")
+    except ImportError:
+        return False
+    return True
+
+
+def current():
+    """Name of the backend CPU tensors use now: "cpu" (native kernels) unless set otherwise."""
+    global _cpu_choice
+    if _cpu_choice is None:
+        _cpu_choice = "cpu" if native_available() else "reference"
+    return _cpu_choice
+
+
+def set_backend(name):
+    """Run CPU ops on `name`: "cpu" (ember's native kernels) or "reference" (plain NumPy, the spec)."""
+    global _cpu_choice
+    get(name)
+    _cpu_choice = name
+
+
+@contextlib.contextmanager
+def use_backend(name):
+    """`with ember.use_backend("reference"): ...` runs the block on that backend, then restores the old one."""
+    previous = current()
+    set_backend(name)
+    try:
+        yield
+    finally:
+        set_backend(previous)
+
+
+def for_array(array):
+    """The backend module that computes on `array` (by its device, then by the current CPU choice)."""
+    return get(current())

@@ -1,0 +1,73 @@
+"""Activations and softmax, on the native activation kernels (forward and backward)."""
+import numpy as np
+
+from ._util import kernels, normalize_axes, record, require_float, wrap
+
+
+def _activation(name, x, alpha=0.0):
+    require_float(name, x)
+    backend = kernels(x)
+    out = wrap(backend.activation_forward(name, x._data, alpha))
+    return record(name, out, [x],
+                  lambda g: [backend.activation_backward(name, x._data, out._data, g, alpha)])
+
+
+def relu(x):
+    """max(x, 0); the gradient at 0 is 0; NaN stays NaN."""
+    return _activation("relu", x)
+
+
+def leaky_relu(x, negative_slope=0.2):
+    """x for x > 0, negative_slope * x otherwise (Keras' default slope 0.2)."""
+    return _activation("leaky_relu", x, float(negative_slope))
+
+
+def elu(x, alpha=1.0):
+    """x for x > 0, alpha * (exp(x) - 1) otherwise."""
+    return _activation("elu", x, float(alpha))
+
+
+def sigmoid(x):
+    return _activation("sigmoid", x)
+
+
+def tanh(x):
+    return _activation("tanh", x)
+
+
+def _softmax_family(name, x, axis):
+    require_float(name, x)
+    (ax,) = normalize_axes(name, axis, x.ndim)
+    backend = kernels(x)
+    forward = getattr(backend, f"{name}_forward")
+    backward = getattr(backend, f"{name}_backward")
+    out = wrap(forward(x._data, ax))
+    return record(name, out, [x], lambda g: [backward(out._data, g, ax)])
+
+
+def softmax(x, axis=-1):
+    """exp(x) / sum(exp(x)) along `axis`, computed stably (the maximum is subtracted first)."""
+    return _softmax_family("softmax", x, axis)
+
+
+def log_softmax(x, axis=-1):
+    """x - logsumexp(x) along `axis`, finite for logits of any size."""
+    return _softmax_family("log_softmax", x, axis)
+
+
+def gelu(x, approximate=False):
+    """Gaussian error linear unit; `approximate=True` is the tanh form. Composite: autograd gives its gradient."""
+    if approximate:
+        inner = (x + 0.044715 * x * x * x) * float(np.sqrt(2.0 / np.pi))
+        return 0.5 * x * (1.0 + tanh(inner))
+    return 0.5 * x * (1.0 + erf(x * float(1.0 / np.sqrt(2.0))))
+
+
+def erf(x):
+    """The error function, elementwise through math.erf (NumPy has none); d/dx erf = 2/sqrt(pi) exp(-x^2)."""
+    from math import erf as scalar_erf
+
+    vectorized = np.vectorize(scalar_erf, otypes=[x.dtype])
+    out = wrap(vectorized(x._data))
+    data = x._data
+    return record("erf", out, [x], lambda g: [g * (2.0 / np.sqrt(np.pi)) * np.exp(-data * data)])

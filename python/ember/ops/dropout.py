@@ -1,0 +1,18 @@
+"""Inverted dropout: zero a fraction `rate` of the inputs and scale the rest by 1 / (1 - rate)."""
+from .. import random as _random
+from ._util import wrap
+from .elementwise import multiply
+
+
+def dropout(x, rate, training=True):
+    """Drawn from ember's seeded generator, so `ember.manual_seed` makes the masks repeatable."""
+    if not isinstance(rate, (int, float)) or not 0.0 <= rate <= 1.0:
+        raise ValueError(f"dropout: invalid value for argument `rate`. Expected a float in [0, 1]. "
+                         f"Received: rate={rate!r}")
+    if not training or rate == 0.0:
+        return x
+    if rate == 1.0:
+        return multiply(x, 0.0)
+    keep = _random.generator().random(x.shape) >= rate
+    scale = x._xp.asarray(keep, dtype=x.dtype) * x.dtype.type(1.0 / (1.0 - rate))
+    return multiply(x, wrap(scale))

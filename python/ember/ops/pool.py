@@ -1,0 +1,35 @@
+"""2-D max and average pooling over NHWC tensors, on the native pooling kernels."""
+from .conv import check_padding, output_size, resolve_padding
+from ._util import kernels, pair, record, require_float, require_rank, wrap
+
+
+def _pool(op, x, pool_size, strides, padding):
+    require_float(op, x)
+    require_rank(op, "input", x, 4, "N, H, W, C")
+    pool = pair(op, "pool_size", pool_size)
+    strides = pool if strides is None else pair(op, "strides", strides)
+    pads = resolve_padding(op, padding, x.shape[1:3], pool, strides)
+    check_padding(op, pads)
+    for (before, after), k in zip(pads, pool):
+        if before >= k or after >= k:
+            raise ValueError(f"{op}: padding {pads} must be smaller than the pool size {pool} on every side, "
+                             f"so that no window holds only padding")
+    output_size(op, x.shape[1:3], pool, strides, pads, (1, 1), ("input", "pool", x.shape))
+    return pool, strides, pads
+
+
+def max_pool2d(x, pool_size=2, strides=None, padding="valid"):
+    """Maximum over each window (strides default to the pool size); a NaN in a window propagates."""
+    args = _pool("max_pool2d", x, pool_size, strides, padding)
+    backend = kernels(x)
+    out = wrap(backend.max_pool2d_forward(x._data, *args))
+    return record("max_pool2d", out, [x], lambda g: [backend.max_pool2d_backward(g, x._data, *args)])
+
+
+def avg_pool2d(x, pool_size=2, strides=None, padding="valid"):
+    """Mean over each window; padding cells are not counted (Keras' "same" average pooling)."""
+    args = _pool("avg_pool2d", x, pool_size, strides, padding)
+    backend = kernels(x)
+    out = wrap(backend.avg_pool2d_forward(x._data, *args))
+    shape = x.shape
+    return record("avg_pool2d", out, [x], lambda g: [backend.avg_pool2d_backward(g, shape, *args)])

@@ -1,0 +1,92 @@
+"""Reductions over axes (NumPy's `axis` and `keepdims`)."""
+import numpy as np
+
+from ..device import array_module
+from ._util import normalize_axes, record, wrap
+
+
+def _expand_back(g, shape, axes, keepdims):
+    """A gradient of the reduced shape, broadcast back over the input's shape."""
+    xp = array_module(g)
+    if not keepdims:
+        g = xp.expand_dims(g, axes) if axes else g
+    return xp.broadcast_to(g, shape)
+
+
+def sum(x, axis=None, keepdims=False):
+    axes = normalize_axes("sum", axis, x.ndim)
+    out = wrap(x._xp.sum(x._data, axis=axes, keepdims=keepdims))
+    shape = x.shape
+    return record("sum", out, [x], lambda g: [_expand_back(g, shape, axes, keepdims)])
+
+
+def mean(x, axis=None, keepdims=False):
+    axes = normalize_axes("mean", axis, x.ndim)
+    count = int(np.prod([x.shape[a] for a in axes]))
+    out = wrap(x._xp.mean(x._data, axis=axes, keepdims=keepdims))
+    shape = x.shape
+    return record("mean", out, [x], lambda g: [_expand_back(g / count, shape, axes, keepdims)])
+
+
+def _extremum(op, reduce, x, axis, keepdims):
+    axes = normalize_axes(op, axis, x.ndim)
+    if x.size == 0:
+        raise ValueError(f"{op}: cannot reduce an empty tensor of shape {x.shape}")
+    data = x._data
+    out = wrap(reduce(data, axis=axes, keepdims=keepdims))
+
+    def backward(g):
+        # ties share the gradient evenly (as torch's amax/amin)
+        winners = data == _expand_back(out._data, data.shape, axes, keepdims)
+        winners = winners / winners.sum(axis=axes, keepdims=True)
+        return [winners.astype(data.dtype) * _expand_back(g, data.shape, axes, keepdims)]
+
+    return record(op, out, [x], backward)
+
+
+def max(x, axis=None, keepdims=False):
+    return _extremum("max", x._xp.max, x, axis, keepdims)
+
+
+def min(x, axis=None, keepdims=False):
+    return _extremum("min", x._xp.min, x, axis, keepdims)
+
+
+def var(x, axis=None, keepdims=False, ddof=0):
+    """Variance (NumPy's default ddof=0), built from differentiable primitives."""
+    axes = normalize_axes("var", axis, x.ndim)
+    count = int(np.prod([x.shape[a] for a in axes]))
+    centered = x - mean(x, axes, keepdims=True)
+    divisor = count - ddof if count > ddof else float("nan")  # NumPy gives nan (and warns) here too
+    return sum(centered * centered, axes, keepdims) / divisor
+
+
+def std(x, axis=None, keepdims=False, ddof=0):
+    return var(x, axis, keepdims, ddof) ** 0.5
+
+
+def _index_reduction(op, x, axis, keepdims):
+    if x.size == 0:
+        raise ValueError(f"{op}: cannot take {op} of an empty tensor of shape {x.shape}")
+    if axis is None:
+        result = getattr(x._xp, op)(x._data)
+        return wrap(result.reshape((1,) * x.ndim) if keepdims else x._xp.asarray(result))
+    (ax,) = normalize_axes(op, axis, x.ndim)
+    return wrap(getattr(x._xp, op)(x._data, axis=ax, keepdims=keepdims))
+
+
+def argmax(x, axis=None, keepdims=False):
+    """Index of the first maximum (flat when axis is None); an int64 tensor outside autograd."""
+    return _index_reduction("argmax", x, axis, keepdims)
+
+
+def argmin(x, axis=None, keepdims=False):
+    return _index_reduction("argmin", x, axis, keepdims)
+
+
+def any(x, axis=None, keepdims=False):
+    return wrap(x._xp.any(x._data, axis=normalize_axes("any", axis, x.ndim), keepdims=keepdims))
+
+
+def all(x, axis=None, keepdims=False):
+    return wrap(x._xp.all(x._data, axis=normalize_axes("all", axis, x.ndim), keepdims=keepdims))
