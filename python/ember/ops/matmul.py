@@ -29,7 +29,8 @@ def matmul(a, b):
     if b.ndim == 1:
         out = out.reshape(out.shape[:-1])
     if a.ndim == 1:
-        out = out.reshape(out.shape[:-2] + out.shape[-1:])
+        row_axis = out.ndim - (2 if b.ndim > 1 else 1)
+        out = out.reshape(out.shape[:row_axis] + out.shape[row_axis + 1:])
     return out
 
 

@@ -62,7 +62,7 @@ def var(x, axis=None, keepdims=False, ddof=0):
 
 
 def std(x, axis=None, keepdims=False, ddof=0):
-    return var(x, axis, keepdims, ddof) ** 0.5
+    return var(x, normalize_axes("std", axis, x.ndim), keepdims, ddof) ** 0.5
 
 
 def _index_reduction(op, x, axis, keepdims):

@@ -1,0 +1,179 @@
+"""The op table: one entry per op drives the forward, gradient, error and bench runs.
+
+An entry (OpInfo) holds the ember op, an independent NumPy reference of its forward, sample inputs (float64
+NumPy arrays; tests cast them to float32 where they compare in float32), bad inputs with the exception they
+must raise, tolerances and bench shapes. Adding an op means adding an entry here (or in op_table_nn.py).
+"""
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+import ember
+from ember import ops
+
+
+@dataclass
+class Sample:
+    args: tuple
+    kwargs: dict = field(default_factory=dict)
+
+    def __repr__(self):
+        shapes = ", ".join(str(np.shape(a)) if isinstance(a, np.ndarray) else repr(a) for a in self.args)
+        return f"({shapes}){'' if not self.kwargs else ' ' + str(_short(self.kwargs))}"
+
+
+def _short(kwargs):
+    return {k: (np.shape(v) if isinstance(v, np.ndarray) else v) for k, v in kwargs.items()}
+
+
+@dataclass
+class ErrorCase:
+    args: tuple
+    kwargs: dict
+    error: type
+    match: str  # a regex the message must match: it names the op and the shapes
+
+
+@dataclass
+class OpInfo:
+    name: str
+    op: Callable                      # ember op, called with Tensors in place of the float arrays
+    reference: Callable               # NumPy forward, called with the arrays
+    samples: Callable                 # rng -> [Sample]
+    errors: list = field(default_factory=list)
+    differentiable: bool = True
+    kernel: bool = False              # runs on a native kernel: checked on every backend
+    propagates_nan: bool = True       # a NaN in the first input shows up in the output
+    rtol: float = 1e-5                # float32 forward against the float64 reference
+    atol: float = 1e-5
+    grad_atol: float = 1e-6           # float64 gradcheck
+    grad_rtol: float = 1e-5
+    bench: list = field(default_factory=list)   # [(label, Sample)] at realistic sizes
+    flops: Optional[Callable] = None  # Sample -> floating-point operations of one forward
+    note: Any = None
+
+
+# -- sample makers --------------------------------------------------------------------------------------------
+def normal(rng, *shape):
+    return np.asarray(rng.standard_normal(shape))
+
+
+def away_from_zero(rng, *shape, gap=0.1):
+    """Random values with |x| >= gap, so kinks at 0 stay farther than any finite-difference step."""
+    u = rng.standard_normal(shape)
+    return np.asarray(np.sign(u + (u == 0)) * (gap + np.abs(u)))
+
+
+def positive(rng, *shape):
+    return np.asarray(0.5 + np.abs(rng.standard_normal(shape)))
+
+
+BROADCAST_PAIRS = [((3, 4), (3, 4)), ((2, 1, 5), (4, 1)), ((1,), (7,)), ((), (3,)), ((5, 1), (1, 6))]
+
+
+def _random_broadcast_pair(rng):
+    """A random shape and a broadcast-compatible partner (some axes 1, some leading axes dropped)."""
+    a = tuple(int(n) for n in rng.integers(1, 6, size=int(rng.integers(1, 4))))
+    b = tuple(1 if rng.random() < 0.4 else n for n in a)[int(rng.integers(0, len(a))):]
+    return a, b
+
+
+def binary_samples(make_a=normal, make_b=normal):
+    def samples(rng):
+        pairs = BROADCAST_PAIRS + [_random_broadcast_pair(rng), _random_broadcast_pair(rng)[::-1]]
+        return [Sample((make_a(rng, *sa), make_b(rng, *sb))) for sa, sb in pairs]
+
+    return samples
+
+
+def unary_samples(make=normal, shapes=((3, 4), (1,), (2, 3, 5), ())):
+    return lambda rng: [Sample((make(rng, *s),)) for s in shapes] + [
+        Sample((make(rng, *(int(n) for n in rng.integers(1, 8, size=3))),))]
+
+
+BROADCAST_ERROR = ErrorCase((np.ones((2, 3)), np.ones((4,))), {}, ValueError, r"cannot broadcast shapes \(2, 3\) and \(4,\)")
+
+
+def _safe_binary(a, b):
+    """Break exact ties so max/min gradients are taken away from their kinks."""
+    b = b + 0.25 * (np.abs(a - b) < 0.1)
+    return a, b
+
+
+def _tie_free_binary(rng):
+    return [Sample(_safe_binary(*s.args)) for s in binary_samples()(rng)]
+
+
+def _binary(name, fn, np_fn, samples=None, **kw):
+    return OpInfo(name, fn, np_fn, samples or binary_samples(),
+                  errors=[ErrorCase(BROADCAST_ERROR.args, {}, ValueError, name + ": " + BROADCAST_ERROR.match)], **kw)
+
+
+def _unary(name, fn, np_fn, make=normal, **kw):
+    return OpInfo(name, fn, np_fn, unary_samples(make), **kw)
+
+
+def _axes_samples(rng):
+    x = normal(rng, 3, 4, 5)
+    return [Sample((x,), {}), Sample((x,), {"axis": 1}), Sample((x,), {"axis": (0, 2), "keepdims": True}),
+            Sample((x,), {"axis": -1, "keepdims": False}), Sample((normal(rng, 6),), {"axis": 0}),
+            Sample((normal(rng, 1, 1),), {"axis": None, "keepdims": True})]
+
+
+def _single_axis_samples(rng):
+    return [s for s in _axes_samples(rng) if not isinstance(s.kwargs.get("axis"), tuple)]
+
+
+def _spread_samples(rng):
+    return [s for s in _axes_samples(rng) if s.args[0].size > 1]
+
+
+def _reduction(name, fn, np_fn, samples=_axes_samples, **kw):
+    errors = [ErrorCase((np.ones((2, 3)),), {"axis": 2}, ValueError, name + r": axis 2 is out of range .*2 dim")]
+    return OpInfo(name, lambda x, **k: fn(x, **k), lambda x, **k: np_fn(x, **k), samples, errors=errors, **kw)
+
+
+def _tie_free(rng):
+    # distinct values: max/min gradients are checked away from ties
+    return [Sample((rng.permutation(60).reshape(3, 4, 5) * 0.1 + 0.01 * normal(rng, 3, 4, 5),), s.kwargs)
+            for s in _axes_samples(rng) if s.args[0].shape == (3, 4, 5)]
+
+
+MATH_OPS = [
+    _binary("add", ops.add, np.add),
+    _binary("subtract", ops.subtract, np.subtract),
+    _binary("multiply", ops.multiply, np.multiply),
+    _binary("divide", ops.divide, np.divide, binary_samples(normal, lambda r, *s: away_from_zero(r, *s, gap=0.5))),
+    _binary("power", ops.power, np.power, binary_samples(positive, normal), rtol=1e-4),
+    _binary("maximum", ops.maximum, np.maximum, _tie_free_binary),
+    _binary("minimum", ops.minimum, np.minimum, _tie_free_binary),
+    _unary("negative", ops.negative, np.negative),
+    _unary("abs", ops.abs, np.abs, away_from_zero),
+    _unary("exp", ops.exp, np.exp),
+    _unary("log", ops.log, np.log, positive),
+    _unary("sqrt", ops.sqrt, np.sqrt, positive),
+    _unary("square", ops.square, np.square),
+    OpInfo("clip", lambda x, **k: ops.clip(x, **k), lambda x, **k: np.clip(x, k.get("min"), k.get("max")),
+           lambda rng: [Sample((np.linspace(-2, 2, 12).reshape(3, 4) + 0.05,), {"min": -1.0, "max": 1.0}),
+                        Sample((normal(rng, 5),), {"min": 0.0})],
+           errors=[ErrorCase((np.ones(3),), {}, ValueError, r"clip: at least one of `min` and `max`")]),
+    OpInfo("where", lambda c, a, b: ops.where(c, a, b), np.where,
+           lambda rng: [Sample((normal(rng, 3, 4) > 0, normal(rng, 3, 4), normal(rng, 4))),
+                        Sample((np.array([True, False, True]), normal(rng, 2, 3), normal(rng, 1)))],
+           errors=[ErrorCase((np.ones((2, 3)) > 0, np.ones((4,)), np.ones((2, 3))), {}, ValueError,
+                             r"where: cannot broadcast shapes \(2, 3\) and \(4,\)")],
+           propagates_nan=False),
+    _binary("less", ops.less, np.less, differentiable=False, propagates_nan=False),
+    _binary("greater_equal", ops.greater_equal, np.greater_equal, differentiable=False, propagates_nan=False),
+    _binary("equal", ops.equal, np.equal, differentiable=False, propagates_nan=False),
+    _reduction("sum", ops.sum, np.sum),
+    _reduction("mean", ops.mean, np.mean),
+    OpInfo("max", lambda x, **k: ops.max(x, **k), lambda x, **k: np.max(x, **k), _tie_free,
+           errors=[ErrorCase((np.ones((0, 3)),), {}, ValueError, r"max: cannot reduce an empty tensor of shape \(0, 3\)")]),
+    OpInfo("min", lambda x, **k: ops.min(x, **k), lambda x, **k: np.min(x, **k), _tie_free),
+    _reduction("var", ops.var, np.var),
+    _reduction("std", ops.std, np.std, _spread_samples),  # sqrt has no derivative at a zero spread
+    _reduction("argmax", ops.argmax, np.argmax, _single_axis_samples, differentiable=False, propagates_nan=False),
+    _reduction("argmin", ops.argmin, np.argmin, _single_axis_samples, differentiable=False, propagates_nan=False),
+]

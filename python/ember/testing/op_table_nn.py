@@ -1,0 +1,199 @@
+"""Op-table entries for the kernel-backed ops (matmul, conv2d, pooling, activations, softmax) and the
+composite layers' ops (batch_norm, dropout). Their references are the NumPy reference backend: the spec."""
+import math
+
+import numpy as np
+
+import ember
+from ember import ops
+from ember.backend import reference as ref
+
+from .op_table import ErrorCase, OpInfo, Sample, away_from_zero, normal
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def _same(size, k, s, d):
+    # written out again here, apart from ember.ops, so that the test checks ops' "same" arithmetic
+    need = max((int(np.ceil(size / s)) - 1) * s + (k - 1) * d + 1 - size, 0)
+    return need // 2, need - need // 2
+
+
+def _pads(padding, spatial, window, strides, dilation):
+    if padding == "valid":
+        return (0, 0), (0, 0)
+    if padding == "same":
+        return tuple(_same(*a) for a in zip(spatial, window, strides, dilation))
+    return padding
+
+
+def conv2d_reference(x, w, strides=1, padding="valid", dilation_rate=1, groups=1):
+    strides, dilation = _pair(strides), _pair(dilation_rate)
+    pads = _pads(padding, x.shape[1:3], w.shape[:2], strides, dilation)
+    return ref.conv2d_forward(x, w, strides, pads, dilation, groups)
+
+
+def _pool_reference(forward):
+    def reference(x, pool_size=2, strides=None, padding="valid"):
+        pool = _pair(pool_size)
+        strides = pool if strides is None else _pair(strides)
+        return forward(x, pool, strides, _pads(padding, x.shape[1:3], pool, strides, (1, 1)))
+
+    return reference
+
+
+def _conv_samples(rng):
+    def s(x, w, **kw):
+        return Sample((normal(rng, *x), normal(rng, *w)), kw)
+
+    n, h, w = int(rng.integers(1, 4)), int(rng.integers(3, 9)), int(rng.integers(3, 9))
+    return [s((2, 5, 6, 3), (3, 3, 3, 4)),
+            s((1, 7, 7, 2), (3, 3, 2, 3), strides=2, padding="same"),
+            s((2, 6, 5, 4), (2, 3, 2, 6), groups=2, padding=((1, 0), (2, 1)), dilation_rate=(1, 2)),
+            s((1, 5, 5, 3), (3, 3, 1, 6), groups=3, padding="same", strides=(2, 1)),   # depthwise, multiplier 2
+            s((2, 4, 4, 5), (1, 1, 5, 3)),
+            s((1, 1, 1, 1), (1, 1, 1, 1)),
+            s((1, 9, 9, 2), (2, 2, 2, 2), strides=3),                                 # stride > kernel: gaps
+            s((n, h, w, 3), (3, 2, 3, 5), padding="same", dilation_rate=2)]
+
+
+def _pool_samples(rng):
+    # distinct values keep max-pool gradients away from ties
+    def x(*shape):
+        return rng.permutation(int(np.prod(shape))).reshape(shape) * 0.1 + 0.01 * normal(rng, *shape)
+
+    return [Sample((x(2, 6, 6, 3),)), Sample((x(1, 7, 5, 2),), {"pool_size": 3, "strides": 2, "padding": "same"}),
+            Sample((x(2, 5, 5, 1),), {"pool_size": (2, 3), "strides": (1, 2), "padding": ((1, 0), (0, 2))}),
+            Sample((x(1, 1, 1, 1),), {"pool_size": 1}), Sample((x(1, 4, 6, 2),), {"pool_size": (1, 3)})]
+
+
+def _activation(name, fn, alpha=0.0, make=away_from_zero, **kw):
+    return OpInfo(name, fn, lambda x: ref.activation_forward(name, x, alpha),
+                  lambda rng: [Sample((make(rng, 3, 7),)), Sample((make(rng, 2, 3, 4, 5),)), Sample((make(rng, 1),))],
+                  errors=[ErrorCase((np.arange(6).reshape(2, 3),), {}, TypeError,
+                                    name + r": expected float32 or float64 inputs, got int64 \(shapes \(2, 3\)\)")],
+                  kernel=True, bench=[("64x112x112x32", Sample((np.zeros((64, 112, 112, 32)),)))], **kw)
+
+
+def _softmax(name, fn, forward):
+    return OpInfo(name, lambda x, axis=-1: fn(x, axis), lambda x, axis=-1: forward(x, axis),
+                  lambda rng: [Sample((normal(rng, 3, 5),)), Sample((normal(rng, 2, 3, 4),), {"axis": 1}),
+                               Sample((normal(rng, 4),), {"axis": 0}), Sample((1e4 * normal(rng, 2, 3),))],
+                  errors=[ErrorCase((np.ones((2, 3)),), {"axis": 2}, ValueError, name + r": axis 2 is out of range")],
+                  kernel=True, bench=[("256x1000", Sample((np.zeros((256, 1000)),)))])
+
+
+def _batch_norm(x, gamma, beta, moving_mean, moving_variance, training):
+    # fresh moving statistics per call: repeated calls (finite differences) see the same state
+    return ops.batch_norm(x, ember.tensor(moving_mean, dtype=x.dtype), ember.tensor(moving_variance, dtype=x.dtype),
+                          gamma, beta, training=training)
+
+
+def _batch_norm_reference(x, gamma, beta, moving_mean, moving_variance, training, epsilon=1e-3):
+    axes = tuple(range(x.ndim - 1))
+    mean, var = (x.mean(axes), x.var(axes)) if training else (moving_mean, moving_variance)
+    return (x - mean) / np.sqrt(var + epsilon) * gamma + beta
+
+
+def _batch_norm_samples(rng):
+    def s(shape, training):
+        c = shape[-1]
+        return Sample((normal(rng, *shape), normal(rng, c), normal(rng, c)),
+                      {"moving_mean": normal(rng, c), "moving_variance": 0.5 + rng.random(c), "training": training})
+
+    return [s((8, 3), True), s((2, 3, 3, 4), True), s((5, 2), False), s((2, 2, 2, 3), False)]
+
+
+def _dropout(x, rate):
+    ember.manual_seed(7)  # the same mask every call, for the reference and for finite differences
+    return ops.dropout(x, rate)
+
+
+def _dropout_reference(x, rate):
+    keep = np.random.default_rng(7).random(x.shape) >= rate
+    return x * keep / (1 - rate)
+
+
+def _gelu_reference(x, approximate=False):
+    if approximate:
+        return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1 + np.vectorize(math.erf)(x / np.sqrt(2)))
+
+
+def _gemm_flops(sample):
+    a, b = sample.args
+    return 2 * a.shape[0] * a.shape[1] * b.shape[1]
+
+
+def _conv_flops(sample):
+    x, w = sample.args
+    out = conv2d_reference(np.zeros((1,) + x.shape[1:], np.float32), w.astype(np.float32), **sample.kwargs)
+    return 2 * x.shape[0] * out.shape[1] * out.shape[2] * w.shape[0] * w.shape[1] * w.shape[2] * w.shape[3]
+
+
+def _zeros(*shapes, **kw):
+    return Sample(tuple(np.zeros(s, np.float32) for s in shapes), kw)
+
+
+NN_OPS = [
+    OpInfo("matmul", ops.matmul, ref.matmul,
+           lambda rng: [Sample((normal(rng, 3, 4), normal(rng, 4, 5))), Sample((normal(rng, 1, 1), normal(rng, 1, 7))),
+                        Sample((normal(rng, 2, 3, 4), normal(rng, 4, 2))), Sample((normal(rng, 4), normal(rng, 4, 3))),
+                        Sample((normal(rng, 2, 1, 3, 5), normal(rng, 4, 5, 2))), Sample((normal(rng, 6), normal(rng, 6))),
+                        Sample((normal(rng, 17, 33), normal(rng, 33, 19)))],
+           errors=[ErrorCase((np.ones((2, 3)), np.ones((4, 5))), {}, ValueError,
+                             r"matmul: shapes \(2, 3\) and \(4, 5\) are not aligned"),
+                   ErrorCase((np.ones((2, 2, 3)), np.ones((3, 3, 1))), {}, ValueError,
+                             r"matmul: cannot broadcast shapes \(2,\) and \(3,\)")],
+           kernel=True, rtol=1e-4, atol=1e-4, flops=_gemm_flops,
+           bench=[(f"{m}x{k}x{n}", _zeros((m, k), (k, n))) for m, k, n in
+                  [(256, 256, 256), (1024, 1024, 1024), (256, 800, 500), (64, 4096, 1024), (128, 3136, 576)]]),
+    OpInfo("conv2d", lambda x, w, **k: ops.conv2d(x, w, **k), conv2d_reference, _conv_samples,
+           errors=[ErrorCase((np.ones((2, 5, 5, 3)), np.ones((3, 3, 4, 8))), {}, ValueError,
+                             r"conv2d: input \(2, 5, 5, 3\) and kernel \(3, 3, 4, 8\): expected kernel input channels"),
+                   ErrorCase((np.ones((5, 5, 3)), np.ones((3, 3, 3, 8))), {}, ValueError,
+                             r"conv2d: expected input of rank 4 \(N, H, W, C\), got shape \(5, 5, 3\)"),
+                   ErrorCase((np.ones((1, 2, 2, 1)), np.ones((3, 3, 1, 1))), {}, ValueError,
+                             r"conv2d: the kernel window \(3, 3\).* is larger than the padded input .*\(1, 2, 2, 1\)"),
+                   ErrorCase((np.ones((1, 4, 4, 1)), np.ones((3, 3, 1, 1))), {"strides": 0}, ValueError,
+                             r"conv2d: invalid value for argument `strides`"),
+                   ErrorCase((np.ones((1, 4, 4, 4)), np.ones((3, 3, 2, 3))), {"groups": 2}, ValueError,
+                             r"conv2d: invalid value for argument `groups`"),
+                   ErrorCase((np.ones((1, 4, 4, 1), np.int64), np.ones((3, 3, 1, 1))), {}, TypeError,
+                             r"conv2d: expected float32 or float64 inputs, got int64")],
+           kernel=True, rtol=1e-4, atol=1e-4, flops=_conv_flops,
+           bench=[("lenet 64x28x28x1 5x5x6", _zeros((64, 28, 28, 1), (5, 5, 1, 6))),
+                  ("vgg 32x28x28x128 3x3x128", _zeros((32, 28, 28, 128), (3, 3, 128, 128), padding="same"))]),
+    OpInfo("max_pool2d", lambda x, **k: ops.max_pool2d(x, **k), _pool_reference(ref.max_pool2d_forward), _pool_samples,
+           errors=[ErrorCase((np.ones((1, 2, 2, 1)),), {"pool_size": 3}, ValueError,
+                             r"max_pool2d: the pool window \(3, 3\).* is larger than the padded input"),
+                   ErrorCase((np.ones((2, 2, 1)),), {}, ValueError, r"max_pool2d: expected input of rank 4"),
+                   ErrorCase((np.ones((1, 4, 4, 1)),), {"pool_size": 0}, ValueError,
+                             r"max_pool2d: invalid value for argument `pool_size`")],
+           kernel=True, bench=[("64x112x112x32 2x2", _zeros((64, 112, 112, 32)))]),
+    OpInfo("avg_pool2d", lambda x, **k: ops.avg_pool2d(x, **k), _pool_reference(ref.avg_pool2d_forward), _pool_samples,
+           errors=[ErrorCase((np.ones((1, 4, 4, 1)),), {"pool_size": 2, "padding": ((2, 0), (0, 0))}, ValueError,
+                             r"avg_pool2d: padding .* must be smaller than the pool size")],
+           kernel=True, bench=[("64x112x112x32 2x2", _zeros((64, 112, 112, 32)))]),
+    _activation("relu", ops.relu),
+    _activation("leaky_relu", lambda x: ops.leaky_relu(x, 0.2), 0.2),
+    _activation("elu", lambda x: ops.elu(x, 1.0), 1.0),
+    _activation("sigmoid", ops.sigmoid, make=lambda rng, *s: 3 * normal(rng, *s)),
+    _activation("tanh", ops.tanh, make=lambda rng, *s: 2 * normal(rng, *s)),
+    _softmax("softmax", ops.softmax, ref.softmax_forward),
+    _softmax("log_softmax", ops.log_softmax, ref.log_softmax_forward),
+    OpInfo("batch_norm", _batch_norm, _batch_norm_reference, _batch_norm_samples,
+           errors=[ErrorCase((np.ones((4, 3)), np.ones(2), np.ones(3)),
+                             {"moving_mean": np.zeros(3), "moving_variance": np.ones(3), "training": True}, ValueError,
+                             r"batch_norm: `gamma` has shape \(2,\), expected \(3,\) for input \(4, 3\)")],
+           rtol=1e-4, atol=1e-4),
+    OpInfo("dropout", _dropout, _dropout_reference,
+           lambda rng: [Sample((normal(rng, 4, 5),), {"rate": 0.5}), Sample((normal(rng, 3, 3, 2),), {"rate": 0.1})],
+           errors=[ErrorCase((np.ones(3),), {"rate": 1.5}, ValueError,
+                             r"dropout: invalid value for argument `rate`. Expected a float in \[0, 1\]. Received: rate=1.5")],
+           propagates_nan=False),
+    OpInfo("gelu", lambda x, approximate=False: ops.gelu(x, approximate), _gelu_reference,
+           lambda rng: [Sample((normal(rng, 3, 4),)), Sample((normal(rng, 5),), {"approximate": True})]),
+]
