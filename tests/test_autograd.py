@@ -335,8 +335,6 @@ def test_setitem_keeps_values_saved_by_earlier_ops():
     np.testing.assert_allclose(grad_of(x)[1], 4.0)  # 2 y1, with y1 the value z saw
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: setitem rebinds the tensor's graph node, so ops recorded before the "
-                                       "assignment route their gradient through it and lose the overwritten entries")
 def test_setitem_does_not_change_gradients_of_ops_recorded_before_it():
     x = leaf([1.0, 2.0, 3.0])
     y = x * 1

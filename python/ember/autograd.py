@@ -35,13 +35,18 @@ def enable_grad():
 
 
 class Node:
-    """How one op's output was made: its inputs and the closure that maps its gradient to theirs."""
+    """How one op's output was made: where its inputs came from and how to map its gradient to theirs.
 
-    __slots__ = ("op", "inputs", "backward_fn")
+    Edges point at the inputs' nodes as they were when the op ran (or at the leaf tensor itself), not at the
+    input tensors: an assignment that later gives a tensor a new node must not reroute earlier consumers.
+    """
+
+    __slots__ = ("op", "edges", "dtypes", "backward_fn")
 
     def __init__(self, op, inputs, backward_fn):
         self.op = op
-        self.inputs = inputs
+        self.edges = tuple(None if not t.requires_grad else (t._node or t) for t in inputs)
+        self.dtypes = tuple(t._data.dtype for t in inputs)
         self.backward_fn = backward_fn
 
 
@@ -49,26 +54,24 @@ def record(op, out, inputs, backward_fn):
     """Attach `backward_fn` to the tensor `out` if any of `inputs` requires a gradient. Returns `out`."""
     if is_grad_enabled() and any(t.requires_grad for t in inputs):
         out._requires_grad = True
-        out._node = Node(op, tuple(inputs), backward_fn)
+        out._node = Node(op, inputs, backward_fn)
     return out
 
 
 def _topological_order(root):
-    order, visited = [], set()
-    stack = [(root, False)]
+    """Nodes reachable from `root`, each after every node it feeds (iterative: deep graphs are fine)."""
+    order, visited = [], {id(root)}
+    stack = [(root, iter(root.edges))]
     while stack:
-        tensor, expanded = stack.pop()
-        if expanded:
-            order.append(tensor)
-            continue
-        if id(tensor) in visited:
-            continue
-        visited.add(id(tensor))
-        stack.append((tensor, True))
-        if tensor._node is not None:
-            for parent in tensor._node.inputs:
-                if parent.requires_grad and id(parent) not in visited:
-                    stack.append((parent, False))
+        node, edges = stack[-1]
+        for edge in edges:
+            if isinstance(edge, Node) and id(edge) not in visited:
+                visited.add(id(edge))
+                stack.append((edge, iter(edge.edges)))
+                break
+        else:
+            stack.pop()
+            order.append(node)
     return order
 
 
@@ -88,15 +91,14 @@ def backward(root, grad=None, retain_graph=False):
         grad = grad._data if isinstance(grad, Tensor) else root._xp.asarray(grad, dtype=root.dtype)
         if grad.shape != root.shape:
             raise ValueError(f"backward: gradient shape {grad.shape} does not match output shape {root.shape}")
+    if root._node is None:
+        root._accumulate_grad(grad)
+        return
 
-    grads = {id(root): grad}
-    for tensor in reversed(_topological_order(root)):
-        g = grads.pop(id(tensor), None)
+    grads = {id(root._node): grad}
+    for node in reversed(_topological_order(root._node)):
+        g = grads.pop(id(node), None)
         if g is None:
-            continue
-        node = tensor._node
-        if node is None:
-            tensor._accumulate_grad(g)
             continue
         if node.backward_fn is None:
             raise RuntimeError(f"backward: trying to backward through the graph a second time (through "
@@ -105,10 +107,13 @@ def backward(root, grad=None, retain_graph=False):
         input_grads = node.backward_fn(g)
         if not retain_graph:
             node.backward_fn = None
-        for parent, pg in zip(node.inputs, input_grads):
-            if pg is None or not parent.requires_grad:
+        for edge, dtype, pg in zip(node.edges, node.dtypes, input_grads):
+            if edge is None or pg is None:
                 continue
-            if pg.dtype != parent._data.dtype:  # constants of another precision must not leak into the graph
-                pg = pg.astype(parent._data.dtype)
-            key = id(parent)
-            grads[key] = pg if key not in grads else grads[key] + pg
+            if pg.dtype != dtype:  # constants of another precision must not leak into the graph
+                pg = pg.astype(dtype)
+            if isinstance(edge, Node):
+                key = id(edge)
+                grads[key] = pg if key not in grads else grads[key] + pg
+            else:
+                edge._accumulate_grad(pg)

@@ -10,7 +10,9 @@ def data_of(x):
     """The array or Python scalar behind an operand (Tensor, array, list or scalar)."""
     if isinstance(x, Tensor):
         return x._data
-    if isinstance(x, (int, float, bool, np.ndarray, np.generic)):
+    if isinstance(x, np.generic):
+        return x.item()  # NumPy scalars act as Python scalars: float32 * np.float64(2) stays float32, as in torch
+    if isinstance(x, (int, float, bool, np.ndarray)):
         return x
     return np.asarray(x)
 

@@ -49,7 +49,7 @@ class OpInfo:
     atol: float = 1e-5
     grad_atol: float = 1e-6           # float64 gradcheck
     grad_rtol: float = 1e-5
-    bench: list = field(default_factory=list)   # [(label, Sample)] at realistic sizes
+    bench: list = field(default_factory=list)   # [(label, Sample of input shapes)] at realistic sizes
     flops: Optional[Callable] = None  # Sample -> floating-point operations of one forward
     note: Any = None
 

@@ -74,7 +74,7 @@ def _activation(name, fn, alpha=0.0, make=away_from_zero, **kw):
                   lambda rng: [Sample((make(rng, 3, 7),)), Sample((make(rng, 2, 3, 4, 5),)), Sample((make(rng, 1),))],
                   errors=[ErrorCase((np.arange(6).reshape(2, 3),), {}, TypeError,
                                     name + r": expected float32 or float64 inputs, got int64 \(shapes \(2, 3\)\)")],
-                  kernel=True, bench=[("64x112x112x32", Sample((np.zeros((64, 112, 112, 32)),)))], **kw)
+                  kernel=True, bench=[("64x112x112x32", _shapes((64, 112, 112, 32)))], **kw)
 
 
 def _softmax(name, fn, forward):
@@ -82,7 +82,7 @@ def _softmax(name, fn, forward):
                   lambda rng: [Sample((normal(rng, 3, 5),)), Sample((normal(rng, 2, 3, 4),), {"axis": 1}),
                                Sample((normal(rng, 4),), {"axis": 0}), Sample((1e4 * normal(rng, 2, 3),))],
                   errors=[ErrorCase((np.ones((2, 3)),), {"axis": 2}, ValueError, name + r": axis 2 is out of range")],
-                  kernel=True, bench=[("256x1000", Sample((np.zeros((256, 1000)),)))])
+                  kernel=True, bench=[("256x1000", _shapes((256, 1000)))])
 
 
 def _batch_norm(x, gamma, beta, moving_mean, moving_variance, training):
@@ -133,8 +133,9 @@ def _conv_flops(sample):
     return 2 * x.shape[0] * out.shape[1] * out.shape[2] * w.shape[0] * w.shape[1] * w.shape[2] * w.shape[3]
 
 
-def _zeros(*shapes, **kw):
-    return Sample(tuple(np.zeros(s, np.float32) for s in shapes), kw)
+def _shapes(*shapes, **kw):
+    """A bench case: input shapes (the bench fills them with random float32 data) and keywords."""
+    return Sample(shapes, kw)
 
 
 NN_OPS = [
@@ -148,7 +149,7 @@ NN_OPS = [
                    ErrorCase((np.ones((2, 2, 3)), np.ones((3, 3, 1))), {}, ValueError,
                              r"matmul: cannot broadcast shapes \(2,\) and \(3,\)")],
            kernel=True, rtol=1e-4, atol=1e-4, flops=_gemm_flops,
-           bench=[(f"{m}x{k}x{n}", _zeros((m, k), (k, n))) for m, k, n in
+           bench=[(f"{m}x{k}x{n}", _shapes((m, k), (k, n))) for m, k, n in
                   [(256, 256, 256), (1024, 1024, 1024), (256, 800, 500), (64, 4096, 1024), (128, 3136, 576)]]),
     OpInfo("conv2d", lambda x, w, **k: ops.conv2d(x, w, **k), conv2d_reference, _conv_samples,
            errors=[ErrorCase((np.ones((2, 5, 5, 3)), np.ones((3, 3, 4, 8))), {}, ValueError,
@@ -164,19 +165,19 @@ NN_OPS = [
                    ErrorCase((np.ones((1, 4, 4, 1), np.int64), np.ones((3, 3, 1, 1))), {}, TypeError,
                              r"conv2d: expected float32 or float64 inputs, got int64")],
            kernel=True, rtol=1e-4, atol=1e-4, flops=_conv_flops,
-           bench=[("lenet 64x28x28x1 5x5x6", _zeros((64, 28, 28, 1), (5, 5, 1, 6))),
-                  ("vgg 32x28x28x128 3x3x128", _zeros((32, 28, 28, 128), (3, 3, 128, 128), padding="same"))]),
+           bench=[("lenet 64x28x28x1 5x5x6", _shapes((64, 28, 28, 1), (5, 5, 1, 6))),
+                  ("vgg 32x28x28x128 3x3x128", _shapes((32, 28, 28, 128), (3, 3, 128, 128), padding="same"))]),
     OpInfo("max_pool2d", lambda x, **k: ops.max_pool2d(x, **k), _pool_reference(ref.max_pool2d_forward), _pool_samples,
            errors=[ErrorCase((np.ones((1, 2, 2, 1)),), {"pool_size": 3}, ValueError,
                              r"max_pool2d: the pool window \(3, 3\).* is larger than the padded input"),
                    ErrorCase((np.ones((2, 2, 1)),), {}, ValueError, r"max_pool2d: expected input of rank 4"),
                    ErrorCase((np.ones((1, 4, 4, 1)),), {"pool_size": 0}, ValueError,
                              r"max_pool2d: invalid value for argument `pool_size`")],
-           kernel=True, bench=[("64x112x112x32 2x2", _zeros((64, 112, 112, 32)))]),
+           kernel=True, bench=[("64x112x112x32 2x2", _shapes((64, 112, 112, 32)))]),
     OpInfo("avg_pool2d", lambda x, **k: ops.avg_pool2d(x, **k), _pool_reference(ref.avg_pool2d_forward), _pool_samples,
            errors=[ErrorCase((np.ones((1, 4, 4, 1)),), {"pool_size": 2, "padding": ((2, 0), (0, 0))}, ValueError,
                              r"avg_pool2d: padding .* must be smaller than the pool size")],
-           kernel=True, bench=[("64x112x112x32 2x2", _zeros((64, 112, 112, 32)))]),
+           kernel=True, bench=[("64x112x112x32 2x2", _shapes((64, 112, 112, 32)))]),
     _activation("relu", ops.relu),
     _activation("leaky_relu", lambda x: ops.leaky_relu(x, 0.2), 0.2),
     _activation("elu", lambda x: ops.elu(x, 1.0), 1.0),
