@@ -36,13 +36,14 @@ def to_array(data, dtype=None, copy=False):
 class Tensor:
     """An array plus its autograd record. Create with `ember.tensor(data, dtype=None, requires_grad=False)`."""
 
-    __slots__ = ("_data", "_requires_grad", "_node", "grad", "__weakref__")
+    __slots__ = ("_data", "_requires_grad", "_node", "grad", "name", "__weakref__")
     __array_ufunc__ = None  # NumPy defers `ndarray + Tensor` to Tensor.__radd__ instead of looping over it
 
-    def __init__(self, data, dtype=None, requires_grad=False):
+    def __init__(self, data, dtype=None, requires_grad=False, name=None):
         self._data = to_array(data, dtype)
         self._node = None
         self.grad = None
+        self.name = name
         self._requires_grad = False
         self.requires_grad = requires_grad
 
@@ -54,6 +55,7 @@ class Tensor:
         t._requires_grad = False
         t._node = None
         t.grad = None
+        t.name = None
         return t
 
     # -- attributes ---------------------------------------------------------------------------------------------
