@@ -1,0 +1,57 @@
+// ember._C: the native CPU kernels. Bindings only: argument checks, GIL release, exception mapping
+// (std::invalid_argument -> ValueError, done by pybind11; dtype problems raise TypeError).
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "common/parallel.h"
+#include "cpu/gemm.h"
+
+namespace py = pybind11;
+
+namespace ember {
+void bind_gemm_conv(py::module_& m);
+void bind_pool_activation(py::module_& m);
+}  // namespace ember
+
+PYBIND11_MODULE(_C, m) {
+    using namespace ember;
+    m.doc() = "ember's native CPU kernels (OpenMP, AVX2/AVX-512 GEMM micro-kernels chosen at run time).";
+
+    m.def("set_num_threads", &set_num_threads, py::arg("n"),
+          "Threads every kernel uses from now on, process-wide; n <= 0 restores the default.");
+    m.def("get_num_threads", &get_num_threads, "Threads the kernels use.");
+    m.def(
+        "cpu_features",
+        [] {
+            const CpuFeatures& f = cpu_features();
+            py::dict d;
+            d["x86"] = f.x86;
+            d["sse2"] = f.sse2;
+            d["avx"] = f.avx;
+            d["avx2"] = f.avx2;
+            d["fma"] = f.fma;
+            d["avx512f"] = f.avx512f;
+            d["avx512bw"] = f.avx512bw;
+            d["avx512dq"] = f.avx512dq;
+            d["avx512vl"] = f.avx512vl;
+#ifdef EMBER_X86_KERNELS
+            d["compiled_kernels"] = py::make_tuple("generic", "avx2", "avx512");
+#else
+            d["compiled_kernels"] = py::make_tuple("generic");
+#endif
+            d["gemm_kernel"] = gemm_kernel_name();
+#ifdef _OPENMP
+            d["openmp"] = true;
+#else
+            d["openmp"] = false;
+#endif
+            return d;
+        },
+        "CPU flags seen at run time, the GEMM micro-kernels compiled in and the one in use.");
+    m.def("gemm_kernel", &gemm_kernel_name, "The GEMM micro-kernel in use: 'avx512', 'avx2' or 'generic'.");
+    m.def("set_gemm_kernel", &set_gemm_kernel, py::arg("name"),
+          "Force a GEMM micro-kernel ('generic', 'avx2', 'avx512') or 'auto'; for tests and benchmarks.");
+
+    bind_gemm_conv(m);
+    bind_pool_activation(m);
+}

@@ -1,0 +1,60 @@
+#include "shapes.h"
+
+namespace ember {
+
+void check_shape(const char* op, const char* what, const Shape& actual, const Shape& expected) {
+    EMBER_CHECK(actual == expected, op, ": ", what, " has shape ", shape_str(actual), ", expected ",
+                shape_str(expected));
+}
+
+Conv2dGeom conv2d_geometry(const char* op, const Shape& x, const Shape& w, int64_t sh, int64_t sw,
+                           int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t dh, int64_t dw,
+                           int64_t groups) {
+    EMBER_CHECK(x.size() == 4, op, ": expected a 4-D NHWC input, got shape ", shape_str(x));
+    EMBER_CHECK(w.size() == 4, op, ": expected a 4-D HWIO kernel, got shape ", shape_str(w));
+    const std::string both = std::string(op) + ": input " + shape_str(x) + " and kernel " + shape_str(w);
+    EMBER_CHECK(groups >= 1, both, ": expected groups >= 1, got ", groups);
+    EMBER_CHECK(sh >= 1 && sw >= 1, both, ": expected strides >= 1, got (", sh, ", ", sw, ")");
+    EMBER_CHECK(dh >= 1 && dw >= 1, both, ": expected dilation >= 1, got (", dh, ", ", dw, ")");
+    EMBER_CHECK(pt >= 0 && pb >= 0 && pl >= 0 && pr >= 0, both,
+                ": expected non-negative padding, got ((", pt, ", ", pb, "), (", pl, ", ", pr, "))");
+    for (int64_t d : x) EMBER_CHECK(d >= 0, both, ": negative dimension");
+    for (int64_t d : w) EMBER_CHECK(d >= 1, both, ": expected every kernel dimension >= 1");
+    EMBER_CHECK(x[3] % groups == 0, both, ": expected input channels ", x[3], " divisible by groups ", groups);
+    EMBER_CHECK(w[2] == x[3] / groups, both, ": expected kernel input channels ", x[3], " // groups ", groups,
+                " = ", x[3] / groups, ", got ", w[2]);
+    EMBER_CHECK(w[3] % groups == 0, both, ": expected output channels ", w[3], " divisible by groups ", groups);
+    Conv2dGeom g{};
+    g.n = x[0]; g.h = x[1]; g.w = x[2]; g.c = x[3];
+    g.kh = w[0]; g.kw = w[1]; g.o = w[3];
+    g.sh = sh; g.sw = sw; g.pt = pt; g.pb = pb; g.pl = pl; g.pr = pr; g.dh = dh; g.dw = dw;
+    g.groups = groups;
+    const int64_t eh = dh * (g.kh - 1) + 1, ew = dw * (g.kw - 1) + 1;  // dilated kernel extent
+    EMBER_CHECK(g.h + pt + pb >= eh && g.w + pl + pr >= ew, both,
+                ": expected padded input size (", g.h + pt + pb, ", ", g.w + pl + pr,
+                ") >= dilated kernel size (", eh, ", ", ew, ")");
+    g.ho = (g.h + pt + pb - eh) / sh + 1;
+    g.wo = (g.w + pl + pr - ew) / sw + 1;
+    return g;
+}
+
+Pool2dGeom pool2d_geometry(const char* op, const Shape& x, int64_t ph, int64_t pw, int64_t sh, int64_t sw,
+                           int64_t pt, int64_t pb, int64_t pl, int64_t pr) {
+    EMBER_CHECK(x.size() == 4, op, ": expected a 4-D NHWC input, got shape ", shape_str(x));
+    const std::string pre = std::string(op) + ": input " + shape_str(x);
+    EMBER_CHECK(ph >= 1 && pw >= 1, pre, ": expected pool size >= 1, got (", ph, ", ", pw, ")");
+    EMBER_CHECK(sh >= 1 && sw >= 1, pre, ": expected strides >= 1, got (", sh, ", ", sw, ")");
+    EMBER_CHECK(pt >= 0 && pb >= 0 && pl >= 0 && pr >= 0, pre, ": expected non-negative padding, got ((", pt,
+                ", ", pb, "), (", pl, ", ", pr, "))");
+    for (int64_t d : x) EMBER_CHECK(d >= 0, pre, ": negative dimension");
+    Pool2dGeom g{};
+    g.n = x[0]; g.h = x[1]; g.w = x[2]; g.c = x[3];
+    g.ph = ph; g.pw = pw; g.sh = sh; g.sw = sw; g.pt = pt; g.pb = pb; g.pl = pl; g.pr = pr;
+    EMBER_CHECK(g.h + pt + pb >= ph && g.w + pl + pr >= pw, pre, ": expected padded input size (",
+                g.h + pt + pb, ", ", g.w + pl + pr, ") >= pool size (", ph, ", ", pw, ")");
+    g.ho = (g.h + pt + pb - ph) / sh + 1;
+    g.wo = (g.w + pl + pr - pw) / sw + 1;
+    return g;
+}
+
+}  // namespace ember

@@ -1,0 +1,163 @@
+// Activations: one pass over contiguous memory each, parallel in large fixed chunks.
+#include "activation.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "../common/parallel.h"
+
+namespace ember {
+namespace {
+
+constexpr int64_t kGrain = 16384;  // elements per parallel chunk; below one chunk, run inline
+
+int threads_for(int64_t work) { return work < 2 * kGrain ? 1 : get_num_threads(); }
+
+// Runs body(begin, end) over [0, n) in chunks, in parallel when worthwhile.
+template <class F>
+void parallel_chunks(int64_t n, F body) {
+    const int64_t chunks = (n + kGrain - 1) / kGrain;
+#pragma omp parallel for num_threads(threads_for(n)) schedule(static)
+    for (int64_t t = 0; t < chunks; ++t) body(t * kGrain, std::min(n, (t + 1) * kGrain));
+}
+
+// exp(-|x|) never overflows: 1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x) for x < 0.
+template <typename T>
+inline T sigmoid(T x) {
+    const T e = std::exp(-std::fabs(x));
+    return x >= 0 ? T(1) / (T(1) + e) : e / (T(1) + e);
+}
+
+}  // namespace
+
+Activation parse_activation(const std::string& name) {
+    if (name == "relu") return Activation::relu;
+    if (name == "leaky_relu") return Activation::leaky_relu;
+    if (name == "elu") return Activation::elu;
+    if (name == "sigmoid") return Activation::sigmoid;
+    if (name == "tanh") return Activation::tanh;
+    throw std::invalid_argument("activation: unknown activation '" + name +
+                                "'. Expected one of ['relu', 'leaky_relu', 'elu', 'sigmoid', 'tanh'].");
+}
+
+template <typename T>
+void activation_forward(Activation act, int64_t n, const T* x, T* y, T a) {
+    parallel_chunks(n, [&](int64_t b, int64_t e) {
+        switch (act) {
+            case Activation::relu:  // '<=' rather than '>' so that NaN falls through as NaN
+                for (int64_t i = b; i < e; ++i) y[i] = x[i] <= T(0) ? T(0) : x[i];
+                break;
+            case Activation::leaky_relu:
+                for (int64_t i = b; i < e; ++i) y[i] = x[i] > T(0) ? x[i] : a * x[i];
+                break;
+            case Activation::elu:
+                for (int64_t i = b; i < e; ++i) y[i] = x[i] > T(0) ? x[i] : a * std::expm1(std::min(x[i], T(0)));
+                break;
+            case Activation::sigmoid:
+                for (int64_t i = b; i < e; ++i) y[i] = sigmoid(x[i]);
+                break;
+            case Activation::tanh:
+                for (int64_t i = b; i < e; ++i) y[i] = std::tanh(x[i]);
+                break;
+        }
+    });
+}
+
+template <typename T>
+void activation_backward(Activation act, int64_t n, const T* x, const T* y, const T* gy, T* gx, T a) {
+    parallel_chunks(n, [&](int64_t b, int64_t e) {
+        switch (act) {
+            case Activation::relu:
+                for (int64_t i = b; i < e; ++i) gx[i] = x[i] <= T(0) ? T(0) : gy[i];
+                break;
+            case Activation::leaky_relu:
+                for (int64_t i = b; i < e; ++i) gx[i] = x[i] > T(0) ? gy[i] : a * gy[i];
+                break;
+            case Activation::elu:  // alpha * e^x rather than y + alpha, which cancels for very negative x
+                for (int64_t i = b; i < e; ++i)
+                    gx[i] = x[i] <= T(0) ? gy[i] * (a * std::exp(std::min(x[i], T(0)))) : gy[i];
+                break;
+            case Activation::sigmoid:
+                for (int64_t i = b; i < e; ++i) gx[i] = gy[i] * (y[i] * (T(1) - y[i]));
+                break;
+            case Activation::tanh:
+                for (int64_t i = b; i < e; ++i) gx[i] = gy[i] * (T(1) - y[i] * y[i]);
+                break;
+        }
+    });
+}
+
+// Row sums accumulate in double: one rounding per row for float rather than one per element.
+template <typename T>
+void softmax_forward(int64_t rows, int64_t cols, const T* x, T* y) {
+#pragma omp parallel for num_threads(threads_for(rows * cols)) schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+        const T* xr = x + r * cols;
+        T* yr = y + r * cols;
+        T mx = -INFINITY;
+        for (int64_t j = 0; j < cols; ++j) mx = std::max(mx, xr[j]);
+        double sum = 0;
+        for (int64_t j = 0; j < cols; ++j) {
+            yr[j] = std::exp(xr[j] - mx);
+            sum += yr[j];
+        }
+        const T s = T(sum);
+        for (int64_t j = 0; j < cols; ++j) yr[j] /= s;
+    }
+}
+
+template <typename T>
+void softmax_backward(int64_t rows, int64_t cols, const T* y, const T* gy, T* gx) {
+#pragma omp parallel for num_threads(threads_for(rows * cols)) schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+        const T* yr = y + r * cols;
+        const T* gr = gy + r * cols;
+        T* out = gx + r * cols;
+        double dot = 0;
+        for (int64_t j = 0; j < cols; ++j) dot += double(gr[j]) * double(yr[j]);
+        const T d = T(dot);
+        for (int64_t j = 0; j < cols; ++j) out[j] = yr[j] * (gr[j] - d);
+    }
+}
+
+template <typename T>
+void log_softmax_forward(int64_t rows, int64_t cols, const T* x, T* y) {
+#pragma omp parallel for num_threads(threads_for(rows * cols)) schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+        const T* xr = x + r * cols;
+        T* yr = y + r * cols;
+        T mx = -INFINITY;
+        for (int64_t j = 0; j < cols; ++j) mx = std::max(mx, xr[j]);
+        double sum = 0;
+        for (int64_t j = 0; j < cols; ++j) sum += std::exp(xr[j] - mx);
+        const T lse = T(std::log(sum));
+        for (int64_t j = 0; j < cols; ++j) yr[j] = (xr[j] - mx) - lse;
+    }
+}
+
+template <typename T>
+void log_softmax_backward(int64_t rows, int64_t cols, const T* y, const T* gy, T* gx) {
+#pragma omp parallel for num_threads(threads_for(rows * cols)) schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+        const T* yr = y + r * cols;
+        const T* gr = gy + r * cols;
+        T* out = gx + r * cols;
+        double sum = 0;
+        for (int64_t j = 0; j < cols; ++j) sum += gr[j];
+        const T s = T(sum);
+        for (int64_t j = 0; j < cols; ++j) out[j] = gr[j] - std::exp(yr[j]) * s;
+    }
+}
+
+#define EMBER_ACT_INSTANTIATE(T)                                                                   \
+    template void activation_forward<T>(Activation, int64_t, const T*, T*, T);                     \
+    template void activation_backward<T>(Activation, int64_t, const T*, const T*, const T*, T*, T); \
+    template void softmax_forward<T>(int64_t, int64_t, const T*, T*);                              \
+    template void softmax_backward<T>(int64_t, int64_t, const T*, const T*, T*);                   \
+    template void log_softmax_forward<T>(int64_t, int64_t, const T*, T*);                          \
+    template void log_softmax_backward<T>(int64_t, int64_t, const T*, const T*, T*);
+EMBER_ACT_INSTANTIATE(float)
+EMBER_ACT_INSTANTIATE(double)
+
+}  // namespace ember

@@ -1,0 +1,261 @@
+// Convolution on the GEMM. With NHWC input and HWIO weights, one output pixel's reduction axis
+// (kh, kw, c) is contiguous both in an im2col row and in the weight matrix, so per group:
+//   forward          Y[M, Og]   = col(X)[M, K] @ W[K, Og]          M = N*Ho*Wo, K = KH*KW*Cg
+//   backward-input   dcol[M, K] = dY[M, Og] @ W^T, then gathered back onto X's pixels (col2im)
+//   backward-weight  dW[K, Og]  = col(X)^T @ dY
+// 1x1 stride-1 unpadded convolutions skip im2col (X already is the column matrix), and depthwise ones
+// (groups == C) run direct loops vectorized over channels, since their per-group GEMMs are too thin.
+// The im2col buffer is built in chunks of a fixed size (not a function of the thread count), and
+// backward passes assign each output element to one thread, so results do not depend on the thread count.
+#include "conv2d.h"
+
+#include <algorithm>
+#include <memory>
+
+#include "../common/parallel.h"
+#include "gemm.h"
+
+namespace ember {
+namespace {
+
+constexpr int64_t kColBudget = int64_t(1) << 21;  // elements per im2col chunk: 8 MiB of float, fits L3
+
+int threads_for(int64_t work) { return work < 32768 ? 1 : get_num_threads(); }
+
+bool is_pointwise(const Conv2dGeom& g) {
+    return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pb == 0 && g.pl == 0 && g.pr == 0;
+}
+
+bool is_depthwise(const Conv2dGeom& g) { return g.groups > 1 && g.groups == g.c; }
+
+template <typename T>
+std::unique_ptr<T[]> uninitialized(int64_t count) {
+    return std::unique_ptr<T[]>(new T[size_t(std::max<int64_t>(count, 1))]);
+}
+
+// Rows [r0, r1) of group gi's column matrix: row r is output pixel r, columns (kh, kw, cg).
+template <typename T>
+void im2col(const Conv2dGeom& g, const T* x, int64_t gi, int64_t r0, int64_t r1, T* col) {
+    const int64_t cg = g.cg(), K = g.kh * g.kw * cg, hw = g.ho * g.wo;
+#pragma omp parallel for num_threads(threads_for((r1 - r0) * K)) schedule(static)
+    for (int64_t r = r0; r < r1; ++r) {
+        const int64_t n = r / hw, oh = (r % hw) / g.wo, ow = r % g.wo;
+        T* dst = col + (r - r0) * K;
+        for (int64_t i = 0; i < g.kh; ++i) {
+            const int64_t hi = oh * g.sh - g.pt + i * g.dh;
+            for (int64_t j = 0; j < g.kw; ++j) {
+                const int64_t wi = ow * g.sw - g.pl + j * g.dw;
+                T* d = dst + (i * g.kw + j) * cg;
+                if (hi < 0 || hi >= g.h || wi < 0 || wi >= g.w) {
+                    std::fill(d, d + cg, T(0));
+                } else {
+                    const T* s = x + ((n * g.h + hi) * g.w + wi) * g.c + gi * cg;
+                    std::copy(s, s + cg, d);
+                }
+            }
+        }
+    }
+}
+
+// grad_x pixels of images [n0, n1), group gi, as the sum of the dcol entries that read them, summed in
+// (kh, kw) order. A gather rather than a scatter, so each pixel is written by one thread.
+template <typename T>
+void col2im(const Conv2dGeom& g, const T* dcol, int64_t gi, int64_t n0, int64_t n1, T* gx) {
+    const int64_t cg = g.cg(), K = g.kh * g.kw * cg;
+#pragma omp parallel for num_threads(threads_for((n1 - n0) * g.h * g.w * K)) schedule(static)
+    for (int64_t t = 0; t < (n1 - n0) * g.h; ++t) {
+        const int64_t n = n0 + t / g.h, hi = t % g.h;
+        for (int64_t wi = 0; wi < g.w; ++wi) {
+            T* dst = gx + ((n * g.h + hi) * g.w + wi) * g.c + gi * cg;
+            std::fill(dst, dst + cg, T(0));
+            for (int64_t i = 0; i < g.kh; ++i) {
+                const int64_t th = hi + g.pt - i * g.dh;
+                if (th < 0 || th % g.sh != 0 || th / g.sh >= g.ho) continue;
+                const int64_t oh = th / g.sh;
+                for (int64_t j = 0; j < g.kw; ++j) {
+                    const int64_t tw = wi + g.pl - j * g.dw;
+                    if (tw < 0 || tw % g.sw != 0 || tw / g.sw >= g.wo) continue;
+                    const int64_t ow = tw / g.sw;
+                    const T* src = dcol + (((n - n0) * g.ho + oh) * g.wo + ow) * K + (i * g.kw + j) * cg;
+                    for (int64_t ci = 0; ci < cg; ++ci) dst[ci] += src[ci];
+                }
+            }
+        }
+    }
+}
+
+// ---- depthwise: groups == C, each input channel ch feeds outputs ch*mult .. ch*mult + mult - 1 ----
+
+template <typename T>
+void depthwise_forward(const Conv2dGeom& g, const T* x, const T* w, T* y) {
+    const int64_t mult = g.og();
+#pragma omp parallel for num_threads(threads_for(g.n * g.ho * g.wo * g.o * g.kh * g.kw)) schedule(static)
+    for (int64_t t = 0; t < g.n * g.ho; ++t) {
+        const int64_t n = t / g.ho, oh = t % g.ho;
+        for (int64_t ow = 0; ow < g.wo; ++ow) {
+            T* dst = y + ((n * g.ho + oh) * g.wo + ow) * g.o;
+            std::fill(dst, dst + g.o, T(0));
+            for (int64_t i = 0; i < g.kh; ++i) {
+                const int64_t hi = oh * g.sh - g.pt + i * g.dh;
+                if (hi < 0 || hi >= g.h) continue;
+                for (int64_t j = 0; j < g.kw; ++j) {
+                    const int64_t wi = ow * g.sw - g.pl + j * g.dw;
+                    if (wi < 0 || wi >= g.w) continue;
+                    const T* xs = x + ((n * g.h + hi) * g.w + wi) * g.c;
+                    const T* ws = w + (i * g.kw + j) * g.o;
+                    if (mult == 1) {
+#pragma omp simd
+                        for (int64_t ch = 0; ch < g.c; ++ch) dst[ch] += xs[ch] * ws[ch];
+                    } else {
+                        for (int64_t ch = 0; ch < g.c; ++ch)
+                            for (int64_t q = 0; q < mult; ++q) dst[ch * mult + q] += xs[ch] * ws[ch * mult + q];
+                    }
+                }
+            }
+        }
+    }
+}
+
+template <typename T>
+void depthwise_backward_input(const Conv2dGeom& g, const T* gy, const T* w, T* gx) {
+    const int64_t mult = g.og();
+#pragma omp parallel for num_threads(threads_for(g.n * g.h * g.w * g.o * g.kh * g.kw)) schedule(static)
+    for (int64_t t = 0; t < g.n * g.h; ++t) {
+        const int64_t n = t / g.h, hi = t % g.h;
+        for (int64_t wi = 0; wi < g.w; ++wi) {
+            T* dst = gx + ((n * g.h + hi) * g.w + wi) * g.c;
+            std::fill(dst, dst + g.c, T(0));
+            for (int64_t i = 0; i < g.kh; ++i) {
+                const int64_t th = hi + g.pt - i * g.dh;
+                if (th < 0 || th % g.sh != 0 || th / g.sh >= g.ho) continue;
+                const int64_t oh = th / g.sh;
+                for (int64_t j = 0; j < g.kw; ++j) {
+                    const int64_t tw = wi + g.pl - j * g.dw;
+                    if (tw < 0 || tw % g.sw != 0 || tw / g.sw >= g.wo) continue;
+                    const int64_t ow = tw / g.sw;
+                    const T* gs = gy + ((n * g.ho + oh) * g.wo + ow) * g.o;
+                    const T* ws = w + (i * g.kw + j) * g.o;
+                    if (mult == 1) {
+#pragma omp simd
+                        for (int64_t ch = 0; ch < g.c; ++ch) dst[ch] += gs[ch] * ws[ch];
+                    } else {
+                        for (int64_t ch = 0; ch < g.c; ++ch) {
+                            T s = 0;
+                            for (int64_t q = 0; q < mult; ++q) s += gs[ch * mult + q] * ws[ch * mult + q];
+                            dst[ch] += s;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// Each task owns kernel row i and a block of output channels, and sums over (n, oh, ow) in order.
+template <typename T>
+void depthwise_backward_weight(const Conv2dGeom& g, const T* gy, const T* x, T* gw) {
+    const int64_t mult = g.og(), block = 64, n_blocks = (g.o + block - 1) / block;
+    std::fill(gw, gw + g.kh * g.kw * g.o, T(0));
+#pragma omp parallel for num_threads(threads_for(g.n * g.ho * g.wo * g.o * g.kh * g.kw)) schedule(static)
+    for (int64_t t = 0; t < g.kh * n_blocks; ++t) {
+        const int64_t i = t / n_blocks, o0 = (t % n_blocks) * block, o1 = std::min(g.o, o0 + block);
+        for (int64_t n = 0; n < g.n; ++n)
+            for (int64_t oh = 0; oh < g.ho; ++oh) {
+                const int64_t hi = oh * g.sh - g.pt + i * g.dh;
+                if (hi < 0 || hi >= g.h) continue;
+                for (int64_t ow = 0; ow < g.wo; ++ow) {
+                    const T* gs = gy + ((n * g.ho + oh) * g.wo + ow) * g.o;
+                    for (int64_t j = 0; j < g.kw; ++j) {
+                        const int64_t wi = ow * g.sw - g.pl + j * g.dw;
+                        if (wi < 0 || wi >= g.w) continue;
+                        const T* xs = x + ((n * g.h + hi) * g.w + wi) * g.c;
+                        T* dst = gw + (i * g.kw + j) * g.o;
+                        if (mult == 1) {
+#pragma omp simd
+                            for (int64_t oc = o0; oc < o1; ++oc) dst[oc] += gs[oc] * xs[oc];
+                        } else {
+                            for (int64_t oc = o0; oc < o1; ++oc) dst[oc] += gs[oc] * xs[oc / mult];
+                        }
+                    }
+                }
+            }
+    }
+}
+
+}  // namespace
+
+template <typename T>
+void conv2d_forward(const Conv2dGeom& g, const T* x, const T* w, T* y) {
+    const int64_t M = g.n * g.ho * g.wo, cg = g.cg(), og = g.og(), K = g.kh * g.kw * cg;
+    if (M == 0) return;
+    if (is_depthwise(g)) return depthwise_forward(g, x, w, y);
+    if (is_pointwise(g)) {
+        for (int64_t gi = 0; gi < g.groups; ++gi)
+            gemm<T>(M, og, cg, T(1), x + gi * cg, g.c, 1, w + gi * og, g.o, 1, T(0), y + gi * og, g.o, 1);
+        return;
+    }
+    const int64_t chunk = std::min(M, std::max<int64_t>(1, kColBudget / K));
+    auto col = uninitialized<T>(chunk * K);
+    for (int64_t gi = 0; gi < g.groups; ++gi)
+        for (int64_t r0 = 0; r0 < M; r0 += chunk) {
+            const int64_t r1 = std::min(M, r0 + chunk);
+            im2col(g, x, gi, r0, r1, col.get());
+            gemm<T>(r1 - r0, og, K, T(1), col.get(), K, 1, w + gi * og, g.o, 1, T(0), y + r0 * g.o + gi * og, g.o, 1);
+        }
+}
+
+template <typename T>
+void conv2d_backward_input(const Conv2dGeom& g, const T* gy, const T* w, T* gx) {
+    const int64_t cg = g.cg(), og = g.og(), K = g.kh * g.kw * cg, hw = g.ho * g.wo;
+    if (g.n * g.h * g.w * g.c == 0) return;
+    if (is_depthwise(g)) return depthwise_backward_input(g, gy, w, gx);
+    if (is_pointwise(g)) {
+        // dX_g = dY_g @ W_g^T; W_g^T[oo, ci] = w[ci * O + gi * Og + oo].
+        for (int64_t gi = 0; gi < g.groups; ++gi)
+            gemm<T>(g.n * hw, cg, og, T(1), gy + gi * og, g.o, 1, w + gi * og, 1, g.o, T(0), gx + gi * cg, g.c, 1);
+        return;
+    }
+    const int64_t imgs = std::min(g.n, std::max<int64_t>(1, kColBudget / (hw * K)));
+    auto dcol = uninitialized<T>(imgs * hw * K);
+    for (int64_t gi = 0; gi < g.groups; ++gi)
+        for (int64_t n0 = 0; n0 < g.n; n0 += imgs) {
+            const int64_t n1 = std::min(g.n, n0 + imgs);
+            gemm<T>((n1 - n0) * hw, K, og, T(1), gy + n0 * hw * g.o + gi * og, g.o, 1, w + gi * og, 1, g.o, T(0),
+                    dcol.get(), K, 1);
+            col2im(g, dcol.get(), gi, n0, n1, gx);
+        }
+}
+
+template <typename T>
+void conv2d_backward_weight(const Conv2dGeom& g, const T* gy, const T* x, T* gw) {
+    const int64_t M = g.n * g.ho * g.wo, cg = g.cg(), og = g.og(), K = g.kh * g.kw * cg;
+    if (is_depthwise(g)) return depthwise_backward_weight(g, gy, x, gw);
+    if (M == 0) {
+        std::fill(gw, gw + K * g.o, T(0));
+        return;
+    }
+    if (is_pointwise(g)) {
+        // dW_g = X_g^T @ dY_g, reduced over all pixels by the GEMM's fixed K blocking.
+        for (int64_t gi = 0; gi < g.groups; ++gi)
+            gemm<T>(cg, og, M, T(1), x + gi * cg, 1, g.c, gy + gi * og, g.o, 1, T(0), gw + gi * og, g.o, 1);
+        return;
+    }
+    const int64_t chunk = std::min(M, std::max<int64_t>(1, kColBudget / K));
+    auto col = uninitialized<T>(chunk * K);
+    for (int64_t gi = 0; gi < g.groups; ++gi)
+        for (int64_t r0 = 0; r0 < M; r0 += chunk) {
+            const int64_t r1 = std::min(M, r0 + chunk);
+            im2col(g, x, gi, r0, r1, col.get());
+            gemm<T>(K, og, r1 - r0, T(1), col.get(), 1, K, gy + r0 * g.o + gi * og, g.o, 1, r0 == 0 ? T(0) : T(1),
+                    gw + gi * og, g.o, 1);
+        }
+}
+
+template void conv2d_forward<float>(const Conv2dGeom&, const float*, const float*, float*);
+template void conv2d_forward<double>(const Conv2dGeom&, const double*, const double*, double*);
+template void conv2d_backward_input<float>(const Conv2dGeom&, const float*, const float*, float*);
+template void conv2d_backward_input<double>(const Conv2dGeom&, const double*, const double*, double*);
+template void conv2d_backward_weight<float>(const Conv2dGeom&, const float*, const float*, float*);
+template void conv2d_backward_weight<double>(const Conv2dGeom&, const double*, const double*, double*);
+
+}  // namespace ember

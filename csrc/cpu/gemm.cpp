@@ -1,0 +1,311 @@
+// Packed, cache-blocked GEMM in the GotoBLAS/BLIS style, on general-strided operands.
+//
+// Loops, outermost first (sizes from the chosen GemmKernel):
+//   pc: K in KC steps        C is accumulated across them (beta applies to the first only)
+//   ic: M in MC steps        A block (MC x KC) packed once, shared by all threads (L3)
+//   task: (N block, M range) each thread packs its own KC x NC block of B (its L2)
+//   ir: MR slivers of A      stays in L1 while the
+//   jr: NR panels of B       panels stream from L2 through the micro-kernel
+// Each element of C is reduced over K in the same order whatever the thread count, so results do not
+// depend on it. Workspaces are per-thread, grown on demand and reused across calls.
+#include "gemm.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+
+#include "../common/parallel.h"
+#include "gemm_kernel.h"
+
+namespace ember {
+namespace {
+
+// ---- the portable micro-kernel: scalar code the compiler may vectorize with baseline SIMD ----
+template <typename U>
+struct Scalar {
+    using T = U;
+    using R = U;
+    static constexpr int width = 1;
+    static R zero() { return R(0); }
+    static R load(const T* p) { return *p; }
+    static void store(T* p, R v) { *p = v; }
+    static R bcast(const T* p) { return *p; }
+    static R set1(T x) { return x; }
+    static R fmadd(R a, R b, R c) { return a * b + c; }
+    static R mul(R a, R b) { return a * b; }
+};
+
+template <typename T>
+GemmKernel<T> generic_kernel() {
+    return {"generic", 4, 8, 256, 512, 256, &ukernel<Scalar<T>, 4, 8>};
+}
+
+// ---- kernel choice ----
+std::atomic<int> g_forced{-1};  // -1 auto, 0 generic, 1 avx2, 2 avx512
+
+int auto_choice() {
+#ifdef EMBER_X86_KERNELS
+    const CpuFeatures& f = cpu_features();
+    if (f.avx512_all()) return 2;
+    if (f.avx2_fma()) return 1;
+#endif
+    return 0;
+}
+
+int current_choice() {
+    const int forced = g_forced.load();
+    return forced >= 0 ? forced : auto_choice();
+}
+
+template <typename T>
+GemmKernel<T> kernel_for(int choice);
+
+template <>
+GemmKernel<float> kernel_for<float>(int choice) {
+#ifdef EMBER_X86_KERNELS
+    if (choice == 2) return gemm_kernel_avx512_f32();
+    if (choice == 1) return gemm_kernel_avx2_f32();
+#endif
+    (void)choice;
+    return generic_kernel<float>();
+}
+
+template <>
+GemmKernel<double> kernel_for<double>(int choice) {
+#ifdef EMBER_X86_KERNELS
+    if (choice == 2) return gemm_kernel_avx512_f64();
+    if (choice == 1) return gemm_kernel_avx2_f64();
+#endif
+    (void)choice;
+    return generic_kernel<double>();
+}
+
+// ---- workspaces: 64-byte aligned, grown on demand, one set per thread, never shrunk ----
+struct Workspace {
+    void* raw = nullptr;
+    char* data = nullptr;
+    size_t bytes = 0;
+    ~Workspace() { std::free(raw); }
+    template <typename T>
+    T* get(size_t count) {
+        const size_t need = count * sizeof(T);
+        if (need > bytes) {
+            std::free(raw);
+            raw = std::malloc(need + 64);
+            if (!raw) throw std::bad_alloc();
+            data = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(raw) + 63) & ~uintptr_t(63));
+            bytes = need;
+        }
+        return reinterpret_cast<T*>(data);
+    }
+};
+thread_local Workspace tls_a;  // the shared A block, owned by the calling thread
+thread_local Workspace tls_b;  // the private B block of each team thread
+
+// ---- packing ----
+// A sliver: rows [0, mr) of the mc x kc block at `a`, stored k-major in groups of MR, zero-padded to MR.
+template <typename T>
+void pack_a(int64_t mr, int64_t kc, const T* a, int64_t rs, int64_t cs, int64_t MR, T* dst) {
+    if (rs == 1) {
+        for (int64_t p = 0; p < kc; ++p) {
+            const T* src = a + p * cs;
+            T* d = dst + p * MR;
+            for (int64_t i = 0; i < mr; ++i) d[i] = src[i];
+            for (int64_t i = mr; i < MR; ++i) d[i] = T(0);
+        }
+        return;
+    }
+    for (int64_t i = 0; i < mr; ++i) {
+        const T* src = a + i * rs;
+        if (cs == 1)
+            for (int64_t p = 0; p < kc; ++p) dst[p * MR + i] = src[p];
+        else
+            for (int64_t p = 0; p < kc; ++p) dst[p * MR + i] = src[p * cs];
+    }
+    for (int64_t i = mr; i < MR; ++i)
+        for (int64_t p = 0; p < kc; ++p) dst[p * MR + i] = T(0);
+}
+
+// B panel: columns [0, nr) of the kc x nc block at `b`, stored k-major in groups of NR, zero-padded.
+template <typename T>
+void pack_b(int64_t nr, int64_t kc, const T* b, int64_t rs, int64_t cs, int64_t NR, T* dst) {
+    for (int64_t p = 0; p < kc; ++p) {
+        const T* src = b + p * rs;
+        T* d = dst + p * NR;
+        if (cs == 1)
+            for (int64_t j = 0; j < nr; ++j) d[j] = src[j];
+        else
+            for (int64_t j = 0; j < nr; ++j) d[j] = src[j * cs];
+        for (int64_t j = nr; j < NR; ++j) d[j] = T(0);
+    }
+}
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// C = beta * C for the degenerate cases (k == 0 or alpha == 0); beta == 0 writes zeros.
+template <typename T>
+void scale_c(int64_t m, int64_t n, T beta, T* c, int64_t rs_c, int64_t cs_c) {
+    for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+            T* cp = c + i * rs_c + j * cs_c;
+            *cp = beta == T(0) ? T(0) : beta * *cp;
+        }
+}
+
+// Fraction of the micro-kernel's lanes doing useful work for an m x n product.
+double tile_efficiency(int64_t m, int64_t n, int64_t MR, int64_t NR) {
+    return double(m) / double(ceil_div(m, MR) * MR) * double(n) / double(ceil_div(n, NR) * NR);
+}
+
+// The driver; `nt` threads (1 runs it inline, also when called from inside another parallel region).
+template <typename T>
+void gemm_run(const GemmKernel<T>& kr, int nt, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+              int64_t rsa, int64_t csa, const T* B, int64_t rsb, int64_t csb, T beta, T* C, int64_t rsc,
+              int64_t csc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0 || alpha == T(0)) {
+        scale_c(M, N, beta, C, rsc, csc);
+        return;
+    }
+    const int64_t MR = kr.mr, NR = kr.nr;
+    // A narrow product (few columns, many rows) wastes most of an NR-wide tile: compute C^T = B^T A^T.
+    if (tile_efficiency(N, M, MR, NR) > 1.25 * tile_efficiency(M, N, MR, NR)) {
+        const T* a2 = B;
+        const T* b2 = A;
+        const int64_t rsa2 = csb, csa2 = rsb, rsb2 = csa, csb2 = rsa;
+        A = a2, rsa = rsa2, csa = csa2;
+        B = b2, rsb = rsb2, csb = csb2;
+        std::swap(rsc, csc);
+        std::swap(M, N);
+    }
+    const int64_t KC = kr.kc, MC = kr.mc, NC = kr.nc;
+    const int64_t n_panels = ceil_div(N, NR);
+    if (M * N * K < int64_t(48) * 48 * 48) nt = 1;  // a parallel region costs more than it saves
+    int64_t n_jc = ceil_div(N, NC);
+    if (nt > 1 && n_jc % nt != 0) n_jc = std::min(n_panels, ceil_div(n_jc, nt) * nt);
+    const int64_t n_ms = n_jc < nt ? ceil_div(nt, n_jc) : 1;
+    const int64_t max_block_cols = ceil_div(n_panels, n_jc) * NR;
+    T* apack = tls_a.get<T>(size_t(std::min(MC, ceil_div(M, MR) * MR) * std::min(KC, K)));
+
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        T* bpack = tls_b.get<T>(size_t(max_block_cols * std::min(KC, K)));
+        for (int64_t pc = 0; pc < K; pc += KC) {
+            const int64_t kc = std::min(KC, K - pc);
+            const T beta_k = pc == 0 ? beta : T(1);
+            int64_t packed_jb = -1;
+            for (int64_t ic = 0; ic < M; ic += MC) {
+                const int64_t mc = std::min(MC, M - ic);
+                const int64_t m_panels = ceil_div(mc, MR);
+#pragma omp for schedule(static)
+                for (int64_t ip = 0; ip < m_panels; ++ip)
+                    pack_a(std::min(MR, mc - ip * MR), kc, A + (ic + ip * MR) * rsa + pc * csa, rsa, csa, MR,
+                           apack + ip * MR * kc);
+                const int64_t ms = std::min(n_ms, m_panels);
+                const int64_t tasks = n_jc * ms;
+#pragma omp for schedule(static)
+                for (int64_t t = 0; t < tasks; ++t) {
+                    const int64_t jb = t / ms, s = t % ms;
+                    int64_t jp0, jp1, ip0, ip1;
+                    split_range(n_panels, n_jc, jb, jp0, jp1);
+                    split_range(m_panels, ms, s, ip0, ip1);
+                    const int64_t j0 = jp0 * NR, nc = std::min(N, jp1 * NR) - j0;
+                    if (nc <= 0 || ip0 >= ip1) continue;
+                    if (jb != packed_jb) {
+                        for (int64_t jp = 0; jp < jp1 - jp0; ++jp)
+                            pack_b(std::min(NR, nc - jp * NR), kc, B + pc * rsb + (j0 + jp * NR) * csb, rsb, csb,
+                                   NR, bpack + jp * NR * kc);
+                        packed_jb = jb;
+                    }
+                    for (int64_t ip = ip0; ip < ip1; ++ip) {
+                        const int64_t i = ip * MR;
+                        const T* ap = apack + i * kc;
+                        T* crow = C + (ic + i) * rsc;
+                        const int64_t mr = std::min(MR, mc - i);
+                        for (int64_t jp = 0; jp < jp1 - jp0; ++jp) {
+                            const int64_t j = jp * NR;
+                            kr.fn(kc, ap, bpack + j * kc, crow + (j0 + j) * csc, rsc, csc, alpha, beta_k, mr,
+                                  std::min(NR, nc - j));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+}  // namespace
+
+std::string gemm_kernel_name() { return kernel_for<float>(current_choice()).name; }
+
+void set_gemm_kernel(const std::string& name) {
+    if (name == "auto") {
+        g_forced.store(-1);
+        return;
+    }
+    int choice = -1;
+    if (name == "generic") choice = 0;
+    if (name == "avx2") choice = 1;
+    if (name == "avx512") choice = 2;
+    if (choice < 0) throw std::invalid_argument("set_gemm_kernel: expected auto, generic, avx2 or avx512, got " + name);
+#ifdef EMBER_X86_KERNELS
+    const CpuFeatures& f = cpu_features();
+    if ((choice == 1 && !f.avx2_fma()) || (choice == 2 && !f.avx512_all()))
+        throw std::invalid_argument("set_gemm_kernel: this CPU does not support " + name);
+#else
+    if (choice > 0) throw std::invalid_argument("set_gemm_kernel: built without x86 kernels, no " + name);
+#endif
+    g_forced.store(choice);
+}
+
+template <typename T>
+void gemm(int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t rs_a, int64_t cs_a, const T* b,
+          int64_t rs_b, int64_t cs_b, T beta, T* c, int64_t rs_c, int64_t cs_c) {
+    const GemmKernel<T> kr = kernel_for<T>(current_choice());
+    gemm_run(kr, get_num_threads(), m, n, k, alpha, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, rs_c, cs_c);
+}
+
+template <typename T>
+void gemm_batched(int64_t batch, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t bs_a,
+                  int64_t rs_a, int64_t cs_a, const T* b, int64_t bs_b, int64_t rs_b, int64_t cs_b, T beta, T* c,
+                  int64_t bs_c, int64_t rs_c, int64_t cs_c) {
+    const GemmKernel<T> kr = kernel_for<T>(current_choice());
+    const int nt = get_num_threads();
+    // Items too small to share among the threads run one per thread instead.
+    if (nt > 1 && batch >= nt && m * n * k < int64_t(192) * 192 * 192) {
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (int64_t p = 0; p < batch; ++p)
+            gemm_run(kr, 1, m, n, k, alpha, a + p * bs_a, rs_a, cs_a, b + p * bs_b, rs_b, cs_b, beta, c + p * bs_c,
+                     rs_c, cs_c);
+        return;
+    }
+    for (int64_t p = 0; p < batch; ++p)
+        gemm_run(kr, nt, m, n, k, alpha, a + p * bs_a, rs_a, cs_a, b + p * bs_b, rs_b, cs_b, beta, c + p * bs_c, rs_c,
+                 cs_c);
+}
+
+template <typename T>
+void gemm_naive(int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t rs_a, int64_t cs_a, const T* b,
+                int64_t rs_b, int64_t cs_b, T beta, T* c, int64_t rs_c, int64_t cs_c) {
+    for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+            T acc = 0;
+            for (int64_t p = 0; p < k; ++p) acc += a[i * rs_a + p * cs_a] * b[p * rs_b + j * cs_b];
+            T* cp = c + i * rs_c + j * cs_c;
+            *cp = beta == T(0) ? alpha * acc : alpha * acc + beta * *cp;
+        }
+}
+
+#define EMBER_GEMM_INSTANTIATE(T)                                                                                  \
+    template void gemm<T>(int64_t, int64_t, int64_t, T, const T*, int64_t, int64_t, const T*, int64_t, int64_t, T, \
+                          T*, int64_t, int64_t);                                                                   \
+    template void gemm_batched<T>(int64_t, int64_t, int64_t, int64_t, T, const T*, int64_t, int64_t, int64_t,      \
+                                  const T*, int64_t, int64_t, int64_t, T, T*, int64_t, int64_t, int64_t);          \
+    template void gemm_naive<T>(int64_t, int64_t, int64_t, T, const T*, int64_t, int64_t, const T*, int64_t,       \
+                                int64_t, T, T*, int64_t, int64_t);
+EMBER_GEMM_INSTANTIATE(float)
+EMBER_GEMM_INSTANTIATE(double)
+
+}  // namespace ember

@@ -1,0 +1,34 @@
+// General-strided GEMM: C = alpha * A @ B + beta * C, for float and double.
+// Every operand is addressed by a row stride and a column stride in elements, so a transposed view is
+// just swapped strides and needs no copy. beta == 0 means C is written without being read (NaN in C
+// does not leak through). C must not overlap A or B.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace ember {
+
+template <typename T>
+void gemm(int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t rs_a, int64_t cs_a, const T* b,
+          int64_t rs_b, int64_t cs_b, T beta, T* c, int64_t rs_c, int64_t cs_c);
+
+// Batched: operand i of item p starts at base + p * stride_*; a batch stride of 0 broadcasts.
+// Small items run one per thread; large items run one after another, each parallel inside.
+// Either way each element of C sees the same sequence of operations.
+template <typename T>
+void gemm_batched(int64_t batch, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t bs_a,
+                  int64_t rs_a, int64_t cs_a, const T* b, int64_t bs_b, int64_t rs_b, int64_t cs_b, T beta, T* c,
+                  int64_t bs_c, int64_t rs_c, int64_t cs_c);
+
+// The readable reference: three loops, no blocking; used by the tests and as the oracle in dev/.
+template <typename T>
+void gemm_naive(int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t rs_a, int64_t cs_a, const T* b,
+                int64_t rs_b, int64_t cs_b, T beta, T* c, int64_t rs_c, int64_t cs_c);
+
+// Micro-kernel in use: "avx512", "avx2" or "generic" (chosen from the CPU's flags at first use).
+std::string gemm_kernel_name();
+// Force a micro-kernel ("auto" restores the automatic choice); throws if the CPU lacks it.
+void set_gemm_kernel(const std::string& name);
+
+}  // namespace ember

@@ -1,0 +1,90 @@
+// The register-tiled micro-kernel, written once over a small vector-traits type V and instantiated per ISA
+// (gemm_avx2.cpp, gemm_avx512.cpp compiled with their -m flags; the generic one in gemm.cpp).
+//
+// It computes an MR x NR tile of C from packed panels: `a` holds k groups of MR values (one per row of the
+// tile), `b` holds k groups of NR values, both zero-padded, so the inner loop has no edge cases. Edge tiles
+// and non-unit column strides of C go through a small buffer.
+#pragma once
+
+#include <cstdint>
+
+namespace ember {
+
+template <typename T>
+using UkernelFn = void (*)(int64_t k, const T* a, const T* b, T* c, int64_t rs_c, int64_t cs_c, T alpha, T beta,
+                           int64_t m, int64_t n);
+
+// Blocking: an MR x KC sliver of A stays in L1 across the NR-wide panels; the KC x NC block of B is private
+// to each thread and stays in its L2; the MC x KC block of A is shared by the threads through L3.
+template <typename T>
+struct GemmKernel {
+    const char* name;
+    int mr, nr, kc, mc, nc;
+    UkernelFn<T> fn;
+};
+
+template <class V, int MR, int NV>
+void ukernel(int64_t k, const typename V::T* a, const typename V::T* b, typename V::T* c, int64_t rs_c,
+             int64_t cs_c, typename V::T alpha, typename V::T beta, int64_t m, int64_t n) {
+    using T = typename V::T;
+    using R = typename V::R;
+    constexpr int W = V::width, NR = NV * W;
+    R acc[MR][NV];
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+        for (int j = 0; j < NV; ++j) acc[i][j] = V::zero();
+
+#pragma GCC unroll 2
+    for (int64_t p = 0; p < k; ++p) {
+        R bv[NV];
+#pragma GCC unroll 8
+        for (int j = 0; j < NV; ++j) bv[j] = V::load(b + j * W);
+#pragma GCC unroll 32
+        for (int i = 0; i < MR; ++i) {
+            const R av = V::bcast(a + i);
+#pragma GCC unroll 8
+            for (int j = 0; j < NV; ++j) acc[i][j] = V::fmadd(av, bv[j], acc[i][j]);
+        }
+        a += MR;
+        b += NR;
+    }
+
+    const R va = V::set1(alpha);
+    if (m == MR && n == NR && cs_c == 1) {
+        if (beta == T(0)) {
+#pragma GCC unroll 32
+            for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+                for (int j = 0; j < NV; ++j) V::store(c + i * rs_c + j * W, V::mul(va, acc[i][j]));
+        } else {
+            const R vb = V::set1(beta);
+#pragma GCC unroll 32
+            for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+                for (int j = 0; j < NV; ++j) {
+                    T* cp = c + i * rs_c + j * W;
+                    V::store(cp, V::fmadd(va, acc[i][j], V::mul(vb, V::load(cp))));
+                }
+        }
+        return;
+    }
+    alignas(64) T tmp[MR * NR];
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+        for (int j = 0; j < NV; ++j) V::store(tmp + i * NR + j * W, acc[i][j]);
+    for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+            T* cp = c + i * rs_c + j * cs_c;
+            *cp = beta == T(0) ? alpha * tmp[i * NR + j] : alpha * tmp[i * NR + j] + beta * *cp;
+        }
+}
+
+// Provided by the ISA files when they are compiled in (EMBER_X86_KERNELS).
+GemmKernel<float> gemm_kernel_avx2_f32();
+GemmKernel<double> gemm_kernel_avx2_f64();
+GemmKernel<float> gemm_kernel_avx512_f32();
+GemmKernel<double> gemm_kernel_avx512_f64();
+
+}  // namespace ember

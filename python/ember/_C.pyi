@@ -1,0 +1,56 @@
+"""ember's native CPU kernels (ember._C). Arrays are numpy.ndarray of float32 or float64, one dtype per call
+(else TypeError); shapes, contiguity and overlap are checked (else ValueError naming the op). Outputs are
+preallocated by the caller and overwritten. Every kernel releases the GIL."""
+import numpy as np
+
+def set_num_threads(n: int) -> None:
+    """Threads every kernel uses from now on, process-wide; n <= 0 restores the default."""
+
+def get_num_threads() -> int: ...
+def cpu_features() -> dict[str, object]:
+    """CPU flags (x86, sse2, avx, avx2, fma, avx512f/bw/dq/vl), compiled_kernels, gemm_kernel, openmp."""
+
+def gemm_kernel() -> str:
+    """The GEMM micro-kernel in use: "avx512", "avx2" or "generic"."""
+
+def set_gemm_kernel(name: str) -> None:
+    """Force "generic", "avx2" or "avx512" (ValueError if the CPU lacks it), or "auto"."""
+
+def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, alpha: float = 1.0, beta: float = 0.0) -> None:
+    """out = alpha * a @ b + beta * out. a (B|1, M, K), b (B|1, K, N) with any strides (a batch of 1, or
+    batch stride 0, broadcasts), out (B, M, N) C-contiguous. beta == 0 ignores out's old contents."""
+
+def gemm_naive(a: np.ndarray, b: np.ndarray, out: np.ndarray, alpha: float = 1.0, beta: float = 0.0) -> None:
+    """Unblocked reference GEMM on 2-D arrays with any strides."""
+
+def conv2d_forward(x: np.ndarray, w: np.ndarray, out: np.ndarray, sh: int, sw: int, pt: int, pb: int, pl: int,
+                   pr: int, dh: int, dw: int, groups: int) -> None:
+    """out (N, Ho, Wo, O) = conv2d of x (N, H, W, C) with w (KH, KW, C // groups, O); C-contiguous arrays."""
+
+def conv2d_backward_input(grad_y: np.ndarray, w: np.ndarray, grad_x: np.ndarray, sh: int, sw: int, pt: int,
+                          pb: int, pl: int, pr: int, dh: int, dw: int, groups: int) -> None:
+    """grad_x (N, H, W, C) from grad_y (N, Ho, Wo, O) and w."""
+
+def conv2d_backward_weight(grad_y: np.ndarray, x: np.ndarray, grad_w: np.ndarray, sh: int, sw: int, pt: int,
+                           pb: int, pl: int, pr: int, dh: int, dw: int, groups: int) -> None:
+    """grad_w (KH, KW, C // groups, O) from grad_y and x, reduced in an order independent of the thread count."""
+
+def max_pool2d_forward(x: np.ndarray, out: np.ndarray, ph: int, pw: int, sh: int, sw: int, pt: int, pb: int,
+                       pl: int, pr: int) -> None: ...
+def max_pool2d_backward(grad_y: np.ndarray, x: np.ndarray, grad_x: np.ndarray, ph: int, pw: int, sh: int, sw: int,
+                        pt: int, pb: int, pl: int, pr: int) -> None: ...
+def avg_pool2d_forward(x: np.ndarray, out: np.ndarray, ph: int, pw: int, sh: int, sw: int, pt: int, pb: int,
+                       pl: int, pr: int) -> None: ...
+def avg_pool2d_backward(grad_y: np.ndarray, grad_x: np.ndarray, ph: int, pw: int, sh: int, sw: int, pt: int,
+                        pb: int, pl: int, pr: int) -> None: ...
+def activation_forward(name: str, x: np.ndarray, out: np.ndarray, alpha: float = 0.0) -> None:
+    """name: relu, leaky_relu, elu, sigmoid, tanh. Same-shape C-contiguous arrays; out may be x."""
+
+def activation_backward(name: str, x: np.ndarray, y: np.ndarray, grad_y: np.ndarray, grad_x: np.ndarray,
+                        alpha: float = 0.0) -> None: ...
+def softmax_forward(x: np.ndarray, out: np.ndarray) -> None:
+    """Over the last axis of a C-contiguous array."""
+
+def softmax_backward(y: np.ndarray, grad_y: np.ndarray, grad_x: np.ndarray) -> None: ...
+def log_softmax_forward(x: np.ndarray, out: np.ndarray) -> None: ...
+def log_softmax_backward(y: np.ndarray, grad_y: np.ndarray, grad_x: np.ndarray) -> None: ...

@@ -1,0 +1,157 @@
+"""The native CPU backend: ember._C's kernels (OpenMP, AVX2/AVX-512) behind the backend API.
+
+Same functions and signatures as ember.backend.reference (see ember.backend's docstring). This module
+only shapes arrays for the kernels: it allocates outputs, makes inputs contiguous where a kernel needs
+it, reshapes matmul's batch dimensions to one, and moves softmax's axis last. The kernels check shapes
+and dtypes again and raise ValueError / TypeError naming the op.
+"""
+import numpy as np
+
+from .. import _C
+from . import reference as _reference
+
+_FLOAT_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _native(*arrays):
+    """Whether the kernels take these arrays: all float32 or all float64."""
+    dtype = arrays[0].dtype
+    return dtype in _FLOAT_TYPES and all(a.dtype == dtype for a in arrays)
+
+
+def _batched(a, batch_shape, rows, cols):
+    """`a` (..., rows, cols) as (B, rows, cols) for the GEMM: (1, ...) when it has no batch of its own (the
+    kernel broadcasts it with batch stride 0), else a view of the broadcast batch (a copy only when its
+    batch dimensions cannot be merged into one stride)."""
+    if int(np.prod(a.shape[:-2], dtype=np.int64)) == 1:
+        return a.reshape(1, rows, cols)
+    batch = int(np.prod(batch_shape, dtype=np.int64))
+    return np.broadcast_to(a, batch_shape + (rows, cols)).reshape(batch, rows, cols)
+
+
+def matmul(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    if a.ndim < 2 or b.ndim < 2 or not _native(a, b) or a.shape[-1] != b.shape[-2]:
+        return _reference.matmul(a, b)  # integer dtypes, mixed dtypes, 1-D operands, NumPy's own errors
+    m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+    batch_shape = tuple(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
+    out = np.empty(batch_shape + (m, n), dtype=a.dtype)
+    batch = int(np.prod(batch_shape, dtype=np.int64))
+    _C.gemm(_batched(a, batch_shape, m, k), _batched(b, batch_shape, k, n), out.reshape(batch, m, n))
+    return out
+
+
+def _conv_out(size, pad, k, stride, dilation):
+    return max((size + pad[0] + pad[1] - dilation * (k - 1) - 1) // stride + 1, 0)
+
+
+def _conv_args(strides, padding, dilation, groups):
+    (top, bottom), (left, right) = padding
+    return (int(strides[0]), int(strides[1]), int(top), int(bottom), int(left), int(right), int(dilation[0]),
+            int(dilation[1]), int(groups))
+
+
+def conv2d_forward(x, w, strides, padding, dilation, groups):
+    x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
+    n, h, wd, _ = x.shape
+    kh, kw, _, o = w.shape
+    ho = _conv_out(h, padding[0], kh, strides[0], dilation[0])
+    wo = _conv_out(wd, padding[1], kw, strides[1], dilation[1])
+    out = np.empty((n, ho, wo, o), dtype=x.dtype)
+    _C.conv2d_forward(x, w, out, *_conv_args(strides, padding, dilation, groups))
+    return out
+
+
+def conv2d_backward_input(grad_y, w, x_shape, strides, padding, dilation, groups):
+    grad_y, w = np.ascontiguousarray(grad_y), np.ascontiguousarray(w)
+    grad_x = np.empty(tuple(x_shape), dtype=grad_y.dtype)
+    _C.conv2d_backward_input(grad_y, w, grad_x, *_conv_args(strides, padding, dilation, groups))
+    return grad_x
+
+
+def conv2d_backward_weight(grad_y, x, w_shape, strides, padding, dilation, groups):
+    grad_y, x = np.ascontiguousarray(grad_y), np.ascontiguousarray(x)
+    grad_w = np.empty(tuple(w_shape), dtype=x.dtype)
+    _C.conv2d_backward_weight(grad_y, x, grad_w, *_conv_args(strides, padding, dilation, groups))
+    return grad_w
+
+
+def _pool_out(size, pad, k, stride):
+    return max((size + pad[0] + pad[1] - k) // stride + 1, 0)
+
+
+def _pool_args(pool, strides, padding):
+    (top, bottom), (left, right) = padding
+    return (int(pool[0]), int(pool[1]), int(strides[0]), int(strides[1]), int(top), int(bottom), int(left),
+            int(right))
+
+
+def _pool_out_shape(x_shape, pool, strides, padding):
+    n, h, w, c = x_shape
+    return (n, _pool_out(h, padding[0], pool[0], strides[0]), _pool_out(w, padding[1], pool[1], strides[1]), c)
+
+
+def max_pool2d_forward(x, pool, strides, padding):
+    x = np.ascontiguousarray(x)
+    out = np.empty(_pool_out_shape(x.shape, pool, strides, padding), dtype=x.dtype)
+    _C.max_pool2d_forward(x, out, *_pool_args(pool, strides, padding))
+    return out
+
+
+def max_pool2d_backward(grad_y, x, pool, strides, padding):
+    grad_y, x = np.ascontiguousarray(grad_y), np.ascontiguousarray(x)
+    grad_x = np.empty(x.shape, dtype=grad_y.dtype)
+    _C.max_pool2d_backward(grad_y, x, grad_x, *_pool_args(pool, strides, padding))
+    return grad_x
+
+
+def avg_pool2d_forward(x, pool, strides, padding):
+    x = np.ascontiguousarray(x)
+    out = np.empty(_pool_out_shape(x.shape, pool, strides, padding), dtype=x.dtype)
+    _C.avg_pool2d_forward(x, out, *_pool_args(pool, strides, padding))
+    return out
+
+
+def avg_pool2d_backward(grad_y, x_shape, pool, strides, padding):
+    grad_y = np.ascontiguousarray(grad_y)
+    grad_x = np.empty(tuple(x_shape), dtype=grad_y.dtype)
+    _C.avg_pool2d_backward(grad_y, grad_x, *_pool_args(pool, strides, padding))
+    return grad_x
+
+
+def activation_forward(name, x, alpha=0.0):
+    x = np.ascontiguousarray(x)
+    out = np.empty_like(x)
+    _C.activation_forward(name, x, out, float(alpha))
+    return out
+
+
+def activation_backward(name, x, y, grad_y, alpha=0.0):
+    x, y, grad_y = np.ascontiguousarray(x), np.ascontiguousarray(y), np.ascontiguousarray(grad_y)
+    grad_x = np.empty_like(x)
+    _C.activation_backward(name, x, y, grad_y, grad_x, float(alpha))
+    return grad_x
+
+
+def _last_axis(kernel, arrays, axis):
+    """Run a last-axis kernel along `axis`: move it last, make contiguous, run, move it back."""
+    moved = [np.ascontiguousarray(np.moveaxis(a, axis, -1)) for a in arrays]
+    out = np.empty_like(moved[0])
+    kernel(*moved, out)
+    return np.ascontiguousarray(np.moveaxis(out, -1, axis))
+
+
+def softmax_forward(x, axis=-1):
+    return _last_axis(_C.softmax_forward, [x], axis)
+
+
+def softmax_backward(y, grad_y, axis=-1):
+    return _last_axis(_C.softmax_backward, [y, grad_y], axis)
+
+
+def log_softmax_forward(x, axis=-1):
+    return _last_axis(_C.log_softmax_forward, [x], axis)
+
+
+def log_softmax_backward(y, grad_y, axis=-1):
+    return _last_axis(_C.log_softmax_backward, [y, grad_y], axis)
