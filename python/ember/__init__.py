@@ -11,6 +11,8 @@ from .ops import (abs, argmax, argmin, clip, concatenate, exp, expand_dims, log,
                   pad, power, reshape, split, sqrt, square, squeeze, stack, sum, transpose, where)
 from .random import manual_seed
 from .tensor import Tensor
+from . import activations, initializers, layers, regularizers  # noqa: E402  (after the core they build on)
+from .models import Input, Model, Sequential  # noqa: E402
 
 __version__ = "0.1.0"
 

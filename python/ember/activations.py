@@ -1,0 +1,70 @@
+"""Activations by name, as Keras: `ember.activations.get("relu")` -> a function of a tensor."""
+from . import ops
+
+
+def linear(x):
+    return x
+
+
+def relu(x):
+    return ops.relu(x)
+
+
+def sigmoid(x):
+    return ops.sigmoid(x)
+
+
+def tanh(x):
+    return ops.tanh(x)
+
+
+def leaky_relu(x, negative_slope=0.2):
+    return ops.leaky_relu(x, negative_slope)
+
+
+def elu(x, alpha=1.0):
+    return ops.elu(x, alpha)
+
+
+def softmax(x, axis=-1):
+    return ops.softmax(x, axis)
+
+
+def log_softmax(x, axis=-1):
+    return ops.log_softmax(x, axis)
+
+
+def gelu(x, approximate=False):
+    return ops.gelu(x, approximate)
+
+
+def silu(x):
+    return x * ops.sigmoid(x)
+
+
+swish = silu
+
+_BY_NAME = {f.__name__: f for f in (linear, relu, sigmoid, tanh, leaky_relu, elu, softmax, log_softmax, gelu, silu)}
+_BY_NAME["swish"] = silu
+
+
+def get(identifier):
+    """A function from a name ("relu"), None (linear) or a callable."""
+    if identifier is None:
+        return linear
+    if callable(identifier):
+        return identifier
+    if isinstance(identifier, str) and identifier in _BY_NAME:
+        return _BY_NAME[identifier]
+    raise ValueError(f"Invalid value for argument `activation`. Expected one of {sorted(_BY_NAME)} or a callable. "
+                     f"Received: activation={identifier!r}")
+
+
+def serialize(activation):
+    for name, fn in _BY_NAME.items():
+        if fn is activation:
+            return name
+    name = getattr(activation, "__name__", None)
+    if name in _BY_NAME:
+        return name
+    raise ValueError(f"Cannot serialize activation {activation!r}: only named activations round-trip.")

@@ -1,0 +1,218 @@
+"""The Layer contract, as Keras: `__init__` validates and stores, `build(input_shape)` makes weights on first
+call, `call(inputs, training)` only computes, `get_config()` round-trips through `from_config`."""
+import collections
+import inspect
+import re
+
+import numpy as np
+
+from .. import autograd, initializers, regularizers
+from ..tensor import Tensor
+
+_name_counts = collections.Counter()
+LAYER_CLASSES = {}  # class name -> class, for from_config / load_model (filled by __init_subclass__)
+
+
+def snake_case(name):
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def unique_name(base):
+    count = _name_counts[base]
+    _name_counts[base] += 1
+    return base if count == 0 else f"{base}_{count}"
+
+
+def invalid_argument(name, expected, value):
+    """The Keras form of a bad-argument error."""
+    return ValueError(f"Invalid value for argument `{name}`. Expected {expected}. Received: {name}={value!r}")
+
+
+def shape_of(x):
+    """The shape of a tensor/array, or a list of shapes for a list of them."""
+    if isinstance(x, (list, tuple)):
+        return [shape_of(item) for item in x]
+    return tuple(x.shape)
+
+
+def as_tensor(x, dtype):
+    if isinstance(x, (list, tuple)):
+        return [as_tensor(item, dtype) for item in x]
+    if isinstance(x, Tensor):
+        return x
+    array = np.asarray(x)
+    return Tensor(array, dtype=dtype if array.dtype.kind == "f" else None)
+
+
+class Layer:
+    """Base of every layer and model. Subclasses override `build`, `call` and `get_config`."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        LAYER_CLASSES[cls.__name__] = cls
+
+    def __init__(self, trainable=True, name=None, dtype=None, input_shape=None, input_dim=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}")
+        object.__setattr__(self, "_layers", [])
+        self.name = name or unique_name(snake_case(type(self).__name__))
+        self.trainable = bool(trainable)
+        self.dtype = np.dtype(dtype or "float32")
+        self.built = False
+        self._weights = []            # own weights in creation order
+        self._frozen = set()          # ids of own weights that never train (e.g. moving statistics)
+        self._regularized = []        # (weight, regularizer)
+        if input_dim is not None:
+            input_shape = (input_dim,)
+        self._input_shape_arg = tuple(input_shape) if input_shape is not None else None
+        self.output_shape = None
+
+    def __setattr__(self, name, value):
+        # sublayers assigned as attributes (or lists of them) are tracked, as in Keras and torch.nn.Module
+        candidates = value if isinstance(value, (list, tuple)) else [value]
+        for item in candidates:
+            if isinstance(item, Layer) and item is not self and all(item is not l for l in self._layers):
+                self._layers.append(item)
+        object.__setattr__(self, name, value)
+
+    # -- weights --------------------------------------------------------------------------------------------------
+    def add_weight(self, name, shape, initializer="glorot_uniform", trainable=True, regularizer=None, dtype=None):
+        dtype = np.dtype(dtype or self.dtype)
+        shape = tuple(int(n) for n in shape)
+        value = np.asarray(initializers.get(initializer)(shape, dtype), dtype=dtype).reshape(shape)
+        weight = Tensor(value, dtype=dtype, requires_grad=trainable and self.trainable, name=f"{self.name}/{name}")
+        self._weights.append(weight)
+        if not trainable:
+            self._frozen.add(id(weight))
+        if regularizer is not None:
+            self._regularized.append((weight, regularizers.get(regularizer)))
+        return weight
+
+    @property
+    def trainable_weights(self):
+        if not self.trainable:
+            return []
+        own = [w for w in self._weights if id(w) not in self._frozen]
+        return own + [w for layer in self._layers for w in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self):
+        trainable = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in trainable]
+
+    @property
+    def weights(self):
+        seen, out = set(), []
+        for w in self._weights + [w for layer in self._layers for w in layer.weights]:
+            if id(w) not in seen:  # a layer shared by two parents counts once
+                seen.add(id(w))
+                out.append(w)
+        return out
+
+    @property
+    def trainable(self):
+        return self.__dict__.get("_trainable_flag", True)
+
+    @trainable.setter
+    def trainable(self, value):
+        """Freezing a layer stops its weights' gradients (moving statistics never train anyway)."""
+        self.__dict__["_trainable_flag"] = bool(value)
+        for w in self.__dict__.get("_weights", []):
+            w._requires_grad = bool(value) and id(w) not in self._frozen
+        for layer in self.__dict__.get("_layers", []):
+            layer.trainable = value
+
+    def parameters(self):
+        """The trainable weights, for `optimizer = Adam(model.parameters())` (the PyTorch way)."""
+        return list(self.trainable_weights)
+
+    def zero_grad(self):
+        for w in self.weights:
+            w.grad = None
+
+    def get_weights(self):
+        """The weights as NumPy arrays, in Keras order (Dense: kernel (in, out), bias; Conv2D: HWIO kernel, bias)."""
+        return [w.numpy().copy() for w in self.weights]
+
+    def set_weights(self, weights):
+        current = self.weights
+        if len(weights) != len(current):
+            raise ValueError(f"Layer {self.name!r} expected {len(current)} weights, received {len(weights)} "
+                             f"(shapes expected: {[w.shape for w in current]})")
+        for w, value in zip(current, weights):
+            value = np.asarray(value)
+            if value.shape != w.shape:
+                raise ValueError(f"Layer {self.name!r} weight {w.name!r} has shape {w.shape}; received a value of "
+                                 f"shape {value.shape}")
+            w._data = value.astype(w.dtype).copy()
+
+    def count_params(self):
+        return int(sum(w.size for w in self.weights))
+
+    @property
+    def losses(self):
+        """Regularization penalties of this layer and its sublayers (added to the training loss by fit)."""
+        own = [reg(w) for w, reg in self._regularized]
+        return own + [loss for layer in self._layers for loss in layer.losses]
+
+    # -- calling --------------------------------------------------------------------------------------------------
+    def build(self, input_shape):
+        self.built = True
+
+    def call(self, inputs, training=None):
+        raise NotImplementedError(f"{type(self).__name__}.call is not implemented")
+
+    def __call__(self, inputs, training=None, **kwargs):
+        from ..models.functional import SymbolicTensor, call_symbolic
+
+        if any(isinstance(x, SymbolicTensor) for x in (inputs if isinstance(inputs, (list, tuple)) else [inputs])):
+            return call_symbolic(self, inputs, kwargs)
+        inputs = as_tensor(inputs, self.dtype)
+        if not self.built:
+            self.build(shape_of(inputs))
+            self.built = True
+        if _accepts_training(type(self)):
+            kwargs["training"] = training
+        out = self.call(inputs, **kwargs)
+        self.output_shape = (None,) + tuple(out.shape[1:]) if isinstance(out, Tensor) else None
+        return out
+
+    def compute_output_shape(self, input_shape):
+        """Output shape for an input shape (batch dimension may be None), found by running a batch of one."""
+        def dummy(shape):
+            if isinstance(shape, list):
+                return [dummy(s) for s in shape]
+            return np.zeros(tuple(1 if n is None else n for n in shape), self.dtype)
+
+        with autograd.no_grad():
+            out = self(dummy(list(input_shape) if isinstance(input_shape[0], (tuple, list)) else input_shape))
+        return (None,) + tuple(out.shape[1:]) if input_shape[0] is None else tuple(out.shape)
+
+    def check_rank(self, input_shape, ndim, layout):
+        if len(input_shape) != ndim:
+            raise ValueError(f"Input 0 of layer {self.name!r} is incompatible with the layer: expected ndim={ndim} "
+                             f"({layout}), found ndim={len(input_shape)}. Full shape received: {tuple(input_shape)}")
+
+    # -- config ---------------------------------------------------------------------------------------------------
+    def get_config(self):
+        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype.name}
+        if self._input_shape_arg is not None:
+            config["input_shape"] = list(self._input_shape_arg)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+_TRAINING_ARG = {}
+
+
+def _accepts_training(cls):
+    if cls not in _TRAINING_ARG:
+        _TRAINING_ARG[cls] = "training" in inspect.signature(cls.call).parameters
+    return _TRAINING_ARG[cls]

@@ -1,0 +1,110 @@
+"""The functional API: `ember.Input(shape)` gives a symbolic tensor; calling layers on symbolic tensors
+records a graph that `ember.Model(inputs, outputs)` replays on real data."""
+import numpy as np
+
+from .. import autograd
+
+
+class SymbolicTensor:
+    """A placeholder with a shape (batch dimension None) and the layer call that produces it."""
+
+    def __init__(self, shape, dtype, layer=None, inputs=None, kwargs=None, name=None, index=None):
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self.layer, self.inputs, self.kwargs = layer, inputs, kwargs or {}
+        self.name = name
+        self.index = index  # position among the outputs of a multi-output layer call
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def __repr__(self):
+        source = f"input {self.name!r}" if self.layer is None else f"layer {self.layer.name!r}"
+        return f"<SymbolicTensor shape={self.shape}, dtype={self.dtype}, from {source}>"
+
+
+def Input(shape, batch_size=None, dtype="float32", name=None):
+    """A model input of `shape` (without the batch dimension), as `keras.Input`."""
+    if isinstance(shape, int):
+        shape = (shape,)
+    if not all(n is None or (isinstance(n, (int, np.integer)) and n > 0) for n in shape):
+        raise ValueError(f"Invalid value for argument `shape`. Expected a tuple of positive ints (or None). "
+                         f"Received: shape={shape!r}")
+    from ..layers.base import snake_case, unique_name
+
+    return SymbolicTensor((batch_size,) + tuple(shape), dtype, name=name or unique_name(snake_case("InputLayer")))
+
+
+def _flatten(inputs):
+    return list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+
+
+def _concrete(symbolic):
+    """Zeros standing in for a symbolic tensor: a batch of one."""
+    return np.zeros(tuple(1 if n is None else n for n in symbolic.shape), symbolic.dtype)
+
+
+def call_symbolic(layer, inputs, kwargs):
+    """Run `layer` once on stand-in data (this builds it and finds its output shape) and record the call."""
+    concrete = [_concrete(s) for s in _flatten(inputs)]
+    with autograd.no_grad():
+        out = layer(concrete if isinstance(inputs, (list, tuple)) else concrete[0], **kwargs)
+    outputs = out if isinstance(out, (list, tuple)) else [out]
+    batch = _flatten(inputs)[0].shape[0]
+    if not isinstance(out, (list, tuple)):
+        return SymbolicTensor((batch,) + tuple(out.shape[1:]), out.dtype, layer, inputs, kwargs)
+    return [SymbolicTensor((batch,) + tuple(o.shape[1:]), o.dtype, layer, inputs, kwargs, index=i)
+            for i, o in enumerate(outputs)]
+
+
+class Graph:
+    """The layer calls between `inputs` and `outputs`, in an order where each call follows its inputs."""
+
+    def __init__(self, inputs, outputs):
+        self.inputs, self.outputs = _flatten(inputs), _flatten(outputs)
+        for s in self.inputs + self.outputs:
+            if not isinstance(s, SymbolicTensor):
+                raise TypeError(f"Model inputs and outputs must be symbolic tensors from ember.Input and layer "
+                                f"calls; received {s!r}")
+        self.calls = self._order()
+
+    def _order(self):
+        input_ids = {id(s) for s in self.inputs}
+        order, seen, stack = [], set(), [(s, False) for s in reversed(self.outputs)]
+        while stack:
+            symbol, ready = stack.pop()
+            if ready:
+                order.append(symbol)
+                continue
+            if id(symbol) in seen or id(symbol) in input_ids:
+                continue
+            seen.add(id(symbol))
+            if symbol.layer is None:
+                raise ValueError(f"Graph disconnected: {symbol!r} is needed to compute the outputs but is not "
+                                 f"among the model's inputs")
+            stack.append((symbol, True))
+            stack.extend((s, False) for s in reversed(_flatten(symbol.inputs)))
+        return order
+
+    def layers(self):
+        unique = []
+        for symbol in self.calls:
+            if all(symbol.layer is not l for l in unique):
+                unique.append(symbol.layer)
+        return unique
+
+    def run(self, inputs, training=None):
+        values = dict(zip(map(id, self.inputs), _flatten(inputs)))
+        done = {}  # a multi-output layer call runs once for all of its outputs
+        for symbol in self.calls:
+            if id(symbol) in values:
+                continue
+            key = (id(symbol.layer), tuple(map(id, _flatten(symbol.inputs))))
+            if key not in done:
+                args = [values[id(s)] for s in _flatten(symbol.inputs)]
+                args = args if isinstance(symbol.inputs, (list, tuple)) else args[0]
+                done[key] = symbol.layer(args, training=training, **symbol.kwargs)
+            out = done[key]
+            values[id(symbol)] = out if symbol.index is None else out[symbol.index]
+        return [values[id(s)] for s in self.outputs]
