@@ -38,7 +38,7 @@ def _as_array(name, value):
     if array.dtype.newbyteorder("=") not in CODES:
         raise TypeError(f"save_file: tensor {name!r} has dtype {array.dtype}, which safetensors cannot hold. "
                         f"Expected one of {sorted(str(d) for d in CODES)}")
-    return np.ascontiguousarray(array.astype(array.dtype.newbyteorder("<"), copy=False))
+    return array.astype(array.dtype.newbyteorder("<"), order="C", copy=False)
 
 
 def _header(arrays, metadata):
