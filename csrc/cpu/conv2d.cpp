@@ -34,23 +34,36 @@ std::unique_ptr<T[]> uninitialized(int64_t count) {
 }
 
 // Rows [r0, r1) of group gi's column matrix: row r is output pixel r, columns (kh, kw, cg).
+// With one group and no column dilation, a kernel row's kw taps are kw * C contiguous inputs: one copy.
 template <typename T>
 void im2col(const Conv2dGeom& g, const T* x, int64_t gi, int64_t r0, int64_t r1, T* col) {
-    const int64_t cg = g.cg(), K = g.kh * g.kw * cg, hw = g.ho * g.wo;
+    const int64_t cg = g.cg(), K = g.kh * g.kw * cg, hw = g.ho * g.wo, row_len = g.kw * cg;
+    const bool whole_rows = g.groups == 1 && g.dw == 1;
 #pragma omp parallel for num_threads(threads_for((r1 - r0) * K)) schedule(static)
     for (int64_t r = r0; r < r1; ++r) {
-        const int64_t n = r / hw, oh = (r % hw) / g.wo, ow = r % g.wo;
+        const int64_t n = r / hw, oh = (r % hw) / g.wo, ow = r % g.wo, w0 = ow * g.sw - g.pl;
         T* dst = col + (r - r0) * K;
         for (int64_t i = 0; i < g.kh; ++i) {
             const int64_t hi = oh * g.sh - g.pt + i * g.dh;
+            T* d = dst + i * row_len;
+            if (hi < 0 || hi >= g.h) {
+                for (int64_t e = 0; e < row_len; ++e) d[e] = T(0);
+                continue;
+            }
+            const T* xrow = x + (n * g.h + hi) * g.w * g.c + gi * cg;
+            if (whole_rows && w0 >= 0 && w0 + g.kw <= g.w) {
+                const T* s = xrow + w0 * g.c;
+                for (int64_t e = 0; e < row_len; ++e) d[e] = s[e];
+                continue;
+            }
             for (int64_t j = 0; j < g.kw; ++j) {
-                const int64_t wi = ow * g.sw - g.pl + j * g.dw;
-                T* d = dst + (i * g.kw + j) * cg;
-                if (hi < 0 || hi >= g.h || wi < 0 || wi >= g.w) {
-                    std::fill(d, d + cg, T(0));
+                const int64_t wi = w0 + j * g.dw;
+                T* dj = d + j * cg;
+                if (wi < 0 || wi >= g.w) {
+                    for (int64_t ci = 0; ci < cg; ++ci) dj[ci] = T(0);
                 } else {
-                    const T* s = x + ((n * g.h + hi) * g.w + wi) * g.c + gi * cg;
-                    std::copy(s, s + cg, d);
+                    const T* s = xrow + wi * g.c;
+                    for (int64_t ci = 0; ci < cg; ++ci) dj[ci] = s[ci];
                 }
             }
         }

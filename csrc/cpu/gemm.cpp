@@ -2,7 +2,8 @@
 //
 // Loops, outermost first (sizes from the chosen GemmKernel):
 //   pc: K in KC steps        C is accumulated across them (beta applies to the first only)
-//   ic: M in MC steps        A block (MC x KC) packed once, shared by all threads (L3)
+//   ic: M in MC steps        A block (MC x KC) packed once, shared by all threads (L3); for narrow
+//                            products with K contiguous in A, A is read in place instead (no packing)
 //   task: (N block, M range) each thread packs its own KC x NC block of B (its L2)
 //   ir: MR slivers of A      stays in L1 while the
 //   jr: NR panels of B       panels stream from L2 through the micro-kernel
@@ -39,7 +40,7 @@ struct Scalar {
 
 template <typename T>
 GemmKernel<T> generic_kernel() {
-    return {"generic", 4, 8, 256, 512, 256, &ukernel<Scalar<T>, 4, 8>};
+    return {"generic", 4, 8, 256, 512, 256, &ukernel<Scalar<T>, 4, 8>, &ukernel_direct<Scalar<T>, 4, 8>};
 }
 
 // ---- kernel choice ----
@@ -103,6 +104,17 @@ struct Workspace {
 };
 thread_local Workspace tls_a;  // the shared A block, owned by the calling thread
 thread_local Workspace tls_b;  // the private B block of each team thread
+thread_local Workspace tls_tail;  // a packed partial A sliver, in direct mode
+
+// Widest product whose A is read in place (lab knob: EMBER_GEMM_DIRECT_N). Measured on Zen 5, 1 thread,
+// M = 8192, K = 1152: in place 190-220 GFLOP/s for N = 32..1024, packed 50 (N = 32) to 200 (N = 1024).
+int64_t direct_max_n() {
+    static const int64_t v = [] {
+        const char* e = std::getenv("EMBER_GEMM_DIRECT_N");
+        return e ? std::atoll(e) : int64_t(512);
+    }();
+    return v;
+}
 
 // ---- packing ----
 // A sliver: rows [0, mr) of the mc x kc block at `a`, stored k-major in groups of MR, zero-padded to MR.
@@ -180,18 +192,21 @@ void gemm_run(const GemmKernel<T>& kr, int nt, int64_t M, int64_t N, int64_t K, 
         std::swap(rsc, csc);
         std::swap(M, N);
     }
-    const int64_t KC = kr.kc, MC = kr.mc, NC = kr.nc;
+    // Narrow products with K contiguous in A read A in place: packing it would cost as much as the multiply.
+    const bool direct = csa == 1 && N <= direct_max_n();
+    const int64_t KC = kr.kc, MC = direct ? M : kr.mc, NC = kr.nc;
     const int64_t n_panels = ceil_div(N, NR);
     if (M * N * K < int64_t(48) * 48 * 48) nt = 1;  // a parallel region costs more than it saves
     int64_t n_jc = ceil_div(N, NC);
     if (nt > 1 && n_jc % nt != 0) n_jc = std::min(n_panels, ceil_div(n_jc, nt) * nt);
     const int64_t n_ms = n_jc < nt ? ceil_div(nt, n_jc) : 1;
     const int64_t max_block_cols = ceil_div(n_panels, n_jc) * NR;
-    T* apack = tls_a.get<T>(size_t(std::min(MC, ceil_div(M, MR) * MR) * std::min(KC, K)));
+    T* apack = direct ? nullptr : tls_a.get<T>(size_t(std::min(MC, ceil_div(M, MR) * MR) * std::min(KC, K)));
 
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         T* bpack = tls_b.get<T>(size_t(max_block_cols * std::min(KC, K)));
+        T* atail = direct ? tls_tail.get<T>(size_t(MR * std::min(KC, K))) : nullptr;
         for (int64_t pc = 0; pc < K; pc += KC) {
             const int64_t kc = std::min(KC, K - pc);
             const T beta_k = pc == 0 ? beta : T(1);
@@ -199,10 +214,12 @@ void gemm_run(const GemmKernel<T>& kr, int nt, int64_t M, int64_t N, int64_t K, 
             for (int64_t ic = 0; ic < M; ic += MC) {
                 const int64_t mc = std::min(MC, M - ic);
                 const int64_t m_panels = ceil_div(mc, MR);
+                if (!direct) {
 #pragma omp for schedule(static)
-                for (int64_t ip = 0; ip < m_panels; ++ip)
-                    pack_a(std::min(MR, mc - ip * MR), kc, A + (ic + ip * MR) * rsa + pc * csa, rsa, csa, MR,
-                           apack + ip * MR * kc);
+                    for (int64_t ip = 0; ip < m_panels; ++ip)
+                        pack_a(std::min(MR, mc - ip * MR), kc, A + (ic + ip * MR) * rsa + pc * csa, rsa, csa, MR,
+                               apack + ip * MR * kc);
+                }
                 const int64_t ms = std::min(n_ms, m_panels);
                 const int64_t tasks = n_jc * ms;
 #pragma omp for schedule(static)
@@ -221,13 +238,22 @@ void gemm_run(const GemmKernel<T>& kr, int nt, int64_t M, int64_t N, int64_t K, 
                     }
                     for (int64_t ip = ip0; ip < ip1; ++ip) {
                         const int64_t i = ip * MR;
-                        const T* ap = apack + i * kc;
-                        T* crow = C + (ic + i) * rsc;
                         const int64_t mr = std::min(MR, mc - i);
+                        T* crow = C + (ic + i) * rsc;
+                        const T* ap = apack ? apack + i * kc : nullptr;
+                        if (direct && mr < MR) {
+                            pack_a(mr, kc, A + (ic + i) * rsa + pc, rsa, csa, MR, atail);
+                            ap = atail;
+                        }
                         for (int64_t jp = 0; jp < jp1 - jp0; ++jp) {
                             const int64_t j = jp * NR;
-                            kr.fn(kc, ap, bpack + j * kc, crow + (j0 + j) * csc, rsc, csc, alpha, beta_k, mr,
-                                  std::min(NR, nc - j));
+                            T* cp = crow + (j0 + j) * csc;
+                            const int64_t nr = std::min(NR, nc - j);
+                            if (ap)
+                                kr.fn(kc, ap, bpack + j * kc, cp, rsc, csc, alpha, beta_k, mr, nr);
+                            else
+                                kr.fn_direct(kc, A + (ic + i) * rsa + pc, rsa, bpack + j * kc, cp, rsc, csc, alpha,
+                                             beta_k, nr);
                         }
                     }
                 }

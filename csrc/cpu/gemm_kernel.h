@@ -13,6 +13,11 @@ namespace ember {
 template <typename T>
 using UkernelFn = void (*)(int64_t k, const T* a, const T* b, T* c, int64_t rs_c, int64_t cs_c, T alpha, T beta,
                            int64_t m, int64_t n);
+// The same tile with A read in place from MR full rows of a row-major matrix (row stride rs_a, unit column
+// stride): for narrow products, where packing A would cost as much as the multiply.
+template <typename T>
+using UkernelDirectFn = void (*)(int64_t k, const T* a, int64_t rs_a, const T* b, T* c, int64_t rs_c, int64_t cs_c,
+                                 T alpha, T beta, int64_t n);
 
 // Blocking: an MR x KC sliver of A stays in L1 across the NR-wide panels; the KC x NC block of B is private
 // to each thread and stays in its L2; the MC x KC block of A is shared by the threads through L3.
@@ -21,11 +26,14 @@ struct GemmKernel {
     const char* name;
     int mr, nr, kc, mc, nc;
     UkernelFn<T> fn;
+    UkernelDirectFn<T> fn_direct;
 };
 
-template <class V, int MR, int NV>
-void ukernel(int64_t k, const typename V::T* a, const typename V::T* b, typename V::T* c, int64_t rs_c,
-             int64_t cs_c, typename V::T alpha, typename V::T beta, int64_t m, int64_t n) {
+// Direct: A(i, p) = a[i * rs_a + p]; packed: A(i, p) = a[p * MR + i].
+template <class V, int MR, int NV, bool Direct>
+inline void ukernel_body(int64_t k, const typename V::T* a, int64_t rs_a, const typename V::T* b, typename V::T* c,
+                         int64_t rs_c, int64_t cs_c, typename V::T alpha, typename V::T beta, int64_t m,
+                         int64_t n) {
     using T = typename V::T;
     using R = typename V::R;
     constexpr int W = V::width, NR = NV * W;
@@ -42,11 +50,11 @@ void ukernel(int64_t k, const typename V::T* a, const typename V::T* b, typename
         for (int j = 0; j < NV; ++j) bv[j] = V::load(b + j * W);
 #pragma GCC unroll 32
         for (int i = 0; i < MR; ++i) {
-            const R av = V::bcast(a + i);
+            const R av = Direct ? V::bcast(a + i * rs_a + p) : V::bcast(a + i);
 #pragma GCC unroll 8
             for (int j = 0; j < NV; ++j) acc[i][j] = V::fmadd(av, bv[j], acc[i][j]);
         }
-        a += MR;
+        if (!Direct) a += MR;
         b += NR;
     }
 
@@ -79,6 +87,18 @@ void ukernel(int64_t k, const typename V::T* a, const typename V::T* b, typename
             T* cp = c + i * rs_c + j * cs_c;
             *cp = beta == T(0) ? alpha * tmp[i * NR + j] : alpha * tmp[i * NR + j] + beta * *cp;
         }
+}
+
+template <class V, int MR, int NV>
+void ukernel(int64_t k, const typename V::T* a, const typename V::T* b, typename V::T* c, int64_t rs_c,
+             int64_t cs_c, typename V::T alpha, typename V::T beta, int64_t m, int64_t n) {
+    ukernel_body<V, MR, NV, false>(k, a, 0, b, c, rs_c, cs_c, alpha, beta, m, n);
+}
+
+template <class V, int MR, int NV>
+void ukernel_direct(int64_t k, const typename V::T* a, int64_t rs_a, const typename V::T* b, typename V::T* c,
+                    int64_t rs_c, int64_t cs_c, typename V::T alpha, typename V::T beta, int64_t n) {
+    ukernel_body<V, MR, NV, true>(k, a, rs_a, b, c, rs_c, cs_c, alpha, beta, MR, n);
 }
 
 // Provided by the ISA files when they are compiled in (EMBER_X86_KERNELS).
