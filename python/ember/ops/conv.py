@@ -80,3 +80,70 @@ def conv2d(x, kernel, strides=1, padding="valid", dilation_rate=1, groups=1):
         return [gx, gk]
 
     return record("conv2d", out, [x, kernel], backward)
+
+
+def transpose_padding(size, kernel, stride, dilation, padding, output_padding):
+    """Output size and the padding of the forward conv it transposes, as Keras sizes a transposed conv.
+
+    Keras (its JAX form) pads the stride-dilated input by (left, right) and runs a conv with the kernel flipped.
+    That conv is conv2d's input gradient with forward padding (span - 1 - left, span - 1 - right); the forward
+    conv may leave trailing rows unread (stride > kernel, or an output_padding), which then only get zeros.
+    """
+    span = (kernel - 1) * dilation + 1
+    if padding == "valid":
+        extra = max(span, stride) - span if output_padding is None else output_padding
+        left, right = span - 1, span - 1 + extra
+    else:
+        total = stride + span - 2 if output_padding is None else span + span % 2 - 2 + output_padding
+        left = min(total // 2 + total % 2, span - 1)
+        right = total - left
+    out = (size - 1) * stride + 1 + left + right - span + 1
+    before = span - 1 - left
+    after = max((size - 1) * stride + span - out - before, 0)  # just enough that the forward conv gives `size`
+    return out, (before, after)
+
+
+def conv2d_transpose(x, kernel, strides=1, padding="valid", output_padding=None, dilation_rate=1):
+    """Transposed 2-D convolution of NHWC `x` (N, H, W, C) with `kernel` (KH, KW, O, C) -> (N, Ho, Wo, O), as
+    keras.ops.conv_transpose: Ho = H * stride for "same", H * stride + max(span - stride, 0) for "valid" (span =
+    dilated kernel size), or (H - 1) * stride + span - 2 * pad + output_padding (pad = span // 2 if "same").
+
+    It is conv2d's input gradient, so it runs on the conv2d kernels: forward = conv2d_backward_input, its input
+    gradient = conv2d_forward, its kernel gradient = conv2d_backward_weight with the roles of x and y swapped.
+    """
+    require_float("conv2d_transpose", x, kernel)
+    require_rank("conv2d_transpose", "input", x, 4, "N, H, W, C")
+    require_rank("conv2d_transpose", "kernel", kernel, 4, "KH, KW, O, C")
+    strides = pair("conv2d_transpose", "strides", strides)
+    dilation = pair("conv2d_transpose", "dilation_rate", dilation_rate)
+    mode = padding.lower() if isinstance(padding, str) else None
+    if mode not in ("valid", "same"):
+        raise ValueError(f"conv2d_transpose: invalid value for argument `padding`. Expected 'valid' or 'same'. "
+                         f"Received: padding={padding!r}")
+    extra = (None, None) if output_padding is None else pair("conv2d_transpose", "output_padding", output_padding, 0)
+    n, h, w, c = x.shape
+    kh, kw, o, kc = kernel.shape
+    if kc != c:
+        raise ValueError(f"conv2d_transpose: input {x.shape} and kernel {kernel.shape}: expected the kernel's last "
+                         f"axis (input channels) to be {c}, got {kc}")
+    if min(x.shape[1:]) < 1 or min(kernel.shape) < 1:
+        raise ValueError(f"conv2d_transpose: sizes must be >= 1, got input {x.shape} and kernel {kernel.shape}")
+    for e, s in zip(extra, strides):
+        if e is not None and e >= s:
+            raise ValueError(f"conv2d_transpose: `output_padding` {output_padding!r} must be smaller than the "
+                             f"strides {strides} on every axis")
+    sizes = [transpose_padding(*args, mode, e) for args, e in zip(zip((h, w), (kh, kw), strides, dilation), extra)]
+    (ho, pad_h), (wo, pad_w) = sizes
+    if ho < 1 or wo < 1:
+        raise ValueError(f"conv2d_transpose: input {x.shape} and kernel {kernel.shape} give an empty output "
+                         f"({ho}, {wo})")
+    backend = kernels(x)
+    args = (strides, (pad_h, pad_w), dilation, 1)
+    out = wrap(backend.conv2d_backward_input(x._data, kernel._data, (n, ho, wo, o), *args))
+
+    def backward(g):
+        gx = backend.conv2d_forward(g, kernel._data, *args) if x.requires_grad else None
+        gk = backend.conv2d_backward_weight(x._data, g, kernel.shape, *args) if kernel.requires_grad else None
+        return [gx, gk]
+
+    return record("conv2d_transpose", out, [x, kernel], backward)

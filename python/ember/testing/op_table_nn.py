@@ -133,6 +133,44 @@ def _conv_flops(sample):
     return 2 * x.shape[0] * out.shape[1] * out.shape[2] * w.shape[0] * w.shape[1] * w.shape[2] * w.shape[3]
 
 
+def conv2d_transpose_reference(x, w, strides=1, padding="valid", output_padding=None, dilation_rate=1):
+    """Keras' output length (deconv_output_length) and TF's placement of the crop, written out apart from ops."""
+    strides, dilation = _pair(strides), _pair(dilation_rate)
+    extra = (None, None) if output_padding is None else _pair(output_padding)
+    out, pads = [], []
+    for size, k, s, d, e in zip(x.shape[1:3], w.shape[:2], strides, dilation, extra):
+        span = k + (k - 1) * (d - 1)
+        if e is None:
+            length = size * s + max(span - s, 0) if padding == "valid" else size * s
+        else:
+            length = (size - 1) * s + span - 2 * (span // 2 if padding == "same" else 0) + e
+        if padding == "valid":
+            before = 0
+        elif int(np.ceil(length / s)) == size:  # TF: the forward conv's "same" padding for the output size
+            before = _same(length, k, s, d)[0]
+        else:                                    # an even kernel with output_padding: Keras' pad = span // 2
+            before = span // 2
+        out.append(length)
+        pads.append((before, max((size - 1) * s + span - length - before, 0)))
+    shape = (x.shape[0], out[0], out[1], w.shape[2])
+    return ref.conv2d_backward_input(x, w, shape, strides, tuple(pads), dilation, 1)
+
+
+def _conv_transpose_samples(rng):
+    def s(x, w, **kw):
+        return Sample((normal(rng, *x), normal(rng, *w)), kw)
+
+    return [s((2, 4, 5, 3), (3, 3, 4, 3)),
+            s((1, 3, 4, 2), (3, 3, 3, 2), strides=2, padding="same"),
+            s((2, 3, 3, 2), (4, 4, 2, 2), strides=2, padding="same"),
+            s((1, 3, 2, 3), (2, 2, 2, 3), strides=3),                                 # stride > kernel: gaps
+            s((1, 4, 3, 2), (3, 2, 2, 2), strides=(2, 1), padding="same", output_padding=(1, 0)),
+            s((1, 3, 3, 1), (4, 4, 2, 1), strides=2, padding="same", output_padding=0),
+            s((1, 3, 4, 2), (3, 3, 2, 2), strides=3, output_padding=2),
+            s((2, 4, 4, 2), (3, 2, 3, 2), padding="same", dilation_rate=2),
+            s((1, 1, 1, 1), (1, 1, 1, 1))]
+
+
 def _shapes(*shapes, **kw):
     """A bench case: input shapes (the bench fills them with random float32 data) and keywords."""
     return Sample(shapes, kw)
@@ -197,4 +235,20 @@ NN_OPS = [
            propagates_nan=False),
     OpInfo("gelu", lambda x, approximate=False: ops.gelu(x, approximate), _gelu_reference,
            lambda rng: [Sample((normal(rng, 3, 4),)), Sample((normal(rng, 5),), {"approximate": True})]),
+    OpInfo("conv2d_transpose", lambda x, w, **k: ops.conv2d_transpose(x, w, **k), conv2d_transpose_reference,
+           _conv_transpose_samples,
+           errors=[ErrorCase((np.ones((2, 5, 5, 3)), np.ones((3, 3, 4, 2))), {}, ValueError,
+                             r"conv2d_transpose: input \(2, 5, 5, 3\) and kernel \(3, 3, 4, 2\): expected the kernel's "
+                             r"last axis \(input channels\) to be 3, got 2"),
+                   ErrorCase((np.ones((5, 5, 3)), np.ones((3, 3, 4, 3))), {}, ValueError,
+                             r"conv2d_transpose: expected input of rank 4 \(N, H, W, C\), got shape \(5, 5, 3\)"),
+                   ErrorCase((np.ones((1, 4, 4, 1)), np.ones((3, 3, 1, 1))), {"strides": 2, "output_padding": 2},
+                             ValueError, r"conv2d_transpose: `output_padding` 2 must be smaller than the strides"),
+                   ErrorCase((np.ones((1, 4, 4, 1)), np.ones((3, 3, 1, 1))), {"padding": "full"}, ValueError,
+                             r"conv2d_transpose: invalid value for argument `padding`. Expected 'valid' or 'same'"),
+                   ErrorCase((np.ones((1, 4, 4, 1)), np.ones((3, 3, 1, 1))), {"strides": 0}, ValueError,
+                             r"conv2d_transpose: invalid value for argument `strides`")],
+           kernel=True, rtol=1e-4, atol=1e-4,
+           bench=[("dcgan 64x14x14x128 4x4 s2", _shapes((64, 14, 14, 128), (4, 4, 64, 128), strides=2,
+                                                        padding="same"))]),
 ]
