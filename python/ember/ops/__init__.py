@@ -3,9 +3,9 @@ from .activation import elu, erf, gelu, leaky_relu, log_softmax, relu, sigmoid, 
 from .conv import conv2d, conv2d_transpose
 from .dropout import dropout
 from .elementwise import (abs, add, cast, clip, copy, divide, equal, exp, floor_divide, greater, greater_equal,
-                          isfinite, isnan, less, less_equal, log, logical_and, logical_not, logical_or, maximum,
-                          minimum, mod, multiply, negative, not_equal, power, sign, sqrt, square, subtract,
-                          to_device, where)
+                          isfinite, isnan, less, less_equal, log, log1p, logical_and, logical_not, logical_or,
+                          maximum, minimum, mod, multiply, negative, not_equal, power, sign, softplus, sqrt, square,
+                          subtract, to_device, where)
 from .indexing import getitem, setitem
 from .matmul import matmul
 from .normalization import batch_norm

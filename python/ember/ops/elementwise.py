@@ -106,6 +106,18 @@ def log(x):
     return _unary("log", lambda xp, v: xp.log(v), x, lambda g, v, o: g / v)
 
 
+def log1p(x):
+    """log(1 + x), accurate for small x."""
+    return _unary("log1p", lambda xp, v: xp.log1p(v), x, lambda g, v, o: g / (1 + v))
+
+
+def softplus(x):
+    """log(1 + exp(x)) as max(x, 0) + log1p(exp(-|x|)): finite for any x; the gradient is sigmoid(x),
+    taken as exp(x - softplus(x)) so it neither overflows nor loses the tail."""
+    return _unary("softplus", lambda xp, v: xp.maximum(v, 0) + xp.log1p(xp.exp(-xp.abs(v))), x,
+                  lambda g, v, o: g * _xp(v).exp(v - o))
+
+
 def sqrt(x):
     return _unary("sqrt", lambda xp, v: xp.sqrt(v), x, lambda g, v, o: g / (2 * o))
 

@@ -140,6 +140,11 @@ def _tie_free(rng):
             for s in _axes_samples(rng) if s.args[0].shape == (3, 4, 5)]
 
 
+def _softplus_reference(x):
+    with np.errstate(invalid="ignore"):  # logaddexp warns on NaN input; the NaN test feeds it one
+        return np.logaddexp(0.0, x)
+
+
 MATH_OPS = [
     _binary("add", ops.add, np.add),
     _binary("subtract", ops.subtract, np.subtract),
@@ -152,6 +157,9 @@ MATH_OPS = [
     _unary("abs", ops.abs, np.abs, away_from_zero),
     _unary("exp", ops.exp, np.exp),
     _unary("log", ops.log, np.log, positive),
+    _unary("log1p", ops.log1p, np.log1p, lambda rng, *s: np.asarray(positive(rng, *s) - 0.9)),
+    OpInfo("softplus", ops.softplus, _softplus_reference,
+           lambda rng: unary_samples()(rng) + [Sample((np.array([-1e4, -50.0, -1.0, 0.0, 1.0, 50.0, 1e4]),))]),
     _unary("sqrt", ops.sqrt, np.sqrt, positive),
     _unary("square", ops.square, np.square),
     OpInfo("clip", lambda x, **k: ops.clip(x, **k), lambda x, **k: np.clip(x, k.get("min"), k.get("max")),
