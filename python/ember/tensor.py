@@ -99,10 +99,11 @@ class Tensor:
     def _accumulate_grad(self, g):
         if g.dtype != self._data.dtype:
             g = g.astype(self._data.dtype)
+        xp = self._xp
         if self.grad is None:
-            self.grad = Tensor._wrap(g.copy())
+            self.grad = Tensor._wrap(xp.array(g, copy=True))  # 0-d results come back as scalars: arrays again
         else:
-            self.grad._data = self.grad._data + g
+            self.grad._data = xp.asarray(self.grad._data + g)
 
     # -- conversion ---------------------------------------------------------------------------------------------
     def numpy(self):
