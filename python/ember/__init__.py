@@ -12,7 +12,8 @@ from .ops import (abs, argmax, argmin, clip, concatenate, exp, expand_dims, log,
 from .random import manual_seed
 from .tensor import Tensor
 from . import activations, initializers, layers, regularizers  # noqa: E402  (after the core they build on)
-from . import callbacks, losses, metrics, optimizers, schedules, utils  # noqa: E402
+from . import callbacks, data, datasets, losses, metrics, optimizers, saving, schedules, utils  # noqa: E402
+from .saving import load_model  # noqa: E402
 from .models import Input, Model, Sequential  # noqa: E402
 
 __version__ = "0.1.0"
