@@ -143,8 +143,9 @@ class SeparableConv2D(BaseConv):
 
     def build(self, input_shape):
         channels = self.input_channels(input_shape)
-        self.depthwise_kernel = self.add_weight("depthwise_kernel", self.kernel_size + (channels, self.depth_multiplier),
-                                                self.depthwise_initializer, regularizer=self.depthwise_regularizer)
+        depthwise_shape = self.kernel_size + (channels, self.depth_multiplier)
+        self.depthwise_kernel = self.add_weight("depthwise_kernel", depthwise_shape, self.depthwise_initializer,
+                                                regularizer=self.depthwise_regularizer)
         self.pointwise_kernel = self.add_weight("pointwise_kernel",
                                                 (1, 1, channels * self.depth_multiplier, self.filters),
                                                 self.pointwise_initializer, regularizer=self.pointwise_regularizer)
