@@ -180,14 +180,15 @@ class Layer:
 
     def compute_output_shape(self, input_shape):
         """Output shape for an input shape (batch dimension may be None), found by running a batch of one."""
+        nested = isinstance(input_shape[0], (tuple, list))
+
         def dummy(shape):
-            if isinstance(shape, list):
-                return [dummy(s) for s in shape]
             return np.zeros(tuple(1 if n is None else n for n in shape), self.dtype)
 
         with autograd.no_grad():
-            out = self(dummy(list(input_shape) if isinstance(input_shape[0], (tuple, list)) else input_shape))
-        return (None,) + tuple(out.shape[1:]) if input_shape[0] is None else tuple(out.shape)
+            out = self([dummy(s) for s in input_shape] if nested else dummy(input_shape))
+        batch = input_shape[0][0] if nested else input_shape[0]
+        return (batch,) + tuple(out.shape[1:])
 
     def check_rank(self, input_shape, ndim, layout):
         if len(input_shape) != ndim:
