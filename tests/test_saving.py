@@ -397,3 +397,26 @@ def test_files_safetensors_writes_load_here(tmp_path):
     for name, value in tensors.items():
         np.testing.assert_array_equal(loaded[name], value)
         assert loaded[name].dtype == value.dtype
+
+
+def test_round_trip_with_the_layer_zoo_keeps_predictions_and_moving_statistics(tmp_path):
+    layers = ember.layers
+    if not all(hasattr(layers, n) for n in ("Conv2D", "BatchNormalization", "Dense", "Flatten", "Concatenate")):
+        pytest.skip("the layer zoo is not in this build")
+    ember.manual_seed(0)
+    model = ember.Sequential([ember.Input((8, 8, 1)), layers.Conv2D(4, 3, activation="relu"),
+                              layers.BatchNormalization(), layers.Flatten(), layers.Dense(3)])
+    x = np.random.default_rng(0).random((5, 8, 8, 1)).astype(np.float32)
+    model(x, training=True)  # moves the batch-norm statistics away from their initial values
+    saving.save_model(model, tmp_path / "cnn.safetensors")
+    loaded = saving.load_model(tmp_path / "cnn.safetensors")
+    np.testing.assert_array_equal(predict(loaded, x), predict(model, x))
+    for a, b in zip(loaded.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+    inputs = ember.Input((4,))
+    merged = layers.Concatenate()([layers.Dense(3)(inputs), layers.Dense(3)(inputs)])
+    branchy = ember.Model(inputs, layers.Dense(2)(merged))
+    saving.save_model(branchy, tmp_path / "branchy.safetensors")
+    x = np.random.default_rng(1).random((3, 4)).astype(np.float32)
+    np.testing.assert_array_equal(predict(saving.load_model(tmp_path / "branchy.safetensors"), x), predict(branchy, x))
