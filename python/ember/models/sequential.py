@@ -39,7 +39,9 @@ class Sequential(Model):
     def build(self, input_shape):
         """Run a batch of one through the stack: every layer builds and learns its output shape."""
         shape = tuple(1 if n is None else n for n in input_shape)
-        dtype = self._input_spec[1] if self._input_spec else self.dtype
+        if self._input_spec is None:  # built by a first call: remember the input shape for get_config/load_model
+            self._input_spec = (tuple(input_shape[1:]), self.dtype)
+        dtype = self._input_spec[1]
         with autograd.no_grad():
             self.call(np.zeros(shape, dtype))
         self.built = True
