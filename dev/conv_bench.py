@@ -20,7 +20,7 @@ LAYERS = {  # name: (N, H, W, C, KH, KW, O, stride, pad, groups)
 }
 
 
-def best(fn, repeat=5):
+def best(fn, repeat=10):
     fn()
     ts = []
     for _ in range(repeat):

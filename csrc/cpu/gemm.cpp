@@ -40,7 +40,8 @@ struct Scalar {
 
 template <typename T>
 GemmKernel<T> generic_kernel() {
-    return {"generic", 4, 8, 256, 512, 256, &ukernel<Scalar<T>, 4, 8>, &ukernel_direct<Scalar<T>, 4, 8>};
+    // No in-place A here: without explicit SIMD, only the packed layout lets the compiler vectorize.
+    return {"generic", 4, 8, 256, 512, 256, &ukernel<Scalar<T>, 4, 8>, nullptr};
 }
 
 // ---- kernel choice ----
@@ -193,7 +194,7 @@ void gemm_run(const GemmKernel<T>& kr, int nt, int64_t M, int64_t N, int64_t K, 
         std::swap(M, N);
     }
     // Narrow products with K contiguous in A read A in place: packing it would cost as much as the multiply.
-    const bool direct = csa == 1 && N <= direct_max_n();
+    const bool direct = kr.fn_direct && csa == 1 && N <= direct_max_n();
     const int64_t KC = kr.kc, MC = direct ? M : kr.mc, NC = kr.nc;
     const int64_t n_panels = ceil_div(N, NR);
     if (M * N * K < int64_t(48) * 48 * 48) nt = 1;  // a parallel region costs more than it saves
