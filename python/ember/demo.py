@@ -1,6 +1,6 @@
 """The main job: a LeNet-5-style CNN learns scikit-learn's bundled 8x8 handwritten digits.
 
-    python -m ember.demo [--epochs 30] [--batch-size 32] [--backend cpu|reference] [--verbose 1]
+    python -m ember.demo [--epochs 40] [--batch-size 32] [--backend cpu|reference] [--verbose 1]
 
 Written the Keras way (Sequential, compile, fit, evaluate). Prints the progress of training, the held-out
 test accuracy and the training speed in images per second.
@@ -13,9 +13,11 @@ from ember import layers
 
 
 def lenet5(num_classes=10):
-    """LeNet-5's shape (two conv/pool stages, then 120-84-classes dense layers) sized for 8x8 images."""
+    """LeNet-5's shape (two conv/pool stages, then 120-84-classes dense layers) sized for 8x8 images, after a
+    random shift of up to one pixel (active in training only)."""
     return ember.Sequential([
         ember.Input((8, 8, 1)),
+        layers.RandomTranslation(0.125, 0.125, fill_mode="constant"),
         layers.Conv2D(32, 3, padding="same", activation="relu"),
         layers.MaxPooling2D(2),
         layers.Conv2D(64, 3, padding="same", activation="relu"),
@@ -30,7 +32,7 @@ def lenet5(num_classes=10):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--backend", default=None, help="cpu (native kernels, the default) or reference (NumPy)")
     parser.add_argument("--verbose", type=int, default=1, help="0 silent, 1 progress bar, 2 one line per epoch")
@@ -42,8 +44,10 @@ def main(argv=None):
     ember.utils.set_random_seed(args.seed)
     (x_train, y_train), (x_test, y_test) = ember.datasets.digits(test_size=0.2, seed=args.seed)
     model = lenet5()
-    model.compile(optimizer=ember.optimizers.Adam(learning_rate=1e-3), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    steps = args.epochs * -(-len(x_train) // args.batch_size)
+    learning_rate = ember.schedules.CosineDecay(2e-3, decay_steps=steps)
+    model.compile(optimizer=ember.optimizers.Adam(learning_rate=learning_rate),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     print(f"ember {ember.__version__}, backend '{ember.get_backend()}', {ember.get_num_threads()} threads: "
           f"LeNet-5 on the digits, {len(x_train)} training and {len(x_test)} held-out test images")
     if args.verbose:
