@@ -2,8 +2,8 @@
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/run.py [--quick] [--ops matmul,conv2d]
 
-Contenders run interleaved (round robin, one call each per round) in one process, so a noisy machine slows
-them alike; each figure is the median over rounds after warm-up. Writes bench/out/results.json too.
+Contenders run in one process, in alternating blocks (see time_interleaved), so a noisy machine slows them
+alike; each figure is the median per call. Writes bench/out/results.json too.
 """
 import argparse
 import json
@@ -71,16 +71,22 @@ def ember_call(info, sample, backend):
     return call
 
 
-def time_round_robin(contenders, rounds, warmup=2):
-    for fn in contenders.values():
-        for _ in range(warmup):
-            fn()
+def time_interleaved(contenders, rounds, calls=3, settle=0.1):
+    """Median seconds per call of each contender, measured in alternating blocks.
+
+    Each round gives every contender one block: a pause (so that the previous library's worker threads, which
+    spin for a while after each call, go to sleep and leave the cores free), one warm-up call, then `calls`
+    timed calls. Alternating blocks keep slow drifts of a shared machine from favouring anyone.
+    """
     samples = {name: [] for name in contenders}
     for _ in range(rounds):
         for name, fn in contenders.items():
-            start = time.perf_counter()
+            time.sleep(settle)
             fn()
-            samples[name].append(time.perf_counter() - start)
+            for _ in range(calls):
+                start = time.perf_counter()
+                fn()
+                samples[name].append(time.perf_counter() - start)
     return {name: statistics.median(ts) for name, ts in samples.items()}
 
 
@@ -91,7 +97,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     torch = _torch()
     wanted = set(filter(None, args.ops.split(",")))
-    rounds = 5 if args.quick else 15
+    rounds = 3 if args.quick else 7
 
     print(f"ember {ember.__version__} | {platform.processor() or platform.machine()} | threads "
           f"{ember.get_num_threads()} | numpy {np.__version__} | torch {torch.__version__ if torch else 'absent'}")
@@ -109,7 +115,7 @@ def main(argv=None):
             peer = torch_peer(torch, info.name, sample) if torch else None
             if peer:
                 contenders["torch"] = peer
-            times = time_round_robin(contenders, rounds)
+            times = time_interleaved(contenders, rounds)
             work = info.flops(sample) if info.flops else sum(a.nbytes for a in sample.args) * 2
             unit = "GFLOP/s" if info.flops else "GB/s"
             for name, seconds in times.items():
