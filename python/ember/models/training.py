@@ -223,16 +223,16 @@ class Trainer:
         return [o.numpy() for o in out] if isinstance(out, (list, tuple)) else out.numpy()
 
     def train_on_batch(self, x, y, return_dict=False):
-        self._require_compiled("train_on_batch")
-        self._reset_metrics()
-        logs = {"loss": self.train_step(_to_numpy(x), _to_numpy(y))}
-        logs.update({m.name: float(m.result()) for m in self._metrics or []})
-        return logs if return_dict else (logs["loss"] if len(logs) == 1 else list(logs.values()))
+        return self._one_batch("train_on_batch", self.train_step, x, y, return_dict)
 
     def test_on_batch(self, x, y, return_dict=False):
-        self._require_compiled("test_on_batch")
+        return self._one_batch("test_on_batch", self.test_step, x, y, return_dict)
+
+    def _one_batch(self, what, step, x, y, return_dict):
+        """One step on one batch, with the metrics of that batch alone: a float, a list or a dict, as Keras."""
+        self._require_compiled(what)
         self._reset_metrics()
-        logs = {"loss": self.test_step(_to_numpy(x), _to_numpy(y))}
+        logs = {"loss": step(_to_numpy(x), _to_numpy(y))}
         logs.update({m.name: float(m.result()) for m in self._metrics or []})
         return logs if return_dict else (logs["loss"] if len(logs) == 1 else list(logs.values()))
 
