@@ -36,7 +36,7 @@ def to_array(data, dtype=None, copy=False):
 class Tensor:
     """An array plus its autograd record. Create with `ember.tensor(data, dtype=None, requires_grad=False)`."""
 
-    __slots__ = ("_data", "_requires_grad", "_node", "grad", "name", "__weakref__")
+    __slots__ = ("_data", "_requires_grad", "_node", "grad", "name", "_keras_mask", "__weakref__")
     __array_ufunc__ = None  # NumPy defers `ndarray + Tensor` to Tensor.__radd__ instead of looping over it
 
     def __init__(self, data, dtype=None, requires_grad=False, name=None):
@@ -44,6 +44,7 @@ class Tensor:
         self._node = None
         self.grad = None
         self.name = name
+        self._keras_mask = None  # (batch, time) bool array a layer attached for the layers after it
         self._requires_grad = False
         self.requires_grad = requires_grad
 
@@ -56,6 +57,7 @@ class Tensor:
         t._node = None
         t.grad = None
         t.name = None
+        t._keras_mask = None
         return t
 
     # -- attributes ---------------------------------------------------------------------------------------------

@@ -46,7 +46,14 @@ def as_tensor(x, dtype):
 
 
 class Layer:
-    """Base of every layer and model. Subclasses override `build`, `call` and `get_config`."""
+    """Base of every layer and model. Subclasses override `build`, `call` and `get_config`.
+
+    Masks (Keras semantics): a layer whose `call` takes `mask` receives the mask attached to its input tensor
+    (or one passed as `mask=`); `compute_mask` gives the mask attached to its output (by default the input's,
+    when the layer sets `supports_masking`, else none).
+    """
+
+    supports_masking = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -172,11 +179,21 @@ class Layer:
         if not self.built:
             self.build(shape_of(inputs))
             self.built = True
-        if _accepts_training(type(self)):
+        if _accepts(type(self), "training"):
             kwargs["training"] = training
+        mask = kwargs.pop("mask", None)
+        if mask is None:
+            mask = _mask_of(inputs)
+        if mask is not None and _accepts(type(self), "mask"):
+            kwargs["mask"] = mask
         out = self.call(inputs, **kwargs)
-        self.output_shape = (None,) + tuple(out.shape[1:]) if isinstance(out, Tensor) else None
+        if isinstance(out, Tensor):
+            self.output_shape = (None,) + tuple(out.shape[1:])
+            out._keras_mask = self.compute_mask(inputs, mask)
         return out
+
+    def compute_mask(self, inputs, mask=None):
+        return mask if self.supports_masking else None
 
     def compute_output_shape(self, input_shape):
         """Output shape for an input shape (batch dimension may be None), found by running a batch of one."""
@@ -210,10 +227,18 @@ class Layer:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
 
-_TRAINING_ARG = {}
+_CALL_ARGS = {}
 
 
-def _accepts_training(cls):
-    if cls not in _TRAINING_ARG:
-        _TRAINING_ARG[cls] = "training" in inspect.signature(cls.call).parameters
-    return _TRAINING_ARG[cls]
+def _accepts(cls, argument):
+    """Whether `cls.call` takes `argument` ("training", "mask"); cached per class."""
+    if cls not in _CALL_ARGS:
+        _CALL_ARGS[cls] = set(inspect.signature(cls.call).parameters)
+    return argument in _CALL_ARGS[cls]
+
+
+def _mask_of(inputs):
+    if isinstance(inputs, (list, tuple)):
+        masks = [getattr(x, "_keras_mask", None) for x in inputs]
+        return None if all(m is None for m in masks) else masks
+    return getattr(inputs, "_keras_mask", None)
