@@ -20,6 +20,24 @@ Each function returns a new array of the input's dtype (float32 or float64).
     activation_backward(name, x, y, grad_y, alpha) relu'(0) = 0; elu and leaky_relu use alpha
     softmax_forward(x, axis) / softmax_backward(y, grad_y, axis)
     log_softmax_forward(x, axis) / log_softmax_backward(y, grad_y, axis)      y is the forward's output
+
+Recurrent sequences are time-major: x (T, B, I), states (B, H), outputs (T, B, H); `mask` is None or a (T, B)
+bool array: where it is False the step is skipped (h_t = h_{t-1}, c_t = c_{t-1}). Gates follow Keras' order and
+fixed nonlinearities (sigmoid gates, tanh candidate/cell); other activations use the composite cell path.
+`grad_h` (and `grad_c`) are the gradients of every step's output (final states are the last step's).
+    simple_rnn_forward(x, h0, kernel (I, H), recurrent_kernel (H, H), bias (H,) | None, activation, mask) -> h
+        h_t = act(x_t W + h_{t-1} U + b), activation "tanh" or "relu"
+    simple_rnn_backward(grad_h, x, h0, kernel, recurrent_kernel, activation, mask, h)
+        -> (grad_x, grad_h0, grad_kernel, grad_recurrent_kernel, grad_bias)
+    lstm_forward(x, h0, c0, kernel (I, 4H), recurrent_kernel (H, 4H), bias (4H,) | None, mask)
+        -> (h, c, gates)    gates (T, B, 4H) after their nonlinearities, in Keras order [i, f, g, o]
+    lstm_backward(grad_h, grad_c, x, h0, c0, kernel, recurrent_kernel, mask, h, c, gates)
+        -> (grad_x, grad_h0, grad_c0, grad_kernel, grad_recurrent_kernel, grad_bias)
+    gru_forward(x, h0, kernel (I, 3H), recurrent_kernel (H, 3H), bias, reset_after, mask) -> (h, gates)
+        Keras' GRU, gates [z, r, hh]: bias (2, 3H) (input, recurrent) when reset_after else (3H,), or None;
+        gates (T, B, 4H) = [z, r, hh, q], q = h_{t-1} U_h + b_rh (reset_after) or (r * h_{t-1}) U_h (not)
+    gru_backward(grad_h, x, h0, kernel, recurrent_kernel, bias, reset_after, mask, h, gates)
+        -> (grad_x, grad_h0, grad_kernel, grad_recurrent_kernel, grad_bias)
 """
 import contextlib
 import importlib
