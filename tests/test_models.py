@@ -263,3 +263,20 @@ def test_pytorch_style_loop_with_model_parameters():
         loss.backward()
         optimizer.step()
     assert loss.item() < 0.5 * first
+
+
+class AddOffset(layers.Layer):
+    """A layer taking a second tensor by keyword, as recurrent layers take `initial_state=[h, c]`."""
+
+    def call(self, x, offset=None):
+        return x + offset[0]
+
+
+def test_symbolic_tensors_passed_by_keyword_join_the_graph_and_its_config():
+    a, b = ember.Input((3,)), ember.Input((3,))
+    model = ember.Model([a, b], layers.Dense(2)(AddOffset()(a, offset=[b])))
+    xa, xb = np.ones((2, 3), "float32"), np.full((2, 3), 2.0, "float32")
+    clone = ember.Model.from_config(model.get_config())
+    clone.set_weights(model.get_weights())
+    np.testing.assert_array_equal(clone.predict([xa, xb]), model.predict([xa, xb]))
+    assert not np.array_equal(model.predict([xa, xb]), model.predict([xa, xa]))

@@ -40,6 +40,28 @@ def _flatten(inputs):
     return list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
 
 
+def symbols_in(obj):
+    """The symbolic tensors inside nested lists, tuples and dicts (e.g. `initial_state=[h, c]`)."""
+    if isinstance(obj, SymbolicTensor):
+        return [obj]
+    if isinstance(obj, (list, tuple)):
+        return [s for item in obj for s in symbols_in(item)]
+    if isinstance(obj, dict):
+        return [s for item in obj.values() for s in symbols_in(item)]
+    return []
+
+
+def substitute(obj, replace):
+    """`obj` with each symbolic tensor inside it replaced by `replace(symbol)`."""
+    if isinstance(obj, SymbolicTensor):
+        return replace(obj)
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(substitute(item, replace) for item in obj)
+    if isinstance(obj, dict):
+        return {key: substitute(item, replace) for key, item in obj.items()}
+    return obj
+
+
 def _concrete(symbolic):
     """Zeros standing in for a symbolic tensor: a batch of one."""
     return np.zeros(tuple(1 if n is None else n for n in symbolic.shape), symbolic.dtype)
@@ -49,7 +71,7 @@ def call_symbolic(layer, inputs, kwargs):
     """Run `layer` once on stand-in data (this builds it and finds its output shape) and record the call."""
     concrete = [_concrete(s) for s in _flatten(inputs)]
     with autograd.no_grad():
-        out = layer(concrete if isinstance(inputs, (list, tuple)) else concrete[0], **kwargs)
+        out = layer(concrete if isinstance(inputs, (list, tuple)) else concrete[0], **substitute(kwargs, _concrete))
     outputs = out if isinstance(out, (list, tuple)) else [out]
     batch = _flatten(inputs)[0].shape[0]
     if not isinstance(out, (list, tuple)):
@@ -84,7 +106,7 @@ class Graph:
                 raise ValueError(f"Graph disconnected: {symbol!r} is needed to compute the outputs but is not "
                                  f"among the model's inputs")
             stack.append((symbol, True))
-            stack.extend((s, False) for s in reversed(_flatten(symbol.inputs)))
+            stack.extend((s, False) for s in reversed(_flatten(symbol.inputs) + symbols_in(symbol.kwargs)))
         return order
 
     def layers(self):
@@ -100,11 +122,12 @@ class Graph:
         for symbol in self.calls:
             if id(symbol) in values:
                 continue
-            key = (id(symbol.layer), tuple(map(id, _flatten(symbol.inputs))))
+            key = (id(symbol.layer), tuple(map(id, _flatten(symbol.inputs) + symbols_in(symbol.kwargs))))
             if key not in done:
                 args = [values[id(s)] for s in _flatten(symbol.inputs)]
                 args = args if isinstance(symbol.inputs, (list, tuple)) else args[0]
-                done[key] = symbol.layer(args, training=training, **symbol.kwargs)
+                kwargs = substitute(symbol.kwargs, lambda s: values[id(s)])
+                done[key] = symbol.layer(args, training=training, **kwargs)
             out = done[key]
             values[id(symbol)] = out if symbol.index is None else out[symbol.index]
         return [values[id(s)] for s in self.outputs]

@@ -1,6 +1,6 @@
 """ember.Model: a layer with training (compile/fit/evaluate/predict), built functionally or by subclassing."""
 from ..layers.base import LAYER_CLASSES, Layer
-from .functional import Graph, Input, SymbolicTensor
+from .functional import Graph, Input, SymbolicTensor, substitute
 from .training import Trainer
 
 
@@ -50,7 +50,8 @@ class Model(Trainer, Layer):
             ref[id(symbol)] = {"call": i}
             inputs = symbol.inputs
             refs = [ref[id(s)] for s in inputs] if isinstance(inputs, (list, tuple)) else ref[id(inputs)]
-            calls.append({"layer": symbol.layer.name, "inputs": refs, "kwargs": symbol.kwargs, "index": symbol.index})
+            kwargs = substitute(symbol.kwargs, lambda s: {"symbol": ref[id(s)]})  # e.g. initial_state=[h, c]
+            calls.append({"layer": symbol.layer.name, "inputs": refs, "kwargs": kwargs, "index": symbol.index})
         return {"name": self.name,
                 "inputs": [{"shape": list(s.shape[1:]), "dtype": s.dtype.name, "name": s.name} for s in graph.inputs],
                 "layers": [serialize_layer(layer) for layer in graph.layers()],
@@ -69,12 +70,21 @@ class Model(Trainer, Layer):
         def lookup(r):
             return inputs[r["input"]] if "input" in r else symbols[r["call"]]
 
+        def resolve(value):
+            if isinstance(value, dict) and set(value) == {"symbol"}:
+                return lookup(value["symbol"])
+            if isinstance(value, (list, tuple)):
+                return [resolve(item) for item in value]
+            if isinstance(value, dict):
+                return {key: resolve(item) for key, item in value.items()}
+            return value
+
         cache = {}
         for call in config["calls"]:
             args = [lookup(r) for r in call["inputs"]] if isinstance(call["inputs"], list) else lookup(call["inputs"])
-            key = (call["layer"], repr(call["inputs"]))
+            key = (call["layer"], repr(call["inputs"]), repr(call["kwargs"]))
             if key not in cache:
-                cache[key] = layers[call["layer"]](args, **call["kwargs"])
+                cache[key] = layers[call["layer"]](args, **resolve(call["kwargs"]))
             out = cache[key]
             symbols.append(out if call["index"] is None else out[call["index"]])
         outputs = [lookup(r) for r in config["outputs"]]
