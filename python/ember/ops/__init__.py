@@ -10,6 +10,7 @@ from .indexing import getitem, setitem
 from .matmul import matmul
 from .normalization import batch_norm
 from .pool import avg_pool2d, max_pool2d
+from .recurrent import gru, lstm, simple_rnn
 from .reduction import all, any, argmax, argmin, max, mean, min, std, sum, var
 from .shape import (broadcast_to, concat, concatenate, expand, expand_dims, flatten, pad, permute, reshape,
                     split, squeeze, stack, swapaxes, transpose, unsqueeze)
