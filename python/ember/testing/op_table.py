@@ -51,6 +51,7 @@ class OpInfo:
     grad_rtol: float = 1e-5
     bench: list = field(default_factory=list)   # [(label, Sample of input shapes)] at realistic sizes
     flops: Optional[Callable] = None  # Sample -> floating-point operations of one forward
+    bench_backward: bool = False      # the bench also times forward + backward (sum of the output)
     note: Any = None
 
 
