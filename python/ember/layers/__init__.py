@@ -1,5 +1,6 @@
 """Keras-style layers, one public layer per file (grouped where a family shares a base)."""
 from .base import Layer
+from .attention import AdditiveAttention, Attention, MultiHeadAttention
 from .activation_layers import ELU, LeakyReLU, ReLU, Softmax
 from .convolutional import Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
 from .core import Activation, Dense, Dropout, Flatten, Reshape
