@@ -16,6 +16,9 @@ import numpy as np
 
 import ember
 from ember.testing import OPS, Sample
+from ember.testing.op_table_rnn import torch_rnn_weights
+
+RECURRENT = ("simple_rnn", "lstm", "gru")
 
 
 def _torch():
@@ -31,10 +34,42 @@ def _pair(v):
     return (v, v) if isinstance(v, int) else tuple(v)
 
 
-def torch_peer(torch, name, sample):
-    """A zero-argument callable doing the op's forward in PyTorch on the same data (NHWC as channels_last)."""
+def torch_recurrent(torch, name, sample, backward):
+    """nn.RNN / nn.LSTM / nn.GRU (batch_first) with the sample's Keras-layout weights; forward, or forward and
+    backward of the sum of every output and final state (as ember's op-table op, which concatenates them)."""
+    x, *states, kernel, recurrent_kernel, bias = sample.args
+    cls = {"simple_rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[name]
+    module = cls(x.shape[2], recurrent_kernel.shape[0], batch_first=True)
+    with torch.no_grad():
+        for pname, value in torch_rnn_weights(name, kernel, recurrent_kernel, bias).items():
+            getattr(module, pname).copy_(torch.from_numpy(np.ascontiguousarray(value)))
+    xt = torch.from_numpy(x).requires_grad_(backward)
+    st = [torch.from_numpy(s)[None].requires_grad_(backward) for s in states]
+    st = tuple(st) if name == "lstm" else st[0]
+
+    def run():
+        out, final = module(xt, st)
+        return out.sum() + sum(f.sum() for f in (final if name == "lstm" else (final,)))
+
+    if backward:
+        return lambda: run().backward()
+
+    def forward():
+        with torch.no_grad():
+            return run()
+
+    return forward
+
+
+def torch_peer(torch, name, sample, backward=False):
+    """A zero-argument callable doing the op's forward (and backward where asked) in PyTorch on the same data
+    (NHWC as channels_last)."""
     import torch.nn.functional as F
 
+    if name in RECURRENT:
+        return torch_recurrent(torch, name, sample, backward)
+    if backward:
+        return None
     args = [torch.from_numpy(np.ascontiguousarray(a)) for a in sample.args]
     kw = sample.kwargs
     if name == "matmul":
@@ -61,14 +96,38 @@ def torch_peer(torch, name, sample):
     return None
 
 
-def ember_call(info, sample, backend):
+def ember_call(info, sample, backend, backward=False):
+    """The op's forward on `backend`; with `backward`, forward and backward of the sum of its output."""
     tensors = [ember.Tensor._wrap(a) if isinstance(a, np.ndarray) else a for a in sample.args]
+    if backward:
+        for t in tensors:
+            if isinstance(t, ember.Tensor) and t.dtype.kind == "f":
+                t.requires_grad = True
+
+        def train_step():
+            with ember.use_backend(backend):
+                ember.ops.sum(info.op(*tensors, **sample.kwargs)).backward()
+
+        return train_step
 
     def call():
         with ember.use_backend(backend), ember.no_grad():
             return info.op(*tensors, **sample.kwargs)
 
     return call
+
+
+def runnable(contenders):
+    """The contenders that run (one call each); a backend without the op yet is reported and left out."""
+    kept = {}
+    for name, fn in contenders.items():
+        try:
+            fn()
+        except (AttributeError, NotImplementedError) as error:
+            print(f"  ({name} left out: {type(error).__name__}: {error})")
+        else:
+            kept[name] = fn
+    return kept
 
 
 def time_interleaved(contenders, rounds, calls=3, settle=0.1):
@@ -106,17 +165,25 @@ def main(argv=None):
     for info in OPS:
         if not info.bench or (wanted and info.name not in wanted):
             continue
-        for label, shapes in info.bench[:1] if args.quick else info.bench:
+        modes = (False, True) if info.bench_backward else (False,)
+        for (label, shapes), backward in [(case, b) for case in (info.bench[:1] if args.quick else info.bench)
+                                          for b in modes]:
+            if info.bench_backward:
+                label = f"{label} {'fwd+bwd' if backward else 'fwd'}"
             rng = np.random.default_rng(0)
             sample = Sample(tuple(rng.standard_normal(s).astype(np.float32) for s in shapes.args), shapes.kwargs)
-            contenders = {"ember": ember_call(info, sample, "cpu"),
+            contenders = {"ember": ember_call(info, sample, "cpu", backward),
                           "numpy": (lambda s=sample: np.matmul(*s.args)) if info.name == "matmul"
-                          else ember_call(info, sample, "reference")}
-            peer = torch_peer(torch, info.name, sample) if torch else None
+                          else ember_call(info, sample, "reference", backward)}
+            peer = torch_peer(torch, info.name, sample, backward) if torch else None
             if peer:
                 contenders["torch"] = peer
+            contenders = runnable(contenders)
+            if "ember" not in contenders:
+                continue
             times = time_interleaved(contenders, rounds)
             work = info.flops(sample) if info.flops else sum(a.nbytes for a in sample.args) * 2
+            work *= 3 if backward else 1  # a backward costs about two forwards (input and weight gradients)
             unit = "GFLOP/s" if info.flops else "GB/s"
             for name, seconds in times.items():
                 ratio = times[name] / times["ember"]
