@@ -335,3 +335,31 @@ def test_mha_matches_torch_multihead_attention():
     out, scores = ember_layer(x, x, use_causal_mask=True, return_attention_scores=True)
     _close(out, expected)
     _close(scores, weights)
+
+
+def test_a_saved_model_with_attention_layers_loads_with_identical_predictions(tmp_path):
+    from ember import saving
+
+    encoder_in, decoder_in = ember.Input((5, 3)), ember.Input((4, 3))
+    context = L.Attention(use_scale=True)([decoder_in, encoder_in])
+    attended = L.MultiHeadAttention(2, 3, output_shape=4)(decoder_in, encoder_in, use_causal_mask=True)
+    model = ember.Model([encoder_in, decoder_in], L.Concatenate()([context, attended]))
+    saving.save_model(model, tmp_path / "m.safetensors")
+    loaded = saving.load_model(tmp_path / "m.safetensors")
+    data = [V, Q]
+    np.testing.assert_array_equal(loaded.predict(data, verbose=0), model.predict(data, verbose=0))
+
+
+def test_masks_from_an_embedding_flow_through_attention_in_a_functional_model():
+    if not hasattr(L, "Embedding"):
+        pytest.skip("Embedding is not exported yet")
+    tokens = np.array([[3, 4, 5, 0, 0], [1, 2, 0, 0, 0]])
+    inputs = ember.Input((5,), dtype="int64")
+    embedded = L.Embedding(10, 4, mask_zero=True)(inputs)
+    attended = L.MultiHeadAttention(2, 2)(embedded, embedded)
+    context, scores = L.Attention()([attended, embedded], return_attention_scores=True)
+    model = ember.Model(inputs, [context, scores])
+    context, scores = model.predict(tokens, verbose=0)
+    padding = tokens == 0
+    assert np.all(context[padding] == 0.0) and np.all(context[~padding] != 0.0)
+    assert np.all(scores.transpose(0, 2, 1)[padding] == 0.0)

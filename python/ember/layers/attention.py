@@ -225,17 +225,24 @@ class MultiHeadAttention(Layer):
 
     # -- calling: query, value, key and attention_mask travel as one list, so masks and the functional API work -
     def __call__(self, query, value=None, key=None, attention_mask=None, training=None, **kwargs):
-        if "_slots" in kwargs:  # already packed (a functional graph replaying the call)
+        if "_slots" in kwargs:  # already packed (a functional graph replaying or loading the call)
+            self._build_once(dict(zip(kwargs["_slots"], query)))
             return super().__call__(query, training=training, **kwargs)
         if value is None:
             raise ValueError(f"Layer {self.name!r} ({type(self).__name__}) must be called as "
                              f"layer(query, value, key=None, attention_mask=None, ...); received no value")
         given = dict(zip(_SLOTS, (query, value, key, attention_mask)))
         slots = tuple(name for name in _SLOTS if given[name] is not None)
-        if not self.built:  # before Layer.__call__, which would build from the packed list
-            shapes = {name: tuple(getattr(given[name], "shape", None) or np.shape(given[name])) for name in slots}
-            self.build(shapes["query"], shapes["value"], shapes.get("key"))
+        self._build_once(given)
         return super().__call__([given[name] for name in slots], training=training, _slots=slots, **kwargs)
+
+    def _build_once(self, given):
+        """Build from the named inputs before Layer.__call__, which would build from the packed list."""
+        if self.built:
+            return
+        shapes = {name: tuple(np.shape(x) if getattr(x, "shape", None) is None else x.shape)
+                  for name, x in given.items() if x is not None}
+        self.build(shapes["query"], shapes["value"], shapes.get("key"))
 
     def build(self, query_shape, value_shape=None, key_shape=None):
         value_shape = query_shape if value_shape is None else value_shape
