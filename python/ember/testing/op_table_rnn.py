@@ -107,7 +107,8 @@ def _errors(name, states, gates, bias):
     k, u = o((4, gates * 3)), o((3, gates * 3))
     factor = "units" if gates == 1 else f"{gates} \\* units"
     return [
-        e(o((2, 4)), k, u, ValueError, rf"{name}: expected input of rank 3 \(batch, time, features\), got shape \(2, 4\)"),
+        e(o((2, 4)), k, u, ValueError,
+          rf"{name}: expected input of rank 3 \(batch, time, features\), got shape \(2, 4\)"),
         e(o((2, 5, 4)), o((5, gates * 3)), u, ValueError,
           rf"{name}: kernel \(5, {gates * 3}\) does not match input features 4: expected \(4, {factor}\)"),
         e(o((2, 5, 4)), k, o((3, gates * 3 + 1)), ValueError,
