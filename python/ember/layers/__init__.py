@@ -10,5 +10,8 @@ from .pooling import (AveragePooling2D, AvgPool2D, GlobalAveragePooling2D, Globa
                       GlobalMaxPooling2D, MaxPool2D, MaxPooling2D)
 from .reshaping import UpSampling2D, ZeroPadding2D
 from .augmentation import GaussianNoise, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom
+from .embedding import Embedding, Masking
+from .recurrent import GRU, GRUCell, LSTM, LSTMCell, RNN, SimpleRNN, SimpleRNNCell
+from .wrappers import Bidirectional, TimeDistributed
 
 Convolution2D, Convolution2DTranspose, SeparableConvolution2D = Conv2D, Conv2DTranspose, SeparableConv2D

@@ -1,0 +1,510 @@
+"""Recurrent layers, as Keras 3: the cells SimpleRNNCell, LSTMCell, GRUCell (one step, composite from ember ops, so
+any activation, dropout and recurrent dropout work), `RNN` (loops a cell over time in Python, with masks, initial
+and carried states), and SimpleRNN, LSTM, GRU, which run the fused sequence ops (ember.ops.simple_rnn / lstm / gru)
+when their settings allow (Keras' activations, no recurrent dropout) and the cell loop otherwise.
+
+Masks follow Keras: a masked step keeps the states and repeats the previous output (zeros before the first real
+step, or always zeros with `zero_output_for_mask`, which Bidirectional sets when it returns sequences).
+"""
+import numpy as np
+
+from .. import activations, backend as _backend, initializers, ops, random as _random, regularizers
+from ..tensor import Tensor
+from ._args import positive_int
+from .base import LAYER_CLASSES, Layer, _accepts, as_tensor, invalid_argument
+
+
+def _rate(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not 0 <= value <= 1:
+        raise invalid_argument(name, "a float value between 0 and 1", value)
+    return float(value)
+
+
+def _dropout_mask(shape, rate, dtype, generator):
+    """One inverted-dropout mask, or None when nothing drops."""
+    if rate == 0.0:
+        return None
+    if rate == 1.0:
+        return Tensor(np.zeros(shape, dtype), dtype=dtype)
+    keep = generator.random(shape) >= rate
+    return Tensor(keep.astype(dtype) / dtype.type(1.0 - rate), dtype=dtype)
+
+
+def _serialize(layer):
+    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+
+def _deserialize(spec):
+    if isinstance(spec, Layer):
+        return spec
+    return LAYER_CLASSES[spec["class_name"]].from_config(dict(spec["config"]))
+
+
+# -- cells ---------------------------------------------------------------------------------------------------------
+class _Cell(Layer):
+    """What the three cells share: arguments, weights `kernel` (in, gates * units), `recurrent_kernel`
+    (units, gates * units), `bias`, and dropout masks drawn once per sequence (the RNN calls `begin_sequence`)."""
+
+    gates = 1
+
+    def __init__(self, units, activation="tanh", use_bias=True, kernel_initializer="glorot_uniform",
+                 recurrent_initializer="orthogonal", bias_initializer="zeros", kernel_regularizer=None,
+                 recurrent_regularizer=None, bias_regularizer=None, dropout=0.0, recurrent_dropout=0.0, seed=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.units = positive_int("units", units)
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.dropout = _rate("dropout", dropout)
+        self.recurrent_dropout = _rate("recurrent_dropout", recurrent_dropout)
+        self.seed = seed
+        self._generator = None if seed is None else np.random.default_rng(seed)
+        self._masks = None  # (input mask, recurrent mask) for the sequence in progress
+
+    @property
+    def state_size(self):
+        return self.units
+
+    @property
+    def output_size(self):
+        return self.units
+
+    def _bias_shape(self):
+        return (self.gates * self.units,)
+
+    def _bias_initializer(self):
+        return self.bias_initializer
+
+    def build(self, input_shape):
+        n = self.gates * self.units
+        self.kernel = self.add_weight("kernel", (input_shape[-1], n), self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer)
+        self.recurrent_kernel = self.add_weight("recurrent_kernel", (self.units, n), self.recurrent_initializer,
+                                                regularizer=self.recurrent_regularizer)
+        self.bias = (self.add_weight("bias", self._bias_shape(), self._bias_initializer(),
+                                     regularizer=self.bias_regularizer) if self.use_bias else None)
+        self.built = True
+
+    def __call__(self, inputs, states, training=None):
+        """`cell(x_t, [h, (c)])` -> (output, new_states), as a Keras cell."""
+        inputs = as_tensor(inputs, self.dtype)
+        states = [as_tensor(s, self.dtype) for s in (states if isinstance(states, (list, tuple)) else [states])]
+        if not self.built:
+            self.build(tuple(inputs.shape))
+        return self.call(inputs, states, training=training)
+
+    # dropout: Keras draws one mask per sequence for the inputs and one for the recurrent state
+    def begin_sequence(self, batch, input_dim, training):
+        self._masks = self._draw_masks(batch, input_dim, training)
+
+    def end_sequence(self):
+        self._masks = None
+
+    def _draw_masks(self, batch, input_dim, training):
+        if not training:
+            return None, None
+        generator = self._generator or _random.generator()
+        return (_dropout_mask((batch, input_dim), self.dropout, self.dtype, generator),
+                _dropout_mask((batch, self.units), self.recurrent_dropout, self.dtype, generator))
+
+    def _dropped(self, inputs, h, training):
+        masks = self._masks if self._masks is not None else self._draw_masks(inputs.shape[0], inputs.shape[-1],
+                                                                             training)
+        dp, rdp = masks
+        return (inputs if dp is None else inputs * dp), (h if rdp is None else h * rdp)
+
+    def get_initial_state(self, batch_size):
+        sizes = self.state_size if isinstance(self.state_size, (list, tuple)) else [self.state_size]
+        return [Tensor(np.zeros((batch_size, n), self.dtype), dtype=self.dtype) for n in sizes]
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "activation": activations.serialize(self.activation),
+                "use_bias": self.use_bias,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "recurrent_regularizer": regularizers.serialize(self.recurrent_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+                "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout, "seed": self.seed}
+
+
+class SimpleRNNCell(_Cell):
+    """h_t = activation(x_t W + b + h_{t-1} U)."""
+
+    def call(self, inputs, states, training=None):
+        h = states[0]
+        x, h_dropped = self._dropped(inputs, h, training)
+        z = ops.matmul(x, self.kernel)
+        if self.bias is not None:
+            z = z + self.bias
+        out = self.activation(z + ops.matmul(h_dropped, self.recurrent_kernel))
+        return out, [out]
+
+
+class LSTMCell(_Cell):
+    """Gates [i, f, c, o] = x_t W + h_{t-1} U + b; c_t = f c_{t-1} + i act(c~); h_t = o act(c_t)."""
+
+    gates = 4
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
+                 unit_forget_bias=True, **kwargs):
+        super().__init__(units, activation, use_bias, kernel_initializer, recurrent_initializer, bias_initializer,
+                         **kwargs)
+        self.recurrent_activation = activations.get(recurrent_activation)
+        self.unit_forget_bias = bool(unit_forget_bias)
+
+    @property
+    def state_size(self):
+        return [self.units, self.units]
+
+    def _bias_initializer(self):
+        if not self.unit_forget_bias:
+            return self.bias_initializer
+        init, u = self.bias_initializer, self.units
+
+        def forget_ones(shape, dtype):  # Keras: the forget gate's bias starts at one
+            return np.concatenate([init((u,), dtype), np.ones((u,), dtype), init((2 * u,), dtype)])
+
+        return forget_ones
+
+    def call(self, inputs, states, training=None):
+        h, c = states
+        x, h_dropped = self._dropped(inputs, h, training)
+        z = ops.matmul(x, self.kernel) + ops.matmul(h_dropped, self.recurrent_kernel)
+        if self.bias is not None:
+            z = z + self.bias
+        i, f, g, o = ops.split(z, 4, axis=-1)
+        act, gate = self.activation, self.recurrent_activation
+        c = gate(f) * c + gate(i) * act(g)
+        h = gate(o) * act(c)
+        return h, [h, c]
+
+    def get_config(self):
+        return {**super().get_config(), "recurrent_activation": activations.serialize(self.recurrent_activation),
+                "unit_forget_bias": self.unit_forget_bias}
+
+
+class GRUCell(_Cell):
+    """Gates [z, r, hh]; h_t = z h_{t-1} + (1 - z) hh. reset_after: r multiplies (h U_h + b_rh) (cuDNN's form,
+    bias (2, 3 * units) = input and recurrent biases); else r multiplies h before U_h (bias (3 * units,))."""
+
+    gates = 3
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
+                 reset_after=True, **kwargs):
+        super().__init__(units, activation, use_bias, kernel_initializer, recurrent_initializer, bias_initializer,
+                         **kwargs)
+        self.recurrent_activation = activations.get(recurrent_activation)
+        self.reset_after = bool(reset_after)
+
+    def _bias_shape(self):
+        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+
+    def call(self, inputs, states, training=None):
+        h = states[0]
+        x, h_dropped = self._dropped(inputs, h, training)
+        u, gate = self.units, self.recurrent_activation
+        input_bias = recurrent_bias = None
+        if self.bias is not None:
+            input_bias, recurrent_bias = (self.bias[0], self.bias[1]) if self.reset_after else (self.bias, None)
+        xz, xr, xh = ops.split(ops.matmul(x, self.kernel) if input_bias is None
+                               else ops.matmul(x, self.kernel) + input_bias, 3, axis=-1)
+        if self.reset_after:
+            rec = ops.matmul(h_dropped, self.recurrent_kernel)
+            if recurrent_bias is not None:
+                rec = rec + recurrent_bias
+            rz, rr, rh = ops.split(rec, 3, axis=-1)
+            z, r = gate(xz + rz), gate(xr + rr)
+            hh = self.activation(xh + r * rh)
+        else:
+            rz, rr = ops.split(ops.matmul(h_dropped, self.recurrent_kernel[:, :2 * u]), 2, axis=-1)
+            z, r = gate(xz + rz), gate(xr + rr)
+            hh = self.activation(xh + ops.matmul(r * h_dropped, self.recurrent_kernel[:, 2 * u:]))
+        h = z * h + (1.0 - z) * hh
+        return h, [h]
+
+    def get_config(self):
+        return {**super().get_config(), "recurrent_activation": activations.serialize(self.recurrent_activation),
+                "reset_after": self.reset_after}
+
+
+# -- the sequence layer --------------------------------------------------------------------------------------------
+class RNN(Layer):
+    """Runs `cell` over the time axis of (batch, time, features) inputs.
+
+    Returns the last output (batch, units), or every step's (batch, time, units) with `return_sequences`; with
+    `return_state`, a list [output, *final_states]. `go_backwards` reads the sequence from its end and returns the
+    outputs in that (reversed) order, as Keras. `stateful` carries the final states into the next call (fixed
+    batch size; `reset_states()` zeroes them). `layer(x, initial_state=[h0, c0])` sets the starting states.
+    """
+
+    def __init__(self, cell, return_sequences=False, return_state=False, go_backwards=False, stateful=False,
+                 unroll=False, zero_output_for_mask=False, **kwargs):
+        if isinstance(cell, dict):
+            cell = _deserialize(cell)
+        if not callable(getattr(cell, "call", None)):
+            raise ValueError(f"Argument `cell` should have a `call` method. Received: cell={cell!r}")
+        if getattr(cell, "state_size", None) is None:
+            raise ValueError(f"The RNN cell should have a `state_size` attribute (single integer or list of "
+                             f"integers, one integer per RNN state). Received: cell={cell!r}")
+        super().__init__(**kwargs)
+        self.cell = cell
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.go_backwards = bool(go_backwards)
+        self.stateful = bool(stateful)
+        self.unroll = bool(unroll)  # accepted for Keras programs; the Python loop is already unrolled
+        self.zero_output_for_mask = bool(zero_output_for_mask)
+        self.supports_masking = True
+        self.states = None
+        self._use_fused = True  # tests turn the fused ops off to compare them with the cell loop
+
+    @property
+    def state_size(self):
+        size = self.cell.state_size
+        return list(size) if isinstance(size, (list, tuple)) else [size]
+
+    def build(self, input_shape):
+        self.check_rank(input_shape, 3, "batch, time, features")
+        if isinstance(self.cell, Layer) and not self.cell.built:
+            self.cell.build((input_shape[0],) + tuple(input_shape[2:]))
+            self.cell.built = True
+        self.built = True
+
+    def __call__(self, inputs, training=None, **kwargs):
+        from ..models.functional import SymbolicTensor
+
+        symbolic = isinstance(inputs, SymbolicTensor)
+        if symbolic and self.stateful and inputs.shape[0] is None:
+            raise ValueError(f"When using `stateful=True` in a RNN, the batch size must be static. Found dynamic "
+                             f"batch size: sequence.shape={inputs.shape} (pass batch_size= to ember.Input)")
+        out = super().__call__(inputs, training=training, **kwargs)
+        if symbolic and self.stateful:
+            self.states = None  # the stand-in run that built the graph leaves no state behind
+        return out
+
+    # -- states ---------------------------------------------------------------------------------------------------
+    def get_initial_state(self, batch_size):
+        return [Tensor(np.zeros((batch_size, n), self.dtype), dtype=self.dtype) for n in self.state_size]
+
+    def reset_states(self, states=None):
+        """Zero the carried states of a stateful layer (or set them to `states`)."""
+        if states is not None:
+            self.states = [as_tensor(s, self.dtype).detach() for s in
+                           (states if isinstance(states, (list, tuple)) else [states])]
+        elif self.states is not None:
+            self.states = [Tensor(np.zeros(s.shape, self.dtype), dtype=self.dtype) for s in self.states]
+
+    reset_state = reset_states
+
+    def _initial_states(self, batch, initial_state):
+        sizes = self.state_size
+        if initial_state is None:
+            if not self.stateful:
+                return self.get_initial_state(batch)
+            if self.states is not None and self.states[0].shape[0] != batch:
+                if any(np.any(s.numpy()) for s in self.states):
+                    raise ValueError(f"If an RNN is stateful, the batch size of the input sequences must be the "
+                                     f"same as the batch size of the initial state.\n- Expected batch size: "
+                                     f"{self.states[0].shape[0]}\n- Received batch size: {batch}")
+                self.states = None  # zero states carry nothing: start again at this batch size
+            if self.states is None:
+                self.states = self.get_initial_state(batch)
+            return list(self.states)
+        states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+        if len(states) != len(sizes):
+            raise ValueError(f"Layer {self.name!r} expects {len(sizes)} initial state(s) of sizes {sizes}; "
+                             f"received {len(states)}")
+        states = [as_tensor(s, self.dtype) for s in states]
+        for i, (s, n) in enumerate(zip(states, sizes)):
+            if tuple(s.shape) != (batch, n):
+                raise ValueError(f"Layer {self.name!r}: initial_state[{i}] has shape {tuple(s.shape)}; expected "
+                                 f"(batch, units) = {(batch, n)}")
+        return states
+
+    # -- calling --------------------------------------------------------------------------------------------------
+    def call(self, sequences, initial_state=None, mask=None, training=None):
+        if sequences.ndim != 3:
+            self.check_rank(sequences.shape, 3, "batch, time, features")
+        batch, steps = sequences.shape[:2]
+        if steps < 1:
+            raise ValueError(f"Layer {self.name!r} received a sequence with no time steps: {sequences.shape}")
+        states = self._initial_states(batch, initial_state)
+        mask = _time_mask(self, mask, batch, steps)
+        last, outputs, states = self._run(sequences, states, mask, training)
+        if self.stateful:
+            self.states = [s.detach() for s in states]
+        output = outputs if self.return_sequences else last
+        if not self.return_state:
+            return output
+        output._keras_mask = mask if self.return_sequences else None
+        return [output] + list(states)
+
+    def compute_mask(self, inputs, mask=None):
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        return mask if self.return_sequences else None
+
+    def _run(self, x, states, mask, training):
+        return self._cell_loop(x, states, mask, training)
+
+    def _cell_loop(self, x, states, mask, training):
+        """The reference path: one cell call per step; masked steps keep states and repeat the last output."""
+        batch, steps = x.shape[:2]
+        cell = self.cell
+        cell_kwargs = {"training": training} if _accepts(type(cell), "training") else {}
+        if hasattr(cell, "begin_sequence"):
+            cell.begin_sequence(batch, x.shape[-1], training)
+        outputs, previous = [], None
+        try:
+            for step in range(steps):
+                t = steps - 1 - step if self.go_backwards else step
+                out, new_states = cell.call(x[:, t], states, **cell_kwargs)
+                new_states = list(new_states) if isinstance(new_states, (list, tuple)) else [new_states]
+                if mask is not None:
+                    keep = mask[:, t:t + 1]
+                    if self.zero_output_for_mask or previous is None:
+                        out = ops.where(keep, out, 0.0)
+                    else:
+                        out = ops.where(keep, out, previous)
+                    new_states = [ops.where(keep, new, old) for new, old in zip(new_states, states)]
+                previous, states = out, new_states
+                if self.return_sequences:
+                    outputs.append(out)
+        finally:
+            if hasattr(cell, "end_sequence"):
+                cell.end_sequence()
+        return previous, (ops.stack(outputs, axis=1) if self.return_sequences else None), states
+
+    def get_config(self):
+        config = {**super().get_config(), "return_sequences": self.return_sequences,
+                  "return_state": self.return_state, "go_backwards": self.go_backwards, "stateful": self.stateful,
+                  "unroll": self.unroll, "zero_output_for_mask": self.zero_output_for_mask}
+        if type(self) is RNN:
+            config["cell"] = _serialize(self.cell)
+        return config
+
+
+def _time_mask(layer, mask, batch, steps):
+    """The (batch, time) bool mask as a NumPy array, or None when absent or all true."""
+    if isinstance(mask, (list, tuple)):
+        mask = mask[0]
+    if mask is None:
+        return None
+    mask = np.asarray(mask.numpy() if isinstance(mask, Tensor) else mask)
+    if mask.shape != (batch, steps):
+        raise ValueError(f"Layer {layer.name!r}: mask has shape {mask.shape}; expected (batch, time) = "
+                         f"{(batch, steps)}")
+    mask = mask.astype(bool)
+    return None if mask.all() else mask
+
+
+# -- SimpleRNN, LSTM, GRU: the cell's arguments plus RNN's; fused ops when they apply -----------------------------
+_RNN_ARGS = ("return_sequences", "return_state", "go_backwards", "stateful", "unroll", "zero_output_for_mask")
+_BASE_ARGS = ("name", "trainable", "dtype", "input_shape", "input_dim")
+
+
+class _FusedRNN(RNN):
+    cell_class = None
+
+    def __init__(self, units, **kwargs):
+        rnn_kwargs = {k: kwargs.pop(k) for k in _RNN_ARGS + _BASE_ARGS if k in kwargs}
+        cell = self.cell_class(units, dtype=rnn_kwargs.get("dtype"), trainable=rnn_kwargs.get("trainable", True),
+                               **kwargs)
+        super().__init__(cell, **rnn_kwargs)
+
+    def __getattr__(self, name):
+        # units, activation, kernel, recurrent_kernel, bias, dropout... are the cell's, as in Keras
+        cell = self.__dict__.get("cell")
+        if cell is None or name.startswith("_"):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return getattr(cell, name)
+
+    def _fused_op(self):
+        """The fused op's name and extra arguments, or None where only the cell loop computes this layer."""
+        return None
+
+    def _run(self, x, states, mask, training):
+        fused = self._fused_op() if self._use_fused else None
+        if fused is None or not _fused_available(fused[0], x) or (training and self.cell.recurrent_dropout > 0):
+            return self._cell_loop(x, states, mask, training)
+        name, extra = fused
+        if self.go_backwards:
+            x = x[:, ::-1]
+            mask = None if mask is None else mask[:, ::-1]
+        dp, _ = self.cell._draw_masks(x.shape[0], x.shape[-1], training)
+        if dp is not None:  # one input mask for every step, as the cell loop uses
+            x = x * ops.reshape(dp, (dp.shape[0], 1, dp.shape[1]))
+        cell = self.cell
+        result = getattr(ops, name)(x, *states, cell.kernel, cell.recurrent_kernel, cell.bias, *extra,
+                                    mask=None if mask is None else np.ascontiguousarray(mask))
+        outputs, final = result[0], list(result[1:])
+        if mask is not None:
+            # the op repeats h_{t-1} at a masked step; Keras repeats the previous output, zeros before any
+            keep = mask if self.zero_output_for_mask else np.cumsum(mask, axis=1) > 0
+            if not keep.all():
+                outputs = ops.where(keep[:, :, None], outputs, 0.0)
+        last = outputs[:, -1]
+        return last, outputs, final
+
+    def get_config(self):
+        cell = self.cell.get_config()
+        for key in ("name", "trainable", "dtype"):
+            cell.pop(key, None)
+        return {**super().get_config(), **cell}
+
+
+def _fused_available(name, x):
+    """Whether ops has the fused op and the backend computing on `x` has its kernels (they land op by op)."""
+    return hasattr(ops, name) and hasattr(_backend.for_array(x._data), f"{name}_forward")
+
+
+def _fused_activation(fn):
+    if fn is activations.tanh:
+        return "tanh"
+    if fn is activations.relu:
+        return "relu"
+    return None
+
+
+class SimpleRNN(_FusedRNN):
+    """Fully connected RNN: h_t = activation(x_t W + b + h_{t-1} U); weights kernel, recurrent_kernel, bias."""
+
+    cell_class = SimpleRNNCell
+
+    def _fused_op(self):
+        activation = _fused_activation(self.cell.activation)
+        return None if activation is None else ("simple_rnn", (activation,))
+
+
+class LSTM(_FusedRNN):
+    """Long short-term memory (Hochreiter 1997), Keras' gates [i, f, c, o]; states [h, c]."""
+
+    cell_class = LSTMCell
+
+    def _fused_op(self):
+        cell = self.cell
+        if _fused_activation(cell.activation) != "tanh" or cell.recurrent_activation is not activations.sigmoid:
+            return None
+        return "lstm", ()
+
+
+class GRU(_FusedRNN):
+    """Gated recurrent unit (Cho 2014), Keras' gates [z, r, hh]; `reset_after=True` is the cuDNN form."""
+
+    cell_class = GRUCell
+
+    def _fused_op(self):
+        cell = self.cell
+        if _fused_activation(cell.activation) != "tanh" or cell.recurrent_activation is not activations.sigmoid:
+            return None
+        return "gru", (cell.reset_after,)
