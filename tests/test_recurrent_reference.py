@@ -249,3 +249,20 @@ def test_forward_and_gradients_match_pytorch(name, activation, backend):
     if name == "gru":  # the two biases are separate parameters in both
         np.testing.assert_allclose(grads["bias_hh_l0"], module.bias_hh_l0.grad.numpy(), rtol=1e-9, atol=1e-10)
     np.testing.assert_allclose(grads["bias_ih_l0"], module.bias_ih_l0.grad.numpy(), rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("name, kw", [("simple_rnn", {}), ("lstm", {}), ("gru", {"reset_after": True}),
+                                      ("gru", {"reset_after": False})])
+def test_a_nan_at_a_masked_step_reaches_neither_outputs_nor_gradients(name, kw, reference_backend):
+    rng = np.random.default_rng(11)
+    gates, states = {"simple_rnn": (1, 1), "lstm": (4, 2), "gru": (3, 1)}[name]
+    x, s, w, u, mask = _case(rng, gates=gates, states=states)
+    mask[0, 2] = False
+    x[0, 2, 1] = np.nan
+    ex, ew, eu = _t(x, True), _t(w, True), _t(u, True)
+    run = {"simple_rnn": ops.simple_rnn, "lstm": ops.lstm, "gru": ops.gru}[name]
+    results = run(ex, *[_t(a, True) for a in s], ew, eu, mask=mask, **kw)
+    sum(ops.sum(r) for r in results).backward()
+    assert all(np.isfinite(r.numpy()).all() for r in results)
+    assert np.isfinite(ew.grad.numpy()).all() and np.isfinite(eu.grad.numpy()).all()
+    assert ex.grad.numpy()[0, 2, 1] == 0

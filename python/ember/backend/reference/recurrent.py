@@ -7,8 +7,8 @@ are kept, and the input-side gradients (grad_x, grad_kernel, input bias) are the
 
 Masks: where mask[t, b] is False, step t leaves row b's state as it was (h_t = h_{t-1}, c_t = c_{t-1}), so the
 gradient arriving at h_t goes to h_{t-1} unchanged and nothing reaches that step's gates. The gate gradients of
-masked rows are zeroed with np.where rather than multiplied by the mask: a NaN computed at a masked step (from a
-NaN input the mask hides) must not leak into the weight gradients as 0 * NaN.
+masked rows are zeroed with np.where rather than multiplied by the mask, and masked steps' inputs are zeroed before
+grad_kernel = x^T dz: a NaN the mask hides (padding) must not leak into the weight gradients as 0 * NaN.
 
 Keras' gate orders and formulas:
     LSTM  z = x W + h U + b split [i, f, g, o];  c = f c' + i g;  h = o tanh(c)        (i, f, o sigmoid, g tanh)
@@ -33,10 +33,12 @@ def _project(x, kernel, bias):
     return xw if bias is None else xw + bias
 
 
-def _input_grads(dz, x, kernel):
+def _input_grads(dz, x, kernel, mask):
     """grad_x and grad_kernel from the gradients of every step's input projection dz (T, B, K)."""
     t, b, i = x.shape
     flat = dz.reshape(t * b, -1)
+    if mask is not None:
+        x = np.where(mask[:, :, None], x, 0)  # masked steps' inputs (padding, maybe NaN) times a zero gradient
     return (flat @ kernel.T).reshape(t, b, i), x.reshape(t * b, i).T @ flat
 
 
@@ -98,7 +100,7 @@ def simple_rnn_backward(grad_h, x, h0, kernel, recurrent_kernel, activation, mas
         prev = h[t - 1] if t > 0 else h0
         grad_u += prev.T @ da[t]
         carry = _plus(da[t] @ recurrent_kernel.T, passed)
-    grad_x, grad_kernel = _input_grads(da, x, kernel)
+    grad_x, grad_kernel = _input_grads(da, x, kernel, mask)
     return grad_x, carry, grad_kernel, grad_u, da.sum(axis=(0, 1))
 
 
@@ -138,7 +140,7 @@ def lstm_backward(grad_h, grad_c, x, h0, c0, kernel, recurrent_kernel, mask, h, 
         grad_u += h_prev.T @ dz[t]
         carry_h = _plus(dz[t] @ recurrent_kernel.T, passed_h)
         carry_c = _plus(_zero_masked(dc * f, mask, t), passed_c)
-    grad_x, grad_kernel = _input_grads(dz, x, kernel)
+    grad_x, grad_kernel = _input_grads(dz, x, kernel, mask)
     return grad_x, carry_h, carry_c, grad_kernel, grad_u, dz.sum(axis=(0, 1))
 
 
@@ -208,7 +210,7 @@ def gru_backward(grad_h, x, h0, kernel, recurrent_kernel, bias, reset_after, mas
             d_prev = da_zr @ u_zr.T + d_rh * r
         dx_proj[t] = np.concatenate([da_zr, _zero_masked(da_h, mask, t)], axis=1)
         carry = _plus(_zero_masked(d_prev + dh * z, mask, t), passed)
-    grad_x, grad_kernel = _input_grads(dx_proj, x, kernel)
+    grad_x, grad_kernel = _input_grads(dx_proj, x, kernel, mask)
     grad_b_in = dx_proj.sum(axis=(0, 1))
     grad_bias = np.stack([grad_b_in, grad_b_rec]) if reset_after else grad_b_in
     return grad_x, carry, grad_kernel, grad_u, grad_bias
