@@ -11,6 +11,7 @@ namespace py = pybind11;
 namespace ember {
 void bind_gemm_conv(py::module_& m);
 void bind_pool_activation(py::module_& m);
+void bind_rnn(py::module_& m);
 }  // namespace ember
 
 PYBIND11_MODULE(_C, m) {
@@ -54,4 +55,5 @@ PYBIND11_MODULE(_C, m) {
 
     bind_gemm_conv(m);
     bind_pool_activation(m);
+    bind_rnn(m);
 }

@@ -155,3 +155,64 @@ def log_softmax_forward(x, axis=-1):
 
 def log_softmax_backward(y, grad_y, axis=-1):
     return _last_axis(_C.log_softmax_backward, [y, grad_y], axis)
+
+
+# -- recurrent sequences (time-major; see ember.backend's docstring) --------------------------------------------
+def _contiguous(*arrays):
+    return [None if a is None else np.ascontiguousarray(a) for a in arrays]
+
+
+def _mask(mask):
+    return None if mask is None else np.ascontiguousarray(mask, dtype=bool)
+
+
+def simple_rnn_forward(x, h0, kernel, recurrent_kernel, bias, activation, mask):
+    x, h0, kernel, recurrent_kernel, bias = _contiguous(x, h0, kernel, recurrent_kernel, bias)
+    h = np.empty(x.shape[:2] + h0.shape[1:], dtype=x.dtype)
+    _C.simple_rnn_forward(x, h0, kernel, recurrent_kernel, bias, activation, _mask(mask), h)
+    return h
+
+
+def simple_rnn_backward(grad_h, x, h0, kernel, recurrent_kernel, activation, mask, h):
+    grad_h, x, h0, kernel, recurrent_kernel, h = _contiguous(grad_h, x, h0, kernel, recurrent_kernel, h)
+    grads = (np.empty_like(x), np.empty_like(h0), np.empty_like(kernel), np.empty_like(recurrent_kernel),
+             np.empty(h0.shape[1:], dtype=x.dtype))
+    _C.simple_rnn_backward(grad_h, x, h0, kernel, recurrent_kernel, activation, _mask(mask), h, *grads)
+    return grads
+
+
+def lstm_forward(x, h0, c0, kernel, recurrent_kernel, bias, mask):
+    x, h0, c0, kernel, recurrent_kernel, bias = _contiguous(x, h0, c0, kernel, recurrent_kernel, bias)
+    h = np.empty(x.shape[:2] + h0.shape[1:], dtype=x.dtype)
+    c = np.empty_like(h)
+    gates = np.empty(x.shape[:2] + (4 * h0.shape[1],), dtype=x.dtype)
+    _C.lstm_forward(x, h0, c0, kernel, recurrent_kernel, bias, _mask(mask), h, c, gates)
+    return h, c, gates
+
+
+def lstm_backward(grad_h, grad_c, x, h0, c0, kernel, recurrent_kernel, mask, h, c, gates):
+    arrays = _contiguous(grad_h, grad_c, x, h0, c0, kernel, recurrent_kernel)
+    h, c, gates = _contiguous(h, c, gates)
+    x, h0, c0, kernel = arrays[2], arrays[3], arrays[4], arrays[5]
+    grads = (np.empty_like(x), np.empty_like(h0), np.empty_like(c0), np.empty_like(kernel),
+             np.empty_like(arrays[6]), np.empty(kernel.shape[1:], dtype=x.dtype))
+    _C.lstm_backward(*arrays, _mask(mask), h, c, gates, *grads)
+    return grads
+
+
+def gru_forward(x, h0, kernel, recurrent_kernel, bias, reset_after, mask):
+    x, h0, kernel, recurrent_kernel, bias = _contiguous(x, h0, kernel, recurrent_kernel, bias)
+    h = np.empty(x.shape[:2] + h0.shape[1:], dtype=x.dtype)
+    gates = np.empty(x.shape[:2] + (4 * h0.shape[1],), dtype=x.dtype)
+    _C.gru_forward(x, h0, kernel, recurrent_kernel, bias, bool(reset_after), _mask(mask), h, gates)
+    return h, gates
+
+
+def gru_backward(grad_h, x, h0, kernel, recurrent_kernel, bias, reset_after, mask, h, gates):
+    grad_h, x, h0, kernel, recurrent_kernel, h, gates = _contiguous(grad_h, x, h0, kernel, recurrent_kernel, h,
+                                                                    gates)
+    units3 = 3 * h0.shape[1]
+    grads = (np.empty_like(x), np.empty_like(h0), np.empty_like(kernel), np.empty_like(recurrent_kernel),
+             np.empty((2, units3) if reset_after else (units3,), dtype=x.dtype))
+    _C.gru_backward(grad_h, x, h0, kernel, recurrent_kernel, bool(reset_after), _mask(mask), h, gates, *grads)
+    return grads

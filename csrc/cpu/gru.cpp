@@ -1,0 +1,108 @@
+// GRU drivers (Keras' gates [z, r, hh]): GEMMs around the fused passes of rnn_cell.h.
+//
+// reset_after (Keras' default, cuDNN's form): the whole recurrent product q_all = h' U + b_rec is one GEMM per
+// step, and r multiplies only its hh part, so one pass follows it. Not reset_after: r must be known before
+// (r * h') U_h can be formed, so a step is GEMM (U_zr), pass, GEMM (U_h), pass; backward mirrors it.
+#include <algorithm>
+#include <vector>
+
+#include "rnn.h"
+#include "rnn_cell.h"
+#include "rnn_common.h"
+
+namespace ember {
+
+using namespace rnn_detail;
+
+template <typename T>
+void gru_forward(const RnnDims& d, const T* x, const T* h0, const T* kernel, const T* recurrent, const T* bias,
+                 bool reset_after, const uint8_t* mask, T* h, T* gates) {
+    const int64_t B = d.B, H = d.H, G = 3 * H, S = 4 * H;  // S: row length of the saved gates
+    const RnnCellKernels<T>& cells = rnn_cell_kernels<T>();
+    std::vector<T> ut(size_t(G * H)), rec(size_t(B * G)), rh(reset_after ? 0 : size_t(B * H));
+    std::vector<T> zeros(bias ? 0 : size_t(2 * G), T(0));
+    transpose(H, G, recurrent, G, ut.data());
+    gemm<T>(d.T * B, G, d.I, T(1), x, d.I, 1, kernel, G, 1, T(0), gates, S, 1);  // x W into [z, r, hh] columns
+    RnnStep<T> s;
+    s.H = H;
+    s.bias = bias ? bias : zeros.data();
+    s.bias2 = bias ? bias + G : zeros.data() + G;  // read only when reset_after
+    s.rec = rec.data();
+    s.rh = rh.data();
+    for (int64_t t = 0; t < d.T; ++t) {
+        s.h_prev = t ? h + (t - 1) * B * H : h0;
+        s.h = h + t * B * H;
+        s.gates = gates + t * B * S;
+        s.mask = mask ? mask + t * B : nullptr;
+        if (reset_after) {
+            gemm_state_by_u<T>(B, G, H, s.h_prev, H, ut.data(), H, T(0), rec.data(), G);
+            for_cells(B, H, [&](int64_t b0, int64_t b1, int64_t j0, int64_t j1) { cells.gru_forward(s, b0, b1, j0, j1); });
+        } else {
+            gemm_state_by_u<T>(B, 2 * H, H, s.h_prev, H, ut.data(), H, T(0), rec.data(), G);
+            for_cells(B, H, [&](int64_t b0, int64_t b1, int64_t j0, int64_t j1) { cells.gru_forward_zr(s, b0, b1, j0, j1); });
+            gemm_state_by_u<T>(B, H, H, rh.data(), H, ut.data() + 2 * H * H, H, T(0), s.gates + 3 * H, S);
+            for_cells(B, H, [&](int64_t b0, int64_t b1, int64_t j0, int64_t j1) { cells.gru_forward_h(s, b0, b1, j0, j1); });
+        }
+    }
+}
+
+template <typename T>
+void gru_backward(const RnnDims& d, const T* grad_h, const T* x, const T* h0, const T* kernel, const T* recurrent,
+                  bool reset_after, const uint8_t* mask, const T* h, const T* gates, T* grad_x, T* grad_h0,
+                  T* grad_kernel, T* grad_recurrent, T* grad_bias) {
+    const int64_t B = d.B, H = d.H, G = 3 * H, S = 4 * H, TB = d.T * d.B;
+    const RnnCellKernels<T>& cells = rnn_cell_kernels<T>();
+    // dz: gradient of x W + b_in per step; reset_after: dz_rec, of h' U + b_rec; not: rh = r * h' per step
+    // (zero on masked rows) and drh, the gradient at r * h' of the current step.
+    std::vector<T> dz(size_t(TB * G)), dz_rec(reset_after ? size_t(TB * G) : 0);
+    std::vector<T> rh(reset_after ? 0 : size_t(TB * H)), drh(reset_after ? 0 : size_t(B * H));
+    std::vector<T> carry(size_t(2 * B * H), T(0));
+    T* dh = carry.data();
+    T* dh_prev = dh + B * H;
+    RnnStep<T> s;
+    s.H = H;
+    s.drh = drh.data();
+    for (int64_t t = d.T - 1; t >= 0; --t) {
+        s.grad_h = grad_h + t * B * H;
+        s.dh = dh;
+        s.dh_prev = dh_prev;
+        s.h_prev = t ? h + (t - 1) * B * H : h0;
+        s.gates = const_cast<T*>(gates + t * B * S);  // read only in the backward passes
+        s.dz = dz.data() + t * B * G;
+        s.mask = mask ? mask + t * B : nullptr;
+        if (reset_after) {
+            s.dz_rec = dz_rec.data() + t * B * G;
+            for_cells(B, H, [&](int64_t b0, int64_t b1, int64_t j0, int64_t j1) { cells.gru_backward(s, b0, b1, j0, j1); });
+            gemm_grad_by_ut<T>(B, H, G, s.dz_rec, G, recurrent, G, T(1), dh_prev, H);
+        } else {
+            s.rh = rh.data() + t * B * H;
+            for_cells(B, H, [&](int64_t b0, int64_t b1, int64_t j0, int64_t j1) { cells.gru_backward_zh(s, b0, b1, j0, j1); });
+            gemm_grad_by_ut<T>(B, H, H, s.dz + 2 * H, G, recurrent + 2 * H, G, T(0), drh.data(), H);
+            for_cells(B, H, [&](int64_t b0, int64_t b1, int64_t j0, int64_t j1) { cells.gru_backward_r(s, b0, b1, j0, j1); });
+            gemm_grad_by_ut<T>(B, H, 2 * H, s.dz, G, recurrent, G, T(1), dh_prev, H);
+        }
+        std::swap(dh, dh_prev);
+    }
+    std::copy(dh, dh + B * H, grad_h0);
+    gemm<T>(d.I, G, TB, T(1), x, 1, d.I, dz.data(), G, 1, T(0), grad_kernel, G, 1);
+    if (reset_after) {
+        grad_recurrent_gemm<T>(d.T, B, H, G, h0, h, H, dz_rec.data(), G, grad_recurrent, G);
+        column_sums<T>(TB, G, dz.data(), G, grad_bias);
+        column_sums<T>(TB, G, dz_rec.data(), G, grad_bias + G);
+    } else {
+        grad_recurrent_gemm<T>(d.T, B, H, 2 * H, h0, h, H, dz.data(), G, grad_recurrent, G);
+        gemm<T>(H, H, TB, T(1), rh.data(), 1, H, dz.data() + 2 * H, G, 1, T(0), grad_recurrent + 2 * H, G, 1);
+        column_sums<T>(TB, G, dz.data(), G, grad_bias);
+    }
+    gemm<T>(TB, d.I, G, T(1), dz.data(), G, 1, kernel, 1, G, T(0), grad_x, d.I, 1);
+}
+
+#define EMBER_GRU_INSTANTIATE(T)                                                                                  \
+    template void gru_forward<T>(const RnnDims&, const T*, const T*, const T*, const T*, const T*, bool,          \
+                                 const uint8_t*, T*, T*);                                                         \
+    template void gru_backward<T>(const RnnDims&, const T*, const T*, const T*, const T*, const T*, bool,         \
+                                  const uint8_t*, const T*, const T*, T*, T*, T*, T*, T*);
+EMBER_GRU_INSTANTIATE(float)
+EMBER_GRU_INSTANTIATE(double)
+
+}  // namespace ember

@@ -1,0 +1,152 @@
+// SimpleRNN and LSTM drivers: GEMMs around the fused passes of rnn_cell.h (see rnn.h for the plan).
+#include "rnn.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "rnn_cell.h"
+#include "rnn_common.h"
+
+namespace ember {
+
+using namespace rnn_detail;
+
+namespace {
+
+template <typename T>
+const T* bias_or_zeros(const T* bias, int64_t n, std::vector<T>& zeros) {
+    if (bias) return bias;
+    zeros.assign(size_t(n), T(0));
+    return zeros.data();
+}
+
+inline const uint8_t* mask_row(const uint8_t* mask, int64_t t, int64_t B) {
+    return mask ? mask + t * B : nullptr;
+}
+
+}  // namespace
+
+template <typename T>
+void simple_rnn_forward(const RnnDims& d, const T* x, const T* h0, const T* kernel, const T* recurrent,
+                        const T* bias, bool relu, const uint8_t* mask, T* h) {
+    const int64_t B = d.B, H = d.H;
+    const RnnCellKernels<T>& cells = rnn_cell_kernels<T>();
+    std::vector<T> zeros, ut(size_t(H * H));
+    transpose(H, H, recurrent, H, ut.data());
+    gemm<T>(d.T * B, H, d.I, T(1), x, d.I, 1, kernel, H, 1, T(0), h, H, 1);  // x W for every step
+    RnnStep<T> s;
+    s.H = H;
+    s.relu = relu;
+    s.bias = bias_or_zeros(bias, H, zeros);
+    for (int64_t t = 0; t < d.T; ++t) {
+        s.h_prev = t ? h + (t - 1) * B * H : h0;
+        s.h = h + t * B * H;
+        s.mask = mask_row(mask, t, B);
+        gemm_state_by_u<T>(B, H, H, s.h_prev, H, ut.data(), H, T(1), s.h, H);
+        for_cells(B, H, [&](int64_t b0, int64_t b1, int64_t j0, int64_t j1) { cells.rnn_forward(s, b0, b1, j0, j1); });
+    }
+}
+
+template <typename T>
+void simple_rnn_backward(const RnnDims& d, const T* grad_h, const T* x, const T* h0, const T* kernel,
+                         const T* recurrent, bool relu, const uint8_t* mask, const T* h, T* grad_x, T* grad_h0,
+                         T* grad_kernel, T* grad_recurrent, T* grad_bias) {
+    const int64_t B = d.B, H = d.H, TB = d.T * d.B;
+    const RnnCellKernels<T>& cells = rnn_cell_kernels<T>();
+    std::vector<T> dz(size_t(TB * H)), carry(size_t(2 * B * H), T(0));
+    T* dh = carry.data();
+    T* dh_prev = dh + B * H;
+    RnnStep<T> s;
+    s.H = H;
+    s.relu = relu;
+    for (int64_t t = d.T - 1; t >= 0; --t) {
+        s.grad_h = grad_h + t * B * H;
+        s.dh = dh;
+        s.h = const_cast<T*>(h + t * B * H);  // read only in the backward pass
+        s.dz = dz.data() + t * B * H;
+        s.dh_prev = dh_prev;
+        s.mask = mask_row(mask, t, B);
+        for_cells(B, H, [&](int64_t b0, int64_t b1, int64_t j0, int64_t j1) { cells.rnn_backward(s, b0, b1, j0, j1); });
+        gemm_grad_by_ut<T>(B, H, H, s.dz, H, recurrent, H, T(1), dh_prev, H);
+        std::swap(dh, dh_prev);
+    }
+    std::copy(dh, dh + B * H, grad_h0);
+    gemm<T>(d.I, H, TB, T(1), x, 1, d.I, dz.data(), H, 1, T(0), grad_kernel, H, 1);
+    grad_recurrent_gemm<T>(d.T, B, H, H, h0, h, H, dz.data(), H, grad_recurrent, H);
+    column_sums<T>(TB, H, dz.data(), H, grad_bias);
+    gemm<T>(TB, d.I, H, T(1), dz.data(), H, 1, kernel, 1, H, T(0), grad_x, d.I, 1);
+}
+
+template <typename T>
+void lstm_forward(const RnnDims& d, const T* x, const T* h0, const T* c0, const T* kernel, const T* recurrent,
+                  const T* bias, const uint8_t* mask, T* h, T* c, T* gates) {
+    const int64_t B = d.B, H = d.H, G = 4 * H;
+    const RnnCellKernels<T>& cells = rnn_cell_kernels<T>();
+    std::vector<T> zeros, ut(size_t(G * H));
+    transpose(H, G, recurrent, G, ut.data());
+    gemm<T>(d.T * B, G, d.I, T(1), x, d.I, 1, kernel, G, 1, T(0), gates, G, 1);
+    RnnStep<T> s;
+    s.H = H;
+    s.bias = bias_or_zeros(bias, G, zeros);
+    for (int64_t t = 0; t < d.T; ++t) {
+        s.h_prev = t ? h + (t - 1) * B * H : h0;
+        s.c_prev = t ? c + (t - 1) * B * H : c0;
+        s.h = h + t * B * H;
+        s.c = c + t * B * H;
+        s.gates = gates + t * B * G;
+        s.mask = mask_row(mask, t, B);
+        gemm_state_by_u<T>(B, G, H, s.h_prev, H, ut.data(), H, T(1), s.gates, G);
+        for_cells(B, H, [&](int64_t b0, int64_t b1, int64_t j0, int64_t j1) { cells.lstm_forward(s, b0, b1, j0, j1); });
+    }
+}
+
+template <typename T>
+void lstm_backward(const RnnDims& d, const T* grad_h, const T* grad_c, const T* x, const T* h0, const T* c0,
+                   const T* kernel, const T* recurrent, const uint8_t* mask, const T* h, const T* c,
+                   const T* gates, T* grad_x, T* grad_h0, T* grad_c0, T* grad_kernel, T* grad_recurrent,
+                   T* grad_bias) {
+    const int64_t B = d.B, H = d.H, G = 4 * H, TB = d.T * d.B;
+    const RnnCellKernels<T>& cells = rnn_cell_kernels<T>();
+    std::vector<T> dz(size_t(TB * G)), carry(size_t(3 * B * H), T(0));
+    T* dh = carry.data();
+    T* dh_prev = dh + B * H;
+    T* dc = dh_prev + B * H;
+    RnnStep<T> s;
+    s.H = H;
+    s.dc = dc;
+    for (int64_t t = d.T - 1; t >= 0; --t) {
+        s.grad_h = grad_h + t * B * H;
+        s.grad_c = grad_c + t * B * H;
+        s.dh = dh;
+        s.dh_prev = dh_prev;
+        s.c = const_cast<T*>(c + t * B * H);  // read only in the backward pass
+        s.c_prev = t ? c + (t - 1) * B * H : c0;
+        s.gates = const_cast<T*>(gates + t * B * G);
+        s.dz = dz.data() + t * B * G;
+        s.mask = mask_row(mask, t, B);
+        for_cells(B, H, [&](int64_t b0, int64_t b1, int64_t j0, int64_t j1) { cells.lstm_backward(s, b0, b1, j0, j1); });
+        gemm_grad_by_ut<T>(B, H, G, s.dz, G, recurrent, G, T(1), dh_prev, H);
+        std::swap(dh, dh_prev);
+    }
+    std::copy(dh, dh + B * H, grad_h0);
+    std::copy(dc, dc + B * H, grad_c0);
+    gemm<T>(d.I, G, TB, T(1), x, 1, d.I, dz.data(), G, 1, T(0), grad_kernel, G, 1);
+    grad_recurrent_gemm<T>(d.T, B, H, G, h0, h, H, dz.data(), G, grad_recurrent, G);
+    column_sums<T>(TB, G, dz.data(), G, grad_bias);
+    gemm<T>(TB, d.I, G, T(1), dz.data(), G, 1, kernel, 1, G, T(0), grad_x, d.I, 1);
+}
+
+#define EMBER_RNN_INSTANTIATE(T)                                                                                  \
+    template void simple_rnn_forward<T>(const RnnDims&, const T*, const T*, const T*, const T*, const T*, bool,  \
+                                        const uint8_t*, T*);                                                      \
+    template void simple_rnn_backward<T>(const RnnDims&, const T*, const T*, const T*, const T*, const T*, bool, \
+                                         const uint8_t*, const T*, T*, T*, T*, T*, T*);                           \
+    template void lstm_forward<T>(const RnnDims&, const T*, const T*, const T*, const T*, const T*, const T*,    \
+                                  const uint8_t*, T*, T*, T*);                                                    \
+    template void lstm_backward<T>(const RnnDims&, const T*, const T*, const T*, const T*, const T*, const T*,   \
+                                   const T*, const uint8_t*, const T*, const T*, const T*, T*, T*, T*, T*, T*,   \
+                                   T*);
+EMBER_RNN_INSTANTIATE(float)
+EMBER_RNN_INSTANTIATE(double)
+
+}  // namespace ember

@@ -1,0 +1,48 @@
+// Recurrent sequence kernels: SimpleRNN, LSTM, GRU, forward and backward through time, float and double.
+// Semantics are ember.backend's (see its docstring) and the NumPy reference's (backend/reference/recurrent.py):
+// time-major x (T, B, I), states (B, H), outputs (T, B, H), Keras gate order, mask (T, B) or null.
+//
+// Forward: the input projection of every step as one GEMM (T*B x I @ I x G*H), then per step one GEMM
+// (B x H @ H x G*H) onto it and one fused pointwise pass (rnn_cell.h). Backward: per step one fused pass giving
+// the gate gradients dz[t] and one GEMM dz[t] U^T; then grad_kernel, grad_recurrent_kernel and grad_x as one
+// GEMM each over all steps, grad_bias as column sums in a fixed order. Workspaces are allocated once per call.
+// Results do not depend on the thread count. Pointers are C-contiguous; callers check shapes (rnn_shapes.h).
+#pragma once
+
+#include <cstdint>
+
+namespace ember {
+
+struct RnnDims {
+    int64_t T, B, I, H;
+};
+
+template <typename T>
+void simple_rnn_forward(const RnnDims& d, const T* x, const T* h0, const T* kernel, const T* recurrent,
+                        const T* bias, bool relu, const uint8_t* mask, T* h);
+template <typename T>
+void simple_rnn_backward(const RnnDims& d, const T* grad_h, const T* x, const T* h0, const T* kernel,
+                         const T* recurrent, bool relu, const uint8_t* mask, const T* h, T* grad_x, T* grad_h0,
+                         T* grad_kernel, T* grad_recurrent, T* grad_bias);
+
+// gates (T, B, 4H): i, f, g, o after their nonlinearities.
+template <typename T>
+void lstm_forward(const RnnDims& d, const T* x, const T* h0, const T* c0, const T* kernel, const T* recurrent,
+                  const T* bias, const uint8_t* mask, T* h, T* c, T* gates);
+template <typename T>
+void lstm_backward(const RnnDims& d, const T* grad_h, const T* grad_c, const T* x, const T* h0, const T* c0,
+                   const T* kernel, const T* recurrent, const uint8_t* mask, const T* h, const T* c,
+                   const T* gates, T* grad_x, T* grad_h0, T* grad_c0, T* grad_kernel, T* grad_recurrent,
+                   T* grad_bias);
+
+// bias: (2, 3H) when reset_after, else (3H,), or null. gates (T, B, 4H): z, r, hh, q.
+// grad_bias has bias' shape for reset_after (6H or 3H values) even when bias is null.
+template <typename T>
+void gru_forward(const RnnDims& d, const T* x, const T* h0, const T* kernel, const T* recurrent, const T* bias,
+                 bool reset_after, const uint8_t* mask, T* h, T* gates);
+template <typename T>
+void gru_backward(const RnnDims& d, const T* grad_h, const T* x, const T* h0, const T* kernel, const T* recurrent,
+                  bool reset_after, const uint8_t* mask, const T* h, const T* gates, T* grad_x, T* grad_h0,
+                  T* grad_kernel, T* grad_recurrent, T* grad_bias);
+
+}  // namespace ember
