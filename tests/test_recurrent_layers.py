@@ -67,6 +67,8 @@ def test_output_shapes_for_return_sequences_and_return_state(cls, kwargs, return
         assert [tuple(o.shape) for o in out] == [output_shape] + [(2, 5)] * NUMBER_OF_STATES[cls]
     else:
         assert tuple(out.shape) == output_shape
+    batchless = layer.compute_output_shape((None, 4, 3))
+    assert (batchless[0] if return_state else batchless) == (None,) + output_shape[1:]
 
 
 @pytest.mark.parametrize("cls, kwargs", RECURRENT, ids=RECURRENT_IDS)

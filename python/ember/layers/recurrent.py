@@ -354,6 +354,13 @@ class RNN(Layer):
             mask = mask[0]
         return mask if self.return_sequences else None
 
+    def compute_output_shape(self, input_shape):
+        """From the shapes alone (running a stand-in batch would advance a stateful layer's states)."""
+        batch, steps = input_shape[0], input_shape[1]
+        units = getattr(self.cell, "output_size", None) or self.state_size[0]
+        output = (batch, steps, units) if self.return_sequences else (batch, units)
+        return [output] + [(batch, n) for n in self.state_size] if self.return_state else output
+
     def _run(self, x, states, mask, training):
         return self._cell_loop(x, states, mask, training)
 
