@@ -28,8 +28,13 @@ def test_keras_binary_image_classifier_learns():
     assert accuracy >= 0.9
 
 
-def test_keras_programs_differ_from_keras_only_in_their_import_lines():
-    tree = ast.parse((EXAMPLES / "binary_image_classifier.py").read_text())
+KERAS_PROGRAMS = ["binary_image_classifier", "time_series_forecast", "sentiment_classification",
+                  "char_language_model", "seq2seq_reverse"]
+
+
+@pytest.mark.parametrize("name", KERAS_PROGRAMS)
+def test_keras_programs_differ_from_keras_only_in_their_import_lines(name):
+    tree = ast.parse((EXAMPLES / f"{name}.py").read_text())
     imports = [ast.unparse(node) for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
                and "ember" in ast.unparse(node)]
     names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
@@ -42,3 +47,23 @@ def test_manual_training_loop_example_fits_two_spirals(capsys):
     example.main(["--epochs", "30"])
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert float(last.split()[2]) >= 0.95
+
+
+def test_simple_rnn_forecast_beats_the_naive_baseline_by_far():
+    mae, naive = load_example("time_series_forecast").main("SimpleRNN", epochs=15, verbose=0)
+    assert mae < 0.5 * naive
+
+
+def test_sentiment_classifier_reads_masked_padded_reviews():
+    assert load_example("sentiment_classification").main(epochs=8, verbose=0) >= 0.9
+
+
+def test_char_language_model_continues_its_text():
+    example = load_example("char_language_model")
+    history, text = example.main(epochs=30, prompt="the miller keeps", length=20, verbose=0)
+    assert history.history["loss"][-1] < 0.2 * history.history["loss"][0]
+    assert example.TEXT.startswith(text[:30], example.TEXT.index("the miller keeps"))
+
+
+def test_seq2seq_with_attention_reverses_digit_sequences():
+    assert load_example("seq2seq_reverse").main(length=5, epochs=20, verbose=0) >= 0.95
