@@ -19,7 +19,7 @@ void gru_forward(const RnnDims& d, const T* x, const T* h0, const T* kernel, con
                  bool reset_after, const uint8_t* mask, T* h, T* gates) {
     const int64_t B = d.B, H = d.H, G = 3 * H, S = 4 * H;  // S: row length of the saved gates
     const RnnCellKernels<T>& cells = rnn_cell_kernels<T>();
-    std::vector<T> ut(size_t(G * H)), rec(size_t(B * G)), rh(reset_after ? 0 : size_t(B * H));
+    std::vector<T> ut(size_t(G * H)), rec(size_t(B * padded_ld(G))), rh(reset_after ? 0 : size_t(B * H));
     std::vector<T> zeros(bias ? 0 : size_t(2 * G), T(0));
     transpose(H, G, recurrent, G, ut.data());
     gemm<T>(d.T * B, G, d.I, T(1), x, d.I, 1, kernel, G, 1, T(0), gates, S, 1);  // x W into [z, r, hh] columns
@@ -28,6 +28,7 @@ void gru_forward(const RnnDims& d, const T* x, const T* h0, const T* kernel, con
     s.bias = bias ? bias : zeros.data();
     s.bias2 = bias ? bias + G : zeros.data() + G;  // read only when reset_after
     s.rec = rec.data();
+    s.ld_rec = padded_ld(G);
     s.rh = rh.data();
     for (int64_t t = 0; t < d.T; ++t) {
         s.h_prev = t ? h + (t - 1) * B * H : h0;
@@ -35,10 +36,10 @@ void gru_forward(const RnnDims& d, const T* x, const T* h0, const T* kernel, con
         s.gates = gates + t * B * S;
         s.mask = mask ? mask + t * B : nullptr;
         if (reset_after) {
-            gemm_state_by_u<T>(B, G, H, s.h_prev, H, ut.data(), H, T(0), rec.data(), G);
+            gemm_state_by_u<T>(B, G, H, s.h_prev, H, ut.data(), H, T(0), rec.data(), s.ld_rec);
             for_cells(B, H, [&](int64_t b0, int64_t b1, int64_t j0, int64_t j1) { cells.gru_forward(s, b0, b1, j0, j1); });
         } else {
-            gemm_state_by_u<T>(B, 2 * H, H, s.h_prev, H, ut.data(), H, T(0), rec.data(), G);
+            gemm_state_by_u<T>(B, 2 * H, H, s.h_prev, H, ut.data(), H, T(0), rec.data(), s.ld_rec);
             for_cells(B, H, [&](int64_t b0, int64_t b1, int64_t j0, int64_t j1) { cells.gru_forward_zr(s, b0, b1, j0, j1); });
             gemm_state_by_u<T>(B, H, H, rh.data(), H, ut.data() + 2 * H * H, H, T(0), s.gates + 3 * H, S);
             for_cells(B, H, [&](int64_t b0, int64_t b1, int64_t j0, int64_t j1) { cells.gru_forward_h(s, b0, b1, j0, j1); });
@@ -56,11 +57,14 @@ void gru_backward(const RnnDims& d, const T* grad_h, const T* x, const T* h0, co
     // (zero on masked rows) and drh, the gradient at r * h' of the current step.
     std::vector<T> dz(size_t(TB * G)), dz_rec(reset_after ? size_t(TB * G) : 0);
     std::vector<T> rh(reset_after ? 0 : size_t(TB * H)), drh(reset_after ? 0 : size_t(B * H));
-    std::vector<T> carry(size_t(2 * B * H), T(0));
+    std::vector<T> carry(size_t(2 * B * H + B * padded_ld(H)), T(0));
     T* dh = carry.data();
     T* dh_prev = dh + B * H;
+    T* dh_rec = dh_prev + B * H;
     RnnStep<T> s;
     s.H = H;
+    s.dh_rec = dh_rec;  // row stride padded_ld(H)
+    s.ld_dh_rec = padded_ld(H);
     s.drh = drh.data();
     for (int64_t t = d.T - 1; t >= 0; --t) {
         s.grad_h = grad_h + t * B * H;
@@ -73,17 +77,18 @@ void gru_backward(const RnnDims& d, const T* grad_h, const T* x, const T* h0, co
         if (reset_after) {
             s.dz_rec = dz_rec.data() + t * B * G;
             for_cells(B, H, [&](int64_t b0, int64_t b1, int64_t j0, int64_t j1) { cells.gru_backward(s, b0, b1, j0, j1); });
-            gemm_grad_by_ut<T>(B, H, G, s.dz_rec, G, recurrent, G, T(1), dh_prev, H);
+            gemm_grad_by_ut<T>(B, H, G, s.dz_rec, G, recurrent, G, T(0), dh_rec, s.ld_dh_rec);
         } else {
             s.rh = rh.data() + t * B * H;
             for_cells(B, H, [&](int64_t b0, int64_t b1, int64_t j0, int64_t j1) { cells.gru_backward_zh(s, b0, b1, j0, j1); });
             gemm_grad_by_ut<T>(B, H, H, s.dz + 2 * H, G, recurrent + 2 * H, G, T(0), drh.data(), H);
             for_cells(B, H, [&](int64_t b0, int64_t b1, int64_t j0, int64_t j1) { cells.gru_backward_r(s, b0, b1, j0, j1); });
-            gemm_grad_by_ut<T>(B, H, 2 * H, s.dz, G, recurrent, G, T(1), dh_prev, H);
+            gemm_grad_by_ut<T>(B, H, 2 * H, s.dz, G, recurrent, G, T(0), dh_rec, s.ld_dh_rec);
         }
         std::swap(dh, dh_prev);
     }
-    std::copy(dh, dh + B * H, grad_h0);
+    for (int64_t b = 0; b < B; ++b)
+        for (int64_t j = 0; j < H; ++j) grad_h0[b * H + j] = dh[b * H + j] + dh_rec[b * s.ld_dh_rec + j];
     gemm<T>(d.I, G, TB, T(1), x, 1, d.I, dz.data(), G, 1, T(0), grad_kernel, G, 1);
     if (reset_after) {
         grad_recurrent_gemm<T>(d.T, B, H, G, h0, h, H, dz_rec.data(), G, grad_recurrent, G);

@@ -31,18 +31,20 @@ void simple_rnn_forward(const RnnDims& d, const T* x, const T* h0, const T* kern
                         const T* bias, bool relu, const uint8_t* mask, T* h) {
     const int64_t B = d.B, H = d.H;
     const RnnCellKernels<T>& cells = rnn_cell_kernels<T>();
-    std::vector<T> zeros, ut(size_t(H * H));
+    std::vector<T> zeros, ut(size_t(H * H)), rec(size_t(B * padded_ld(H)));
     transpose(H, H, recurrent, H, ut.data());
     gemm<T>(d.T * B, H, d.I, T(1), x, d.I, 1, kernel, H, 1, T(0), h, H, 1);  // x W for every step
     RnnStep<T> s;
     s.H = H;
     s.relu = relu;
     s.bias = bias_or_zeros(bias, H, zeros);
+    s.rec = rec.data();
+    s.ld_rec = padded_ld(H);
     for (int64_t t = 0; t < d.T; ++t) {
         s.h_prev = t ? h + (t - 1) * B * H : h0;
         s.h = h + t * B * H;
         s.mask = mask_row(mask, t, B);
-        gemm_state_by_u<T>(B, H, H, s.h_prev, H, ut.data(), H, T(1), s.h, H);
+        gemm_state_by_u<T>(B, H, H, s.h_prev, H, ut.data(), H, T(0), rec.data(), s.ld_rec);
         for_cells(B, H, [&](int64_t b0, int64_t b1, int64_t j0, int64_t j1) { cells.rnn_forward(s, b0, b1, j0, j1); });
     }
 }
@@ -53,12 +55,15 @@ void simple_rnn_backward(const RnnDims& d, const T* grad_h, const T* x, const T*
                          T* grad_kernel, T* grad_recurrent, T* grad_bias) {
     const int64_t B = d.B, H = d.H, TB = d.T * d.B;
     const RnnCellKernels<T>& cells = rnn_cell_kernels<T>();
-    std::vector<T> dz(size_t(TB * H)), carry(size_t(2 * B * H), T(0));
+    std::vector<T> dz(size_t(TB * H)), carry(size_t(2 * B * H + B * padded_ld(H)), T(0));
     T* dh = carry.data();
     T* dh_prev = dh + B * H;
+    T* dh_rec = dh_prev + B * H;  // row stride padded_ld(H)
     RnnStep<T> s;
     s.H = H;
     s.relu = relu;
+    s.dh_rec = dh_rec;
+    s.ld_dh_rec = padded_ld(H);
     for (int64_t t = d.T - 1; t >= 0; --t) {
         s.grad_h = grad_h + t * B * H;
         s.dh = dh;
@@ -67,10 +72,11 @@ void simple_rnn_backward(const RnnDims& d, const T* grad_h, const T* x, const T*
         s.dh_prev = dh_prev;
         s.mask = mask_row(mask, t, B);
         for_cells(B, H, [&](int64_t b0, int64_t b1, int64_t j0, int64_t j1) { cells.rnn_backward(s, b0, b1, j0, j1); });
-        gemm_grad_by_ut<T>(B, H, H, s.dz, H, recurrent, H, T(1), dh_prev, H);
+        gemm_grad_by_ut<T>(B, H, H, s.dz, H, recurrent, H, T(0), dh_rec, s.ld_dh_rec);
         std::swap(dh, dh_prev);
     }
-    std::copy(dh, dh + B * H, grad_h0);
+    for (int64_t b = 0; b < B; ++b)
+        for (int64_t j = 0; j < H; ++j) grad_h0[b * H + j] = dh[b * H + j] + dh_rec[b * s.ld_dh_rec + j];
     gemm<T>(d.I, H, TB, T(1), x, 1, d.I, dz.data(), H, 1, T(0), grad_kernel, H, 1);
     grad_recurrent_gemm<T>(d.T, B, H, H, h0, h, H, dz.data(), H, grad_recurrent, H);
     column_sums<T>(TB, H, dz.data(), H, grad_bias);
@@ -82,12 +88,14 @@ void lstm_forward(const RnnDims& d, const T* x, const T* h0, const T* c0, const 
                   const T* bias, const uint8_t* mask, T* h, T* c, T* gates) {
     const int64_t B = d.B, H = d.H, G = 4 * H;
     const RnnCellKernels<T>& cells = rnn_cell_kernels<T>();
-    std::vector<T> zeros, ut(size_t(G * H));
+    std::vector<T> zeros, ut(size_t(G * H)), rec(size_t(B * padded_ld(G)));
     transpose(H, G, recurrent, G, ut.data());
     gemm<T>(d.T * B, G, d.I, T(1), x, d.I, 1, kernel, G, 1, T(0), gates, G, 1);
     RnnStep<T> s;
     s.H = H;
     s.bias = bias_or_zeros(bias, G, zeros);
+    s.rec = rec.data();
+    s.ld_rec = padded_ld(G);
     for (int64_t t = 0; t < d.T; ++t) {
         s.h_prev = t ? h + (t - 1) * B * H : h0;
         s.c_prev = t ? c + (t - 1) * B * H : c0;
@@ -95,7 +103,7 @@ void lstm_forward(const RnnDims& d, const T* x, const T* h0, const T* c0, const 
         s.c = c + t * B * H;
         s.gates = gates + t * B * G;
         s.mask = mask_row(mask, t, B);
-        gemm_state_by_u<T>(B, G, H, s.h_prev, H, ut.data(), H, T(1), s.gates, G);
+        gemm_state_by_u<T>(B, G, H, s.h_prev, H, ut.data(), H, T(0), rec.data(), s.ld_rec);
         for_cells(B, H, [&](int64_t b0, int64_t b1, int64_t j0, int64_t j1) { cells.lstm_forward(s, b0, b1, j0, j1); });
     }
 }
@@ -107,13 +115,16 @@ void lstm_backward(const RnnDims& d, const T* grad_h, const T* grad_c, const T* 
                    T* grad_bias) {
     const int64_t B = d.B, H = d.H, G = 4 * H, TB = d.T * d.B;
     const RnnCellKernels<T>& cells = rnn_cell_kernels<T>();
-    std::vector<T> dz(size_t(TB * G)), carry(size_t(3 * B * H), T(0));
+    std::vector<T> dz(size_t(TB * G)), carry(size_t(3 * B * H + B * padded_ld(H)), T(0));
     T* dh = carry.data();
     T* dh_prev = dh + B * H;
     T* dc = dh_prev + B * H;
+    T* dh_rec = dc + B * H;  // row stride padded_ld(H)
     RnnStep<T> s;
     s.H = H;
     s.dc = dc;
+    s.dh_rec = dh_rec;
+    s.ld_dh_rec = padded_ld(H);
     for (int64_t t = d.T - 1; t >= 0; --t) {
         s.grad_h = grad_h + t * B * H;
         s.grad_c = grad_c + t * B * H;
@@ -125,10 +136,11 @@ void lstm_backward(const RnnDims& d, const T* grad_h, const T* grad_c, const T* 
         s.dz = dz.data() + t * B * G;
         s.mask = mask_row(mask, t, B);
         for_cells(B, H, [&](int64_t b0, int64_t b1, int64_t j0, int64_t j1) { cells.lstm_backward(s, b0, b1, j0, j1); });
-        gemm_grad_by_ut<T>(B, H, G, s.dz, G, recurrent, G, T(1), dh_prev, H);
+        gemm_grad_by_ut<T>(B, H, G, s.dz, G, recurrent, G, T(0), dh_rec, s.ld_dh_rec);
         std::swap(dh, dh_prev);
     }
-    std::copy(dh, dh + B * H, grad_h0);
+    for (int64_t b = 0; b < B; ++b)
+        for (int64_t j = 0; j < H; ++j) grad_h0[b * H + j] = dh[b * H + j] + dh_rec[b * s.ld_dh_rec + j];
     std::copy(dc, dc + B * H, grad_c0);
     gemm<T>(d.I, G, TB, T(1), x, 1, d.I, dz.data(), G, 1, T(0), grad_kernel, G, 1);
     grad_recurrent_gemm<T>(d.T, B, H, G, h0, h, H, dz.data(), G, grad_recurrent, G);

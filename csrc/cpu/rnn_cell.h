@@ -20,17 +20,20 @@ struct RnnStep {
     // forward
     const T* bias = nullptr;   // (G * H) never null (zeros when the layer has none); GRU: input bias
     const T* bias2 = nullptr;  // GRU reset_after: recurrent bias (3H)
-    T* gates = nullptr;        // (B, G * H): pre-activations in, activations out; GRU (B, 4H) [z, r, hh, q]
-    const T* rec = nullptr;    // GRU: h_{t-1} U, (B, 3H)
+    T* gates = nullptr;        // (B, G * H): x W in, activations out; GRU (B, 4H) [z, r, hh, q]
+    const T* rec = nullptr;    // h_{t-1} U, (B, G * H) (GRU: (B, 3H), of which not reset_after uses 2H)
+    int64_t ld_rec = 0;        // row stride of rec (padded: see rnn_common.h's padded_ld)
     const T* h_prev = nullptr;
     const T* c_prev = nullptr;
-    T* h = nullptr;            // SimpleRNN: holds the pre-activation (x W) on entry
+    T* h = nullptr;            // SimpleRNN: holds x W on entry
     T* c = nullptr;
     T* rh = nullptr;           // GRU (not reset_after): r * h_{t-1}, (B, H); zero on masked rows in backward
     // backward
     const T* grad_h = nullptr;
     const T* grad_c = nullptr;
-    const T* dh = nullptr;     // carried gradient at h_t from step t + 1, (B, H)
+    const T* dh = nullptr;     // gradient at h_t from step t + 1 that bypassed U (masked rows, z h'...), (B, H)
+    const T* dh_rec = nullptr; // gradient at h_t from step t + 1 through U: dz[t + 1] U^T, (B, H)
+    int64_t ld_dh_rec = 0;     // row stride of dh_rec (padded)
     T* dc = nullptr;           // LSTM: carried gradient at c_t, replaced by c_{t-1}'s
     T* dh_prev = nullptr;      // gradient at h_{t-1} except the dz U^T part (a GEMM adds that), (B, H)
     T* dz = nullptr;           // gate pre-activation gradients (B, G * H), zero on masked rows

@@ -43,17 +43,18 @@ void rnn_forward_pass(const RnnStep<T>& s, int64_t b0, int64_t b1, int64_t j0, i
     for (int64_t b = b0; b < b1; ++b) {
         T* __restrict h = s.h + b * H;
         const T* __restrict bias = s.bias;
+        const T* __restrict rec = s.rec + b * s.ld_rec;
         if (!keeps(s, b)) {
             copy_units(s.h_prev + b * H, h, j0, j1);
         } else if (relu) {
             #pragma GCC ivdep
             for (int64_t j = j0; j < j1; ++j) {
-                const T a = h[j] + bias[j];
+                const T a = (h[j] + bias[j]) + rec[j];
                 h[j] = a <= T(0) ? T(0) : a;  // '<=' so that NaN falls through as NaN
             }
         } else {
             #pragma GCC ivdep
-            for (int64_t j = j0; j < j1; ++j) h[j] = vmath::tanh(h[j] + bias[j]);
+            for (int64_t j = j0; j < j1; ++j) h[j] = vmath::tanh((h[j] + bias[j]) + rec[j]);
         }
     }
 }
@@ -65,25 +66,26 @@ void rnn_backward_pass(const RnnStep<T>& s, int64_t b0, int64_t b1, int64_t j0, 
     for (int64_t b = b0; b < b1; ++b) {
         const T* __restrict gh = s.grad_h + b * H;
         const T* __restrict dh = s.dh + b * H;
+        const T* __restrict dr = s.dh_rec + b * s.ld_dh_rec;
         const T* __restrict y = s.h + b * H;
         T* __restrict dz = s.dz + b * H;
         T* __restrict dp = s.dh_prev + b * H;
         if (!keeps(s, b)) {
             #pragma GCC ivdep
-            for (int64_t j = j0; j < j1; ++j) dp[j] = gh[j] + dh[j];
+            for (int64_t j = j0; j < j1; ++j) dp[j] = gh[j] + (dh[j] + dr[j]);
             zero_units(dz, j0, j1);
             continue;
         }
         if (relu) {
             #pragma GCC ivdep
             for (int64_t j = j0; j < j1; ++j) {
-                const T g = gh[j] + dh[j];
+                const T g = gh[j] + (dh[j] + dr[j]);
                 dz[j] = y[j] > T(0) ? g : T(0);
             }
         } else {
             #pragma GCC ivdep
             for (int64_t j = j0; j < j1; ++j) {
-                const T g = gh[j] + dh[j];
+                const T g = gh[j] + (dh[j] + dr[j]);
                 dz[j] = g * (T(1) - y[j] * y[j]);
             }
         }
@@ -100,15 +102,19 @@ void lstm_forward_pass(const RnnStep<T>& s, int64_t b0, int64_t b1, int64_t j0, 
         T* __restrict gg = gi + 2 * H;
         T* __restrict go = gi + 3 * H;
         const T* __restrict bias = s.bias;
+        const T* __restrict ri = s.rec + b * s.ld_rec;
+        const T* __restrict rf = ri + H;
+        const T* __restrict rg = ri + 2 * H;
+        const T* __restrict ro = ri + 3 * H;
         const T* __restrict cp = s.c_prev + b * H;
         T* __restrict h = s.h + b * H;
         T* __restrict c = s.c + b * H;
         #pragma GCC ivdep
         for (int64_t j = j0; j < j1; ++j) {
-            const T i = vmath::sigmoid(gi[j] + bias[j]);
-            const T f = vmath::sigmoid(gf[j] + bias[H + j]);
-            const T g = vmath::tanh(gg[j] + bias[2 * H + j]);
-            const T o = vmath::sigmoid(go[j] + bias[3 * H + j]);
+            const T i = vmath::sigmoid((gi[j] + bias[j]) + ri[j]);
+            const T f = vmath::sigmoid((gf[j] + bias[H + j]) + rf[j]);
+            const T g = vmath::tanh((gg[j] + bias[2 * H + j]) + rg[j]);
+            const T o = vmath::sigmoid((go[j] + bias[3 * H + j]) + ro[j]);
             gi[j] = i;
             gf[j] = f;
             gg[j] = g;
@@ -135,6 +141,7 @@ void lstm_backward_pass(const RnnStep<T>& s, int64_t b0, int64_t b1, int64_t j0,
         const T* __restrict gh = s.grad_h + b * H;
         const T* __restrict gc = s.grad_c + b * H;
         const T* __restrict dh = s.dh + b * H;
+        const T* __restrict dr = s.dh_rec + b * s.ld_dh_rec;
         const T* __restrict ct = s.c + b * H;
         const T* __restrict cp = s.c_prev + b * H;
         T* __restrict dc = s.dc + b * H;
@@ -146,7 +153,7 @@ void lstm_backward_pass(const RnnStep<T>& s, int64_t b0, int64_t b1, int64_t j0,
         if (!keeps(s, b)) {  // everything passes to step t - 1; nothing reaches the gates
             #pragma GCC ivdep
             for (int64_t j = j0; j < j1; ++j) {
-                dp[j] = gh[j] + dh[j];
+                dp[j] = gh[j] + (dh[j] + dr[j]);
                 dc[j] = gc[j] + dc[j];
             }
             zero_units(dzi, j0, j1);
@@ -158,7 +165,7 @@ void lstm_backward_pass(const RnnStep<T>& s, int64_t b0, int64_t b1, int64_t j0,
         #pragma GCC ivdep
         for (int64_t j = j0; j < j1; ++j) {
             const T i = gi[j], f = gf[j], g = gg[j], o = go[j];
-            const T dht = gh[j] + dh[j];
+            const T dht = gh[j] + (dh[j] + dr[j]);
             const T tc = vmath::tanh(ct[j]);
             const T dct = (gc[j] + dc[j]) + dht * o * (T(1) - tc * tc);
             dzi[j] = dct * g * i * (T(1) - i);
@@ -179,7 +186,7 @@ void gru_forward_pass(const RnnStep<T>& s, int64_t b0, int64_t b1, int64_t j0, i
         T* __restrict gr = gz + H;
         T* __restrict gh = gz + 2 * H;
         T* __restrict gq = gz + 3 * H;
-        const T* __restrict rz = s.rec + b * 3 * H;
+        const T* __restrict rz = s.rec + b * s.ld_rec;
         const T* __restrict rr = rz + H;
         const T* __restrict rq = rz + 2 * H;
         const T* __restrict bi = s.bias;
@@ -208,7 +215,7 @@ void gru_forward_zr_pass(const RnnStep<T>& s, int64_t b0, int64_t b1, int64_t j0
     for (int64_t b = b0; b < b1; ++b) {
         T* __restrict gz = s.gates + b * 4 * H;
         T* __restrict gr = gz + H;
-        const T* __restrict rz = s.rec + b * 3 * H;
+        const T* __restrict rz = s.rec + b * s.ld_rec;
         const T* __restrict rr = rz + H;
         const T* __restrict bi = s.bias;
         const T* __restrict hp = s.h_prev + b * H;
@@ -255,6 +262,7 @@ void gru_backward_pass(const RnnStep<T>& s, int64_t b0, int64_t b1, int64_t j0, 
         const T* __restrict gq = gz + 3 * H;
         const T* __restrict grad = s.grad_h + b * H;
         const T* __restrict dh = s.dh + b * H;
+        const T* __restrict dr = s.dh_rec + b * s.ld_dh_rec;
         const T* __restrict hp = s.h_prev + b * H;
         T* __restrict dzz = s.dz + b * 3 * H;
         T* __restrict dzr = dzz + H;
@@ -265,7 +273,7 @@ void gru_backward_pass(const RnnStep<T>& s, int64_t b0, int64_t b1, int64_t j0, 
         T* __restrict dp = s.dh_prev + b * H;
         if (!keeps(s, b)) {
             #pragma GCC ivdep
-            for (int64_t j = j0; j < j1; ++j) dp[j] = grad[j] + dh[j];
+            for (int64_t j = j0; j < j1; ++j) dp[j] = grad[j] + (dh[j] + dr[j]);
             zero_units(dzz, j0, j1);
             zero_units(dzr, j0, j1);
             zero_units(dzh, j0, j1);
@@ -277,7 +285,7 @@ void gru_backward_pass(const RnnStep<T>& s, int64_t b0, int64_t b1, int64_t j0, 
         #pragma GCC ivdep
         for (int64_t j = j0; j < j1; ++j) {
             const T z = gz[j], r = gr[j], hh = gh[j], q = gq[j];
-            const T d = grad[j] + dh[j];
+            const T d = grad[j] + (dh[j] + dr[j]);
             const T da_h = d * (T(1) - z) * (T(1) - hh * hh);
             const T da_z = d * (hp[j] - hh) * z * (T(1) - z);
             const T da_r = da_h * q * r * (T(1) - r);
@@ -300,13 +308,14 @@ void gru_backward_zh_pass(const RnnStep<T>& s, int64_t b0, int64_t b1, int64_t j
         const T* __restrict gh = gz + 2 * H;
         const T* __restrict grad = s.grad_h + b * H;
         const T* __restrict dh = s.dh + b * H;
+        const T* __restrict dr = s.dh_rec + b * s.ld_dh_rec;
         const T* __restrict hp = s.h_prev + b * H;
         T* __restrict dzz = s.dz + b * 3 * H;
         T* __restrict dzh = dzz + 2 * H;
         T* __restrict dp = s.dh_prev + b * H;
         if (!keeps(s, b)) {
             #pragma GCC ivdep
-            for (int64_t j = j0; j < j1; ++j) dp[j] = grad[j] + dh[j];
+            for (int64_t j = j0; j < j1; ++j) dp[j] = grad[j] + (dh[j] + dr[j]);
             zero_units(dzz, j0, j1);
             zero_units(dzh, j0, j1);
             continue;
@@ -314,7 +323,7 @@ void gru_backward_zh_pass(const RnnStep<T>& s, int64_t b0, int64_t b1, int64_t j
         #pragma GCC ivdep
         for (int64_t j = j0; j < j1; ++j) {
             const T z = gz[j], hh = gh[j];
-            const T d = grad[j] + dh[j];
+            const T d = grad[j] + (dh[j] + dr[j]);
             dzh[j] = d * (T(1) - z) * (T(1) - hh * hh);
             dzz[j] = d * (hp[j] - hh) * z * (T(1) - z);
             dp[j] = d * z;

@@ -54,3 +54,30 @@ def softmax_forward(x: np.ndarray, out: np.ndarray) -> None:
 def softmax_backward(y: np.ndarray, grad_y: np.ndarray, grad_x: np.ndarray) -> None: ...
 def log_softmax_forward(x: np.ndarray, out: np.ndarray) -> None: ...
 def log_softmax_backward(y: np.ndarray, grad_y: np.ndarray, grad_x: np.ndarray) -> None: ...
+
+# Recurrent sequences, time-major: x (T, B, I), h0/c0 (B, H), outputs (T, B, H); mask (T, B) bool or None;
+# every array C-contiguous and preallocated by the caller (ember.backend.cpu does it).
+def simple_rnn_forward(x: np.ndarray, h0: np.ndarray, kernel: np.ndarray, recurrent_kernel: np.ndarray,
+                       bias: np.ndarray | None, activation: str, mask: np.ndarray | None, h: np.ndarray) -> None: ...
+def simple_rnn_backward(grad_h: np.ndarray, x: np.ndarray, h0: np.ndarray, kernel: np.ndarray,
+                        recurrent_kernel: np.ndarray, activation: str, mask: np.ndarray | None, h: np.ndarray,
+                        grad_x: np.ndarray, grad_h0: np.ndarray, grad_kernel: np.ndarray,
+                        grad_recurrent_kernel: np.ndarray, grad_bias: np.ndarray) -> None: ...
+def lstm_forward(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, kernel: np.ndarray, recurrent_kernel: np.ndarray,
+                 bias: np.ndarray | None, mask: np.ndarray | None, h: np.ndarray, c: np.ndarray,
+                 gates: np.ndarray) -> None:
+    """gates (T, B, 4H): [i, f, g, o] after their nonlinearities."""
+
+def lstm_backward(grad_h: np.ndarray, grad_c: np.ndarray, x: np.ndarray, h0: np.ndarray, c0: np.ndarray,
+                  kernel: np.ndarray, recurrent_kernel: np.ndarray, mask: np.ndarray | None, h: np.ndarray,
+                  c: np.ndarray, gates: np.ndarray, grad_x: np.ndarray, grad_h0: np.ndarray, grad_c0: np.ndarray,
+                  grad_kernel: np.ndarray, grad_recurrent_kernel: np.ndarray, grad_bias: np.ndarray) -> None: ...
+def gru_forward(x: np.ndarray, h0: np.ndarray, kernel: np.ndarray, recurrent_kernel: np.ndarray,
+                bias: np.ndarray | None, reset_after: bool, mask: np.ndarray | None, h: np.ndarray,
+                gates: np.ndarray) -> None:
+    """gates (T, B, 4H): [z, r, hh, q]; bias (2, 3H) when reset_after else (3H,), or None."""
+
+def gru_backward(grad_h: np.ndarray, x: np.ndarray, h0: np.ndarray, kernel: np.ndarray,
+                 recurrent_kernel: np.ndarray, reset_after: bool, mask: np.ndarray | None, h: np.ndarray,
+                 gates: np.ndarray, grad_x: np.ndarray, grad_h0: np.ndarray, grad_kernel: np.ndarray,
+                 grad_recurrent_kernel: np.ndarray, grad_bias: np.ndarray) -> None: ...
