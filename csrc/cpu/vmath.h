@@ -2,8 +2,8 @@
 // float gets Cephes' polynomials (the same ones NumPy/SLEEF-class libraries use); double keeps libm, which is
 // exact to within an ulp and which the float64 gradient checks compare against at 1e-10.
 //
-// Measured against double-precision libm over 2^24 points in [-20, 20] (dev/vmath_check.py): exp <= 1 ulp,
-// sigmoid <= 2 ulp, tanh <= 2 ulp. NaN propagates through every function (the clamps keep NaN, and
+// Measured against double-precision libm over 2^24 evenly spaced points in [-20, 20] (scalar build): exp <= 1 ulp
+// (relative 8.2e-8), sigmoid <= 3 ulp (2.0e-7), tanh <= 1 ulp (1.4e-7). NaN propagates through every function (the clamps keep NaN, and
 // every later step of the computation is arithmetic on it).
 //
 // Everything is static (internal linkage): each per-ISA translation unit (rnn_cell_*.cpp) gets its own copy,
