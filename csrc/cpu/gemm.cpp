@@ -40,8 +40,11 @@ struct Scalar {
 
 template <typename T>
 GemmKernel<T> generic_kernel() {
-    // No in-place A here: without explicit SIMD, only the packed layout lets the compiler vectorize.
-    return {"generic", 4, 8, 256, 512, 256, &ukernel<Scalar<T>, 4, 8>, nullptr};
+    // No in-place A for the big products: without explicit SIMD, only the packed layout lets the compiler
+    // vectorize. gemm_panels still uses fn_rows (correct, if slow, here).
+    GemmKernel<T> k = make_gemm_kernel<Scalar<T>, 4, 8>("generic", 256, 512, 256);
+    k.fn_direct = nullptr;
+    return k;
 }
 
 // ---- kernel choice ----
@@ -295,6 +298,40 @@ void gemm(int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t rs_a, in
 }
 
 template <typename T>
+int64_t gemm_panel_width() {
+    return kernel_for<T>(current_choice()).nr;
+}
+
+template <typename T>
+void gemm_pack_panels(int64_t k, int64_t n, const T* b, int64_t rs_b, int64_t cs_b, int64_t nr, T* dst) {
+    for (int64_t jp = 0; jp * nr < n; ++jp)
+        pack_b(std::min(nr, n - jp * nr), k, b + jp * nr * cs_b, rs_b, cs_b, nr, dst + jp * nr * k);
+}
+
+template <typename T>
+void gemm_panels(int64_t m, int64_t n, int64_t k, const T* a, int64_t rs_a, const T* panels, int64_t ldp,
+                 int64_t nr, T* c, int64_t rs_c) {
+    const GemmKernel<T> kr = kernel_for<T>(current_choice());
+    if (kr.nr != nr) throw std::logic_error("gemm_panels: panels were packed for another micro-kernel");
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        scale_c(m, n, T(0), c, rs_c, 1);
+        return;
+    }
+    // Rows in nearly equal tiles of at most MR (64 rows: 11, 11, 11, 11, 10, 10, not 12 x 5 + 4): a short
+    // tile costs almost as much as a full one.
+    const int64_t tiles = ceil_div(m, kr.mr);
+    for (int64_t ti = 0; ti < tiles; ++ti) {
+        int64_t i0, i1;
+        split_range(m, tiles, ti, i0, i1);
+        const UkernelDirectFn<T> fn = kr.fn_rows[i1 - i0 - 1];
+        for (int64_t jp = 0; jp * nr < n; ++jp)
+            fn(k, a + i0 * rs_a, rs_a, panels + jp * ldp, c + i0 * rs_c + jp * nr, rs_c, 1, T(1), T(0),
+               std::min(nr, n - jp * nr));
+    }
+}
+
+template <typename T>
 void gemm_batched(int64_t batch, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t bs_a,
                   int64_t rs_a, int64_t cs_a, const T* b, int64_t bs_b, int64_t rs_b, int64_t cs_b, T beta, T* c,
                   int64_t bs_c, int64_t rs_c, int64_t cs_c) {
@@ -330,6 +367,10 @@ void gemm_naive(int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t rs
                           T*, int64_t, int64_t);                                                                   \
     template void gemm_batched<T>(int64_t, int64_t, int64_t, int64_t, T, const T*, int64_t, int64_t, int64_t,      \
                                   const T*, int64_t, int64_t, int64_t, T, T*, int64_t, int64_t, int64_t);          \
+    template int64_t gemm_panel_width<T>();                                                                       \
+    template void gemm_pack_panels<T>(int64_t, int64_t, const T*, int64_t, int64_t, int64_t, T*);                  \
+    template void gemm_panels<T>(int64_t, int64_t, int64_t, const T*, int64_t, const T*, int64_t, int64_t, T*,     \
+                                 int64_t);                                                                         \
     template void gemm_naive<T>(int64_t, int64_t, int64_t, T, const T*, int64_t, int64_t, const T*, int64_t,       \
                                 int64_t, T, T*, int64_t, int64_t);
 EMBER_GEMM_INSTANTIATE(float)

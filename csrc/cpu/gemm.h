@@ -21,6 +21,22 @@ void gemm_batched(int64_t batch, int64_t m, int64_t n, int64_t k, T alpha, const
                   int64_t rs_a, int64_t cs_a, const T* b, int64_t bs_b, int64_t rs_b, int64_t cs_b, T beta, T* c,
                   int64_t bs_c, int64_t rs_c, int64_t cs_c);
 
+// Products with few rows against a right operand that is reused many times (an RNN's recurrent weights, once
+// per step): pack B once into panels of NR columns (NR = gemm_panel_width, the micro-kernel's), then
+// gemm_panels reads A in place and streams the panels, on the calling thread (callers split the columns).
+// gemm_pack_panels: columns [0, n) of B (k, n) into ceil(n / nr) panels of k x nr, k-major, zero-padded;
+// panel p at dst + p * k * nr. gemm_panels: C (m, n) = A (m, k) @ B, A with unit column stride, C with unit
+// column stride; B's row 0 is at `panels`, its panels `ldp` elements apart (a panel's rows k0.. start at
+// panels + k0 * nr, so a row range of the packed B is a pointer offset). Each element is reduced over k in
+// order, whatever m.
+template <typename T>
+int64_t gemm_panel_width();
+template <typename T>
+void gemm_pack_panels(int64_t k, int64_t n, const T* b, int64_t rs_b, int64_t cs_b, int64_t nr, T* dst);
+template <typename T>
+void gemm_panels(int64_t m, int64_t n, int64_t k, const T* a, int64_t rs_a, const T* panels, int64_t ldp,
+                 int64_t nr, T* c, int64_t rs_c);
+
 // The readable reference: three loops, no blocking; used by the tests and as the oracle in dev/.
 template <typename T>
 void gemm_naive(int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t rs_a, int64_t cs_a, const T* b,

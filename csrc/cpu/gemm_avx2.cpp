@@ -37,10 +37,10 @@ struct Avx2F64 {
 
 // KC x NC of B (256 x 512 floats = 512 KiB) fills about half of a 1 MiB L2.
 GemmKernel<float> gemm_kernel_avx2_f32() {
-    return {"avx2", 6, 16, 256, 1536, 512, &ukernel<Avx2F32, 6, 2>, &ukernel_direct<Avx2F32, 6, 2>};
+    return make_gemm_kernel<Avx2F32, 6, 2>("avx2", 256, 1536, 512);
 }
 GemmKernel<double> gemm_kernel_avx2_f64() {
-    return {"avx2", 6, 8, 256, 1536, 256, &ukernel<Avx2F64, 6, 2>, &ukernel_direct<Avx2F64, 6, 2>};
+    return make_gemm_kernel<Avx2F64, 6, 2>("avx2", 256, 1536, 256);
 }
 
 }  // namespace ember

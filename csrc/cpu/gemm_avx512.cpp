@@ -39,10 +39,10 @@ struct Avx512F64 {
 // KC x NC of B (384 x 384 floats = 576 KiB) fits a 1 MiB L2 beside the C tiles; the 12 x 384 A sliver
 // (18 KiB) stays in L1.
 GemmKernel<float> gemm_kernel_avx512_f32() {
-    return {"avx512", 12, 32, 384, 1536, 384, &ukernel<Avx512F32, 12, 2>, &ukernel_direct<Avx512F32, 12, 2>};
+    return make_gemm_kernel<Avx512F32, 12, 2>("avx512", 384, 1536, 384);
 }
 GemmKernel<double> gemm_kernel_avx512_f64() {
-    return {"avx512", 12, 16, 256, 1536, 256, &ukernel<Avx512F64, 12, 2>, &ukernel_direct<Avx512F64, 12, 2>};
+    return make_gemm_kernel<Avx512F64, 12, 2>("avx512", 256, 1536, 256);
 }
 
 }  // namespace ember

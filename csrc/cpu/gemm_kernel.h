@@ -21,12 +21,16 @@ using UkernelDirectFn = void (*)(int64_t k, const T* a, int64_t rs_a, const T* b
 
 // Blocking: an MR x KC sliver of A stays in L1 across the NR-wide panels; the KC x NC block of B is private
 // to each thread and stays in its L2; the MC x KC block of A is shared by the threads through L3.
+// fn_rows[m - 1]: the direct tile with m <= MR rows, for products with few rows (recurrent steps) that would
+// waste most of an MR-row tile.
+constexpr int kMaxMr = 16;
 template <typename T>
 struct GemmKernel {
     const char* name;
     int mr, nr, kc, mc, nc;
     UkernelFn<T> fn;
     UkernelDirectFn<T> fn_direct;
+    UkernelDirectFn<T> fn_rows[kMaxMr];
 };
 
 // Direct: A(i, p) = a[i * rs_a + p]; packed: A(i, p) = a[p * MR + i].
@@ -99,6 +103,22 @@ template <class V, int MR, int NV>
 void ukernel_direct(int64_t k, const typename V::T* a, int64_t rs_a, const typename V::T* b, typename V::T* c,
                     int64_t rs_c, int64_t cs_c, typename V::T alpha, typename V::T beta, int64_t n) {
     ukernel_body<V, MR, NV, true>(k, a, rs_a, b, c, rs_c, cs_c, alpha, beta, MR, n);
+}
+
+template <class V, int NV, int M>
+void fill_rows(UkernelDirectFn<typename V::T>* rows) {
+    if constexpr (M > 0) {
+        rows[M - 1] = &ukernel_direct<V, M, NV>;
+        fill_rows<V, NV, M - 1>(rows);
+    }
+}
+
+template <class V, int MR, int NV>
+GemmKernel<typename V::T> make_gemm_kernel(const char* name, int kc, int mc, int nc) {
+    static_assert(MR <= kMaxMr, "MR too large for fn_rows");
+    GemmKernel<typename V::T> k{name, MR, NV * V::width, kc, mc, nc, &ukernel<V, MR, NV>, &ukernel_direct<V, MR, NV>, {}};
+    fill_rows<V, NV, MR>(k.fn_rows);
+    return k;
 }
 
 // Provided by the ISA files when they are compiled in (EMBER_X86_KERNELS).

@@ -19,32 +19,39 @@ void gru_forward(const RnnDims& d, const T* x, const T* h0, const T* kernel, con
                  bool reset_after, const uint8_t* mask, T* h, T* gates) {
     const int64_t B = d.B, H = d.H, G = 3 * H, S = 4 * H;  // S: row length of the saved gates
     const RnnCellKernels<T>& cells = rnn_cell_kernels<T>();
-    std::vector<T> ut(size_t(G * H)), rec(size_t(B * padded_ld(G))), rh(reset_after ? 0 : size_t(B * H));
+    const PackedGates<T> u(H, 3, H, recurrent, G, 1);
+    std::vector<T> rec(size_t(B * padded_ld(G))), rh(reset_after ? 0 : size_t(B * H));
     std::vector<T> zeros(bias ? 0 : size_t(2 * G), T(0));
-    transpose(H, G, recurrent, G, ut.data());
     gemm<T>(d.T * B, G, d.I, T(1), x, d.I, 1, kernel, G, 1, T(0), gates, S, 1);  // x W into [z, r, hh] columns
-    RnnStep<T> s;
-    s.H = H;
-    s.bias = bias ? bias : zeros.data();
-    s.bias2 = bias ? bias + G : zeros.data() + G;  // read only when reset_after
-    s.rec = rec.data();
-    s.ld_rec = padded_ld(G);
-    s.rh = rh.data();
-    for (int64_t t = 0; t < d.T; ++t) {
-        s.h_prev = t ? h + (t - 1) * B * H : h0;
-        s.h = h + t * B * H;
-        s.gates = gates + t * B * S;
-        s.mask = mask ? mask + t * B : nullptr;
-        if (reset_after) {
-            gemm_state_by_u<T>(B, G, H, s.h_prev, H, ut.data(), H, T(0), rec.data(), s.ld_rec);
-            for_cells(B, H, [&](int64_t b0, int64_t b1, int64_t j0, int64_t j1) { cells.gru_forward(s, b0, b1, j0, j1); });
-        } else {
-            gemm_state_by_u<T>(B, 2 * H, H, s.h_prev, H, ut.data(), H, T(0), rec.data(), s.ld_rec);
-            for_cells(B, H, [&](int64_t b0, int64_t b1, int64_t j0, int64_t j1) { cells.gru_forward_zr(s, b0, b1, j0, j1); });
-            gemm_state_by_u<T>(B, H, H, rh.data(), H, ut.data() + 2 * H * H, H, T(0), s.gates + 3 * H, S);
-            for_cells(B, H, [&](int64_t b0, int64_t b1, int64_t j0, int64_t j1) { cells.gru_forward_h(s, b0, b1, j0, j1); });
+    RnnStep<T> base;
+    base.H = H;
+    base.bias = bias ? bias : zeros.data();
+    base.bias2 = bias ? bias + G : zeros.data() + G;  // read only when reset_after
+    base.rec = rec.data();
+    base.ld_rec = padded_ld(G);
+    base.rh = rh.data();
+    for_unit_blocks(H, u.nr, B * G * H, [&](int64_t j0, int64_t j1) {
+        RnnStep<T> s = base;
+        for (int64_t t = 0; t < d.T; ++t) {
+            s.h_prev = t ? h + (t - 1) * B * H : h0;
+            s.h = h + t * B * H;
+            s.gates = gates + t * B * S;
+            s.mask = mask ? mask + t * B : nullptr;
+            if (reset_after) {
+                for (int64_t g = 0; g < 3; ++g)
+                    u.multiply(B, s.h_prev, H, g, j0, j1, rec.data() + g * H + j0, s.ld_rec, 0, H);
+                cells.gru_forward(s, 0, B, j0, j1);
+            } else {
+                for (int64_t g = 0; g < 2; ++g)
+                    u.multiply(B, s.h_prev, H, g, j0, j1, rec.data() + g * H + j0, s.ld_rec, 0, H);
+                cells.gru_forward_zr(s, 0, B, j0, j1);
+                step_barrier();  // (r * h') U_h needs every unit of r * h'
+                u.multiply(B, rh.data(), H, 2, j0, j1, s.gates + 3 * H + j0, S, 0, H);
+                cells.gru_forward_h(s, 0, B, j0, j1);
+            }
+            step_barrier();
         }
-    }
+    });
 }
 
 template <typename T>
@@ -53,42 +60,50 @@ void gru_backward(const RnnDims& d, const T* grad_h, const T* x, const T* h0, co
                   T* grad_kernel, T* grad_recurrent, T* grad_bias) {
     const int64_t B = d.B, H = d.H, G = 3 * H, S = 4 * H, TB = d.T * d.B;
     const RnnCellKernels<T>& cells = rnn_cell_kernels<T>();
+    const PackedGates<T> ut(G, 1, H, recurrent, 1, G);  // U^T
     // dz: gradient of x W + b_in per step; reset_after: dz_rec, of h' U + b_rec; not: rh = r * h' per step
     // (zero on masked rows) and drh, the gradient at r * h' of the current step.
     std::vector<T> dz(size_t(TB * G)), dz_rec(reset_after ? size_t(TB * G) : 0);
     std::vector<T> rh(reset_after ? 0 : size_t(TB * H)), drh(reset_after ? 0 : size_t(B * H));
     std::vector<T> carry(size_t(2 * B * H + B * padded_ld(H)), T(0));
-    T* dh = carry.data();
-    T* dh_prev = dh + B * H;
-    T* dh_rec = dh_prev + B * H;
-    RnnStep<T> s;
-    s.H = H;
-    s.dh_rec = dh_rec;  // row stride padded_ld(H)
-    s.ld_dh_rec = padded_ld(H);
-    s.drh = drh.data();
-    for (int64_t t = d.T - 1; t >= 0; --t) {
-        s.grad_h = grad_h + t * B * H;
-        s.dh = dh;
-        s.dh_prev = dh_prev;
-        s.h_prev = t ? h + (t - 1) * B * H : h0;
-        s.gates = const_cast<T*>(gates + t * B * S);  // read only in the backward passes
-        s.dz = dz.data() + t * B * G;
-        s.mask = mask ? mask + t * B : nullptr;
-        if (reset_after) {
-            s.dz_rec = dz_rec.data() + t * B * G;
-            for_cells(B, H, [&](int64_t b0, int64_t b1, int64_t j0, int64_t j1) { cells.gru_backward(s, b0, b1, j0, j1); });
-            gemm_grad_by_ut<T>(B, H, G, s.dz_rec, G, recurrent, G, T(0), dh_rec, s.ld_dh_rec);
-        } else {
-            s.rh = rh.data() + t * B * H;
-            for_cells(B, H, [&](int64_t b0, int64_t b1, int64_t j0, int64_t j1) { cells.gru_backward_zh(s, b0, b1, j0, j1); });
-            gemm_grad_by_ut<T>(B, H, H, s.dz + 2 * H, G, recurrent + 2 * H, G, T(0), drh.data(), H);
-            for_cells(B, H, [&](int64_t b0, int64_t b1, int64_t j0, int64_t j1) { cells.gru_backward_r(s, b0, b1, j0, j1); });
-            gemm_grad_by_ut<T>(B, H, 2 * H, s.dz, G, recurrent, G, T(0), dh_rec, s.ld_dh_rec);
+    T* dh_rec = carry.data() + 2 * B * H;
+    RnnStep<T> base;
+    base.H = H;
+    base.dh_rec = dh_rec;  // row stride padded_ld(H)
+    base.ld_dh_rec = padded_ld(H);
+    base.drh = drh.data();
+    for_unit_blocks(H, ut.nr, B * G * H, [&](int64_t j0, int64_t j1) {
+        RnnStep<T> s = base;
+        T* dh = carry.data();
+        T* dh_prev = dh + B * H;
+        for (int64_t t = d.T - 1; t >= 0; --t) {
+            s.grad_h = grad_h + t * B * H;
+            s.dh = dh;
+            s.dh_prev = dh_prev;
+            s.h_prev = t ? h + (t - 1) * B * H : h0;
+            s.gates = const_cast<T*>(gates + t * B * S);  // read only in the backward passes
+            s.dz = dz.data() + t * B * G;
+            s.mask = mask ? mask + t * B : nullptr;
+            if (reset_after) {
+                s.dz_rec = dz_rec.data() + t * B * G;
+                cells.gru_backward(s, 0, B, j0, j1);
+                step_barrier();
+                ut.multiply(B, s.dz_rec, G, 0, j0, j1, dh_rec + j0, s.ld_dh_rec, 0, G);
+            } else {
+                s.rh = rh.data() + t * B * H;
+                cells.gru_backward_zh(s, 0, B, j0, j1);
+                step_barrier();
+                ut.multiply(B, s.dz + 2 * H, G, 0, j0, j1, drh.data() + j0, H, 2 * H, H);
+                cells.gru_backward_r(s, 0, B, j0, j1);
+                step_barrier();
+                ut.multiply(B, s.dz, G, 0, j0, j1, dh_rec + j0, s.ld_dh_rec, 0, 2 * H);
+            }
+            std::swap(dh, dh_prev);
         }
-        std::swap(dh, dh_prev);
-    }
+    });
+    const T* dh = carry.data() + (d.T % 2 ? B * H : 0);
     for (int64_t b = 0; b < B; ++b)
-        for (int64_t j = 0; j < H; ++j) grad_h0[b * H + j] = dh[b * H + j] + dh_rec[b * s.ld_dh_rec + j];
+        for (int64_t j = 0; j < H; ++j) grad_h0[b * H + j] = dh[b * H + j] + dh_rec[b * base.ld_dh_rec + j];
     gemm<T>(d.I, G, TB, T(1), x, 1, d.I, dz.data(), G, 1, T(0), grad_kernel, G, 1);
     if (reset_after) {
         grad_recurrent_gemm<T>(d.T, B, H, G, h0, h, H, dz_rec.data(), G, grad_recurrent, G);

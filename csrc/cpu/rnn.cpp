@@ -31,22 +31,26 @@ void simple_rnn_forward(const RnnDims& d, const T* x, const T* h0, const T* kern
                         const T* bias, bool relu, const uint8_t* mask, T* h) {
     const int64_t B = d.B, H = d.H;
     const RnnCellKernels<T>& cells = rnn_cell_kernels<T>();
-    std::vector<T> zeros, ut(size_t(H * H)), rec(size_t(B * padded_ld(H)));
-    transpose(H, H, recurrent, H, ut.data());
+    const PackedGates<T> u(H, 1, H, recurrent, H, 1);
+    std::vector<T> zeros, rec(size_t(B * padded_ld(H)));
     gemm<T>(d.T * B, H, d.I, T(1), x, d.I, 1, kernel, H, 1, T(0), h, H, 1);  // x W for every step
-    RnnStep<T> s;
-    s.H = H;
-    s.relu = relu;
-    s.bias = bias_or_zeros(bias, H, zeros);
-    s.rec = rec.data();
-    s.ld_rec = padded_ld(H);
-    for (int64_t t = 0; t < d.T; ++t) {
-        s.h_prev = t ? h + (t - 1) * B * H : h0;
-        s.h = h + t * B * H;
-        s.mask = mask_row(mask, t, B);
-        gemm_state_by_u<T>(B, H, H, s.h_prev, H, ut.data(), H, T(0), rec.data(), s.ld_rec);
-        for_cells(B, H, [&](int64_t b0, int64_t b1, int64_t j0, int64_t j1) { cells.rnn_forward(s, b0, b1, j0, j1); });
-    }
+    RnnStep<T> base;
+    base.H = H;
+    base.relu = relu;
+    base.bias = bias_or_zeros(bias, H, zeros);
+    base.rec = rec.data();
+    base.ld_rec = padded_ld(H);
+    for_unit_blocks(H, u.nr, B * H * H, [&](int64_t j0, int64_t j1) {
+        RnnStep<T> s = base;
+        for (int64_t t = 0; t < d.T; ++t) {
+            s.h_prev = t ? h + (t - 1) * B * H : h0;
+            s.h = h + t * B * H;
+            s.mask = mask_row(mask, t, B);
+            u.multiply(B, s.h_prev, H, 0, j0, j1, rec.data() + j0, s.ld_rec, 0, H);
+            cells.rnn_forward(s, 0, B, j0, j1);
+            step_barrier();
+        }
+    });
 }
 
 template <typename T>
@@ -55,28 +59,34 @@ void simple_rnn_backward(const RnnDims& d, const T* grad_h, const T* x, const T*
                          T* grad_kernel, T* grad_recurrent, T* grad_bias) {
     const int64_t B = d.B, H = d.H, TB = d.T * d.B;
     const RnnCellKernels<T>& cells = rnn_cell_kernels<T>();
+    const PackedGates<T> ut(H, 1, H, recurrent, 1, H);  // U^T
     std::vector<T> dz(size_t(TB * H)), carry(size_t(2 * B * H + B * padded_ld(H)), T(0));
-    T* dh = carry.data();
-    T* dh_prev = dh + B * H;
-    T* dh_rec = dh_prev + B * H;  // row stride padded_ld(H)
-    RnnStep<T> s;
-    s.H = H;
-    s.relu = relu;
-    s.dh_rec = dh_rec;
-    s.ld_dh_rec = padded_ld(H);
-    for (int64_t t = d.T - 1; t >= 0; --t) {
-        s.grad_h = grad_h + t * B * H;
-        s.dh = dh;
-        s.h = const_cast<T*>(h + t * B * H);  // read only in the backward pass
-        s.dz = dz.data() + t * B * H;
-        s.dh_prev = dh_prev;
-        s.mask = mask_row(mask, t, B);
-        for_cells(B, H, [&](int64_t b0, int64_t b1, int64_t j0, int64_t j1) { cells.rnn_backward(s, b0, b1, j0, j1); });
-        gemm_grad_by_ut<T>(B, H, H, s.dz, H, recurrent, H, T(0), dh_rec, s.ld_dh_rec);
-        std::swap(dh, dh_prev);
-    }
+    T* dh_rec = carry.data() + 2 * B * H;  // row stride padded_ld(H)
+    RnnStep<T> base;
+    base.H = H;
+    base.relu = relu;
+    base.dh_rec = dh_rec;
+    base.ld_dh_rec = padded_ld(H);
+    for_unit_blocks(H, ut.nr, B * H * H, [&](int64_t j0, int64_t j1) {
+        RnnStep<T> s = base;
+        T* dh = carry.data();
+        T* dh_prev = dh + B * H;
+        for (int64_t t = d.T - 1; t >= 0; --t) {
+            s.grad_h = grad_h + t * B * H;
+            s.dh = dh;
+            s.h = const_cast<T*>(h + t * B * H);  // read only in the backward pass
+            s.dz = dz.data() + t * B * H;
+            s.dh_prev = dh_prev;
+            s.mask = mask_row(mask, t, B);
+            cells.rnn_backward(s, 0, B, j0, j1);
+            step_barrier();
+            ut.multiply(B, s.dz, H, 0, j0, j1, dh_rec + j0, s.ld_dh_rec, 0, H);
+            std::swap(dh, dh_prev);
+        }
+    });
+    const T* dh = carry.data() + (d.T % 2 ? B * H : 0);
     for (int64_t b = 0; b < B; ++b)
-        for (int64_t j = 0; j < H; ++j) grad_h0[b * H + j] = dh[b * H + j] + dh_rec[b * s.ld_dh_rec + j];
+        for (int64_t j = 0; j < H; ++j) grad_h0[b * H + j] = dh[b * H + j] + dh_rec[b * base.ld_dh_rec + j];
     gemm<T>(d.I, H, TB, T(1), x, 1, d.I, dz.data(), H, 1, T(0), grad_kernel, H, 1);
     grad_recurrent_gemm<T>(d.T, B, H, H, h0, h, H, dz.data(), H, grad_recurrent, H);
     column_sums<T>(TB, H, dz.data(), H, grad_bias);
@@ -88,24 +98,29 @@ void lstm_forward(const RnnDims& d, const T* x, const T* h0, const T* c0, const 
                   const T* bias, const uint8_t* mask, T* h, T* c, T* gates) {
     const int64_t B = d.B, H = d.H, G = 4 * H;
     const RnnCellKernels<T>& cells = rnn_cell_kernels<T>();
-    std::vector<T> zeros, ut(size_t(G * H)), rec(size_t(B * padded_ld(G)));
-    transpose(H, G, recurrent, G, ut.data());
+    const PackedGates<T> u(H, 4, H, recurrent, G, 1);
+    std::vector<T> zeros, rec(size_t(B * padded_ld(G)));
     gemm<T>(d.T * B, G, d.I, T(1), x, d.I, 1, kernel, G, 1, T(0), gates, G, 1);
-    RnnStep<T> s;
-    s.H = H;
-    s.bias = bias_or_zeros(bias, G, zeros);
-    s.rec = rec.data();
-    s.ld_rec = padded_ld(G);
-    for (int64_t t = 0; t < d.T; ++t) {
-        s.h_prev = t ? h + (t - 1) * B * H : h0;
-        s.c_prev = t ? c + (t - 1) * B * H : c0;
-        s.h = h + t * B * H;
-        s.c = c + t * B * H;
-        s.gates = gates + t * B * G;
-        s.mask = mask_row(mask, t, B);
-        gemm_state_by_u<T>(B, G, H, s.h_prev, H, ut.data(), H, T(0), rec.data(), s.ld_rec);
-        for_cells(B, H, [&](int64_t b0, int64_t b1, int64_t j0, int64_t j1) { cells.lstm_forward(s, b0, b1, j0, j1); });
-    }
+    RnnStep<T> base;
+    base.H = H;
+    base.bias = bias_or_zeros(bias, G, zeros);
+    base.rec = rec.data();
+    base.ld_rec = padded_ld(G);
+    for_unit_blocks(H, u.nr, B * G * H, [&](int64_t j0, int64_t j1) {
+        RnnStep<T> s = base;
+        for (int64_t t = 0; t < d.T; ++t) {
+            s.h_prev = t ? h + (t - 1) * B * H : h0;
+            s.c_prev = t ? c + (t - 1) * B * H : c0;
+            s.h = h + t * B * H;
+            s.c = c + t * B * H;
+            s.gates = gates + t * B * G;
+            s.mask = mask_row(mask, t, B);
+            for (int64_t g = 0; g < 4; ++g)
+                u.multiply(B, s.h_prev, H, g, j0, j1, rec.data() + g * H + j0, s.ld_rec, 0, H);
+            cells.lstm_forward(s, 0, B, j0, j1);
+            step_barrier();
+        }
+    });
 }
 
 template <typename T>
@@ -115,32 +130,38 @@ void lstm_backward(const RnnDims& d, const T* grad_h, const T* grad_c, const T* 
                    T* grad_bias) {
     const int64_t B = d.B, H = d.H, G = 4 * H, TB = d.T * d.B;
     const RnnCellKernels<T>& cells = rnn_cell_kernels<T>();
+    const PackedGates<T> ut(G, 1, H, recurrent, 1, G);  // U^T
     std::vector<T> dz(size_t(TB * G)), carry(size_t(3 * B * H + B * padded_ld(H)), T(0));
-    T* dh = carry.data();
-    T* dh_prev = dh + B * H;
-    T* dc = dh_prev + B * H;
+    T* dc = carry.data() + 2 * B * H;
     T* dh_rec = dc + B * H;  // row stride padded_ld(H)
-    RnnStep<T> s;
-    s.H = H;
-    s.dc = dc;
-    s.dh_rec = dh_rec;
-    s.ld_dh_rec = padded_ld(H);
-    for (int64_t t = d.T - 1; t >= 0; --t) {
-        s.grad_h = grad_h + t * B * H;
-        s.grad_c = grad_c + t * B * H;
-        s.dh = dh;
-        s.dh_prev = dh_prev;
-        s.c = const_cast<T*>(c + t * B * H);  // read only in the backward pass
-        s.c_prev = t ? c + (t - 1) * B * H : c0;
-        s.gates = const_cast<T*>(gates + t * B * G);
-        s.dz = dz.data() + t * B * G;
-        s.mask = mask_row(mask, t, B);
-        for_cells(B, H, [&](int64_t b0, int64_t b1, int64_t j0, int64_t j1) { cells.lstm_backward(s, b0, b1, j0, j1); });
-        gemm_grad_by_ut<T>(B, H, G, s.dz, G, recurrent, G, T(0), dh_rec, s.ld_dh_rec);
-        std::swap(dh, dh_prev);
-    }
+    RnnStep<T> base;
+    base.H = H;
+    base.dc = dc;
+    base.dh_rec = dh_rec;
+    base.ld_dh_rec = padded_ld(H);
+    for_unit_blocks(H, ut.nr, B * G * H, [&](int64_t j0, int64_t j1) {
+        RnnStep<T> s = base;
+        T* dh = carry.data();
+        T* dh_prev = dh + B * H;
+        for (int64_t t = d.T - 1; t >= 0; --t) {
+            s.grad_h = grad_h + t * B * H;
+            s.grad_c = grad_c + t * B * H;
+            s.dh = dh;
+            s.dh_prev = dh_prev;
+            s.c = const_cast<T*>(c + t * B * H);  // read only in the backward pass
+            s.c_prev = t ? c + (t - 1) * B * H : c0;
+            s.gates = const_cast<T*>(gates + t * B * G);
+            s.dz = dz.data() + t * B * G;
+            s.mask = mask_row(mask, t, B);
+            cells.lstm_backward(s, 0, B, j0, j1);
+            step_barrier();
+            ut.multiply(B, s.dz, G, 0, j0, j1, dh_rec + j0, s.ld_dh_rec, 0, G);
+            std::swap(dh, dh_prev);
+        }
+    });
+    const T* dh = carry.data() + (d.T % 2 ? B * H : 0);
     for (int64_t b = 0; b < B; ++b)
-        for (int64_t j = 0; j < H; ++j) grad_h0[b * H + j] = dh[b * H + j] + dh_rec[b * s.ld_dh_rec + j];
+        for (int64_t j = 0; j < H; ++j) grad_h0[b * H + j] = dh[b * H + j] + dh_rec[b * base.ld_dh_rec + j];
     std::copy(dc, dc + B * H, grad_c0);
     gemm<T>(d.I, G, TB, T(1), x, 1, d.I, dz.data(), G, 1, T(0), grad_kernel, G, 1);
     grad_recurrent_gemm<T>(d.T, B, H, G, h0, h, H, dz.data(), G, grad_recurrent, G);

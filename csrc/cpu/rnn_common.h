@@ -1,5 +1,5 @@
-// Pieces shared by the recurrent drivers (rnn.cpp, gru.cpp): the recurrent GEMMs in the orientation that lets
-// the GEMM read U in place, the parallel split of a pointwise pass, fixed-order column sums.
+// Pieces shared by the recurrent drivers (rnn.cpp, gru.cpp): the recurrent weights packed once per call, the
+// per-sequence parallel region split by units, fixed-order column sums.
 #pragma once
 
 #include <algorithm>
@@ -16,17 +16,45 @@
 namespace ember {
 namespace rnn_detail {
 
-// Below this many (b, unit) cells a step's pass runs inline: a parallel region would cost more.
-constexpr int64_t kParallelCells = 2048;
+// The recurrent weights packed once per call for gemm_panels, gate by gate: gate g's `width` columns of B
+// (k, gates * width) become ceil(width / nr) panels, so that the units [j0, j1) of every gate (j0 a multiple
+// of nr) are whole panels. Packing once and streaming the panels every step replaces a per-step GEMM that
+// re-packed (or transposed) all of U for a product of only B rows.
+template <typename T>
+struct PackedGates {
+    int64_t k = 0, gates = 0, width = 0, nr = 0, ppg = 0;  // ppg: panels per gate
+    std::vector<T> data;
 
-// Runs pass(b0, b1, j0, j1) over the (B, H) cells of one step: rows split among the threads when there are
-// enough of them, else units in multiples of 16 (whole vectors). Cells are independent, so any split gives
-// the same results.
+    // B(kk, g * width + j) = b[kk * rs_b + (g * width + j) * cs_b].
+    PackedGates(int64_t k_, int64_t gates_, int64_t width_, const T* b, int64_t rs_b, int64_t cs_b)
+        : k(k_), gates(gates_), width(width_), nr(gemm_panel_width<T>()), ppg((width_ + nr - 1) / nr),
+          data(size_t(gates_ * ppg * nr * k_)) {
+        for (int64_t g = 0; g < gates; ++g)
+            gemm_pack_panels<T>(k, width, b + g * width * cs_b, rs_b, cs_b, nr, data.data() + g * ppg * nr * k);
+    }
+
+    // c (m, j1 - j0) = a (m, kk) @ B[k0 : k0 + kk, gate g's columns j0..j1); j0 a multiple of nr.
+    void multiply(int64_t m, const T* a, int64_t rs_a, int64_t g, int64_t j0, int64_t j1, T* c, int64_t rs_c,
+                  int64_t k0, int64_t kk) const {
+        const T* p = data.data() + (g * ppg + j0 / nr) * nr * k + k0 * nr;
+        gemm_panels<T>(m, j1 - j0, kk, a, rs_a, p, nr * k, nr, c, rs_c);
+    }
+};
+
+// Below this many multiply-adds per step the steps run on one thread: a barrier would cost more.
+constexpr int64_t kParallelStepMacs = int64_t(1) << 18;
+
+// Runs body(j0, j1) once on each of up to get_num_threads() threads, inside one parallel region for the
+// whole sequence: thread i owns units [j0, j1) (whole panels of nr) of every gate for all rows, computes
+// their recurrent products and their pointwise pass, and calls step_barrier() where it needs other threads'
+// units (the full h_{t-1} of a step, the full dz[t]). One fork per sequence instead of one (or two) per step;
+// every element is computed by the same code whatever the split, so results do not depend on the thread count.
 template <class F>
-void for_cells(int64_t B, int64_t H, F&& pass) {
-    const int nt = B * H >= kParallelCells ? get_num_threads() : 1;
+void for_unit_blocks(int64_t H, int64_t nr, int64_t macs_per_step, F&& body) {
+    const int64_t panels = (H + nr - 1) / nr;
+    const int nt = macs_per_step >= kParallelStepMacs ? int(std::min<int64_t>(get_num_threads(), panels)) : 1;
     if (nt <= 1) {
-        pass(int64_t(0), B, int64_t(0), H);
+        body(int64_t(0), H);
         return;
     }
 #pragma omp parallel num_threads(nt)
@@ -37,51 +65,21 @@ void for_cells(int64_t B, int64_t H, F&& pass) {
         const int64_t i = 0, n = 1;
 #endif
         int64_t lo, hi;
-        if (B >= n) {
-            split_range(B, n, i, lo, hi);
-            if (lo < hi) pass(lo, hi, int64_t(0), H);
-        } else {
-            const int64_t vecs = (H + 15) / 16;
-            split_range(vecs, n, i, lo, hi);
-            lo = std::min(H, lo * 16), hi = std::min(H, hi * 16);
-            if (lo < hi) pass(int64_t(0), B, lo, hi);
-        }
+        split_range(panels, n, i, lo, hi);
+        body(std::min(H, lo * nr), std::min(H, hi * nr));  // every thread has a panel: all reach the barriers
     }
 }
 
-// Row stride for a (rows, n) workspace that gemm_state_by_u / gemm_grad_by_ut write column by column: n
-// rounded up to 16, plus 16 when that is a multiple of 256 elements, so that successive rows do not map to the
-// same cache sets (a stride of a multiple of 4 KiB made the LSTM step 3x slower).
+inline void step_barrier() {
+#pragma omp barrier
+}
+
+// Row stride for a (rows, n) workspace written a column block per thread: n rounded up to 16, plus 16 when
+// that is a multiple of 256 elements, so that successive rows do not map to the same cache sets (a stride of
+// a multiple of 4 KiB made the LSTM step 3x slower).
 inline int64_t padded_ld(int64_t n) {
     const int64_t r = (n + 15) / 16 * 16;
     return r % 256 == 0 ? r + 16 : r;
-}
-
-// out (B, N) (row stride ldo) = beta * out + h (B, K) @ U, given ut = U^T (N, K) contiguous. Posed as
-// out^T = U^T h^T so that the GEMM reads U^T in place (K contiguous) and packs only the small h. It then
-// stores out column by column: callers pass beta = 0 and a separate buffer with a padded_ld row stride;
-// reading C back (beta = 1) with such strides made the LSTM step 5x slower.
-template <typename T>
-void gemm_state_by_u(int64_t B, int64_t N, int64_t K, const T* h, int64_t ldh, const T* ut, int64_t ldut, T beta,
-                     T* out, int64_t ldo) {
-    gemm<T>(N, B, K, T(1), ut, ldut, 1, h, 1, ldh, beta, out, 1, ldo);
-}
-
-// out (B, K) = beta * out + dz (B, N) @ U^T for U (K, N) with row stride ldu: out^T = U dz^T, U read in place.
-template <typename T>
-void gemm_grad_by_ut(int64_t B, int64_t K, int64_t N, const T* dz, int64_t ldz, const T* u, int64_t ldu, T beta,
-                     T* out, int64_t ldo) {
-    gemm<T>(K, B, N, T(1), u, ldu, 1, dz, 1, ldz, beta, out, 1, ldo);
-}
-
-// dst (cols, rows) = src^T for src (rows, cols) with row stride lds.
-template <typename T>
-void transpose(int64_t rows, int64_t cols, const T* src, int64_t lds, T* dst) {
-    constexpr int64_t kb = 32;
-    for (int64_t r0 = 0; r0 < rows; r0 += kb)
-        for (int64_t c0 = 0; c0 < cols; c0 += kb)
-            for (int64_t c = c0; c < std::min(cols, c0 + kb); ++c)
-                for (int64_t r = r0; r < std::min(rows, r0 + kb); ++r) dst[c * rows + r] = src[r * lds + c];
 }
 
 // dst[j] = sum over rows of src[r, j] (row stride lds), in double, rows in order: the same bits whatever the
