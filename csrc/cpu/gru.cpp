@@ -20,16 +20,18 @@ void gru_forward(const RnnDims& d, const T* x, const T* h0, const T* kernel, con
     const int64_t B = d.B, H = d.H, G = 3 * H, S = 4 * H;  // S: row length of the saved gates
     const RnnCellKernels<T>& cells = rnn_cell_kernels<T>();
     const PackedGates<T> u(H, 3, H, recurrent, G, 1);
-    std::vector<T> rec(size_t(B * padded_ld(G))), rh(reset_after ? 0 : size_t(B * H));
-    std::vector<T> zeros(bias ? 0 : size_t(2 * G), T(0));
+    T* rec = scratch<T>(kWork, size_t(B * padded_ld(G)));
+    T* rh = scratch<T>(kRh, reset_after ? 0 : size_t(B * H));
+    T* zeros = bias ? nullptr : scratch<T>(kZeros, size_t(2 * G));
+    if (zeros) std::fill(zeros, zeros + 2 * G, T(0));
     gemm<T>(d.T * B, G, d.I, T(1), x, d.I, 1, kernel, G, 1, T(0), gates, S, 1);  // x W into [z, r, hh] columns
     RnnStep<T> base;
     base.H = H;
-    base.bias = bias ? bias : zeros.data();
-    base.bias2 = bias ? bias + G : zeros.data() + G;  // read only when reset_after
-    base.rec = rec.data();
+    base.bias = bias ? bias : zeros;
+    base.bias2 = bias ? bias + G : zeros + G;  // read only when reset_after
+    base.rec = rec;
     base.ld_rec = padded_ld(G);
-    base.rh = rh.data();
+    base.rh = rh;
     for_unit_blocks(H, u.nr, B * G * H, [&](int64_t j0, int64_t j1) {
         RnnStep<T> s = base;
         for (int64_t t = 0; t < d.T; ++t) {
@@ -39,14 +41,14 @@ void gru_forward(const RnnDims& d, const T* x, const T* h0, const T* kernel, con
             s.mask = mask ? mask + t * B : nullptr;
             if (reset_after) {
                 for (int64_t g = 0; g < 3; ++g)
-                    u.multiply(B, s.h_prev, H, g, j0, j1, rec.data() + g * H + j0, s.ld_rec, 0, H);
+                    u.multiply(B, s.h_prev, H, g, j0, j1, rec + g * H + j0, s.ld_rec, 0, H);
                 cells.gru_forward(s, 0, B, j0, j1);
             } else {
                 for (int64_t g = 0; g < 2; ++g)
-                    u.multiply(B, s.h_prev, H, g, j0, j1, rec.data() + g * H + j0, s.ld_rec, 0, H);
+                    u.multiply(B, s.h_prev, H, g, j0, j1, rec + g * H + j0, s.ld_rec, 0, H);
                 cells.gru_forward_zr(s, 0, B, j0, j1);
                 step_barrier();  // (r * h') U_h needs every unit of r * h'
-                u.multiply(B, rh.data(), H, 2, j0, j1, s.gates + 3 * H + j0, S, 0, H);
+                u.multiply(B, rh, H, 2, j0, j1, s.gates + 3 * H + j0, S, 0, H);
                 cells.gru_forward_h(s, 0, B, j0, j1);
             }
             step_barrier();
@@ -63,18 +65,22 @@ void gru_backward(const RnnDims& d, const T* grad_h, const T* x, const T* h0, co
     const PackedGates<T> ut(G, 1, H, recurrent, 1, G);  // U^T
     // dz: gradient of x W + b_in per step; reset_after: dz_rec, of h' U + b_rec; not: rh = r * h' per step
     // (zero on masked rows) and drh, the gradient at r * h' of the current step.
-    std::vector<T> dz(size_t(TB * G)), dz_rec(reset_after ? size_t(TB * G) : 0);
-    std::vector<T> rh(reset_after ? 0 : size_t(TB * H)), drh(reset_after ? 0 : size_t(B * H));
-    std::vector<T> carry(size_t(2 * B * H + B * padded_ld(H)), T(0));
-    T* dh_rec = carry.data() + 2 * B * H;
+    T* dz = scratch<T>(kWork, size_t(TB * G));
+    T* dz_rec = scratch<T>(kWork2, reset_after ? size_t(TB * G) : 0);
+    T* rh = scratch<T>(kRh, reset_after ? 0 : size_t(TB * H));
+    T* drh = scratch<T>(kDrh, reset_after ? 0 : size_t(B * H));
+    const int64_t n_carry = 2 * B * H + B * padded_ld(H);
+    T* carry = scratch<T>(kCarry, size_t(n_carry));
+    std::fill(carry, carry + n_carry, T(0));
+    T* dh_rec = carry + 2 * B * H;
     RnnStep<T> base;
     base.H = H;
     base.dh_rec = dh_rec;  // row stride padded_ld(H)
     base.ld_dh_rec = padded_ld(H);
-    base.drh = drh.data();
+    base.drh = drh;
     for_unit_blocks(H, ut.nr, B * G * H, [&](int64_t j0, int64_t j1) {
         RnnStep<T> s = base;
-        T* dh = carry.data();
+        T* dh = carry;
         T* dh_prev = dh + B * H;
         for (int64_t t = d.T - 1; t >= 0; --t) {
             s.grad_h = grad_h + t * B * H;
@@ -82,18 +88,18 @@ void gru_backward(const RnnDims& d, const T* grad_h, const T* x, const T* h0, co
             s.dh_prev = dh_prev;
             s.h_prev = t ? h + (t - 1) * B * H : h0;
             s.gates = const_cast<T*>(gates + t * B * S);  // read only in the backward passes
-            s.dz = dz.data() + t * B * G;
+            s.dz = dz + t * B * G;
             s.mask = mask ? mask + t * B : nullptr;
             if (reset_after) {
-                s.dz_rec = dz_rec.data() + t * B * G;
+                s.dz_rec = dz_rec + t * B * G;
                 cells.gru_backward(s, 0, B, j0, j1);
                 step_barrier();
                 ut.multiply(B, s.dz_rec, G, 0, j0, j1, dh_rec + j0, s.ld_dh_rec, 0, G);
             } else {
-                s.rh = rh.data() + t * B * H;
+                s.rh = rh + t * B * H;
                 cells.gru_backward_zh(s, 0, B, j0, j1);
                 step_barrier();
-                ut.multiply(B, s.dz + 2 * H, G, 0, j0, j1, drh.data() + j0, H, 2 * H, H);
+                ut.multiply(B, s.dz + 2 * H, G, 0, j0, j1, drh + j0, H, 2 * H, H);
                 cells.gru_backward_r(s, 0, B, j0, j1);
                 step_barrier();
                 ut.multiply(B, s.dz, G, 0, j0, j1, dh_rec + j0, s.ld_dh_rec, 0, 2 * H);
@@ -101,20 +107,20 @@ void gru_backward(const RnnDims& d, const T* grad_h, const T* x, const T* h0, co
             std::swap(dh, dh_prev);
         }
     });
-    const T* dh = carry.data() + (d.T % 2 ? B * H : 0);
+    const T* dh = carry + (d.T % 2 ? B * H : 0);
     for (int64_t b = 0; b < B; ++b)
         for (int64_t j = 0; j < H; ++j) grad_h0[b * H + j] = dh[b * H + j] + dh_rec[b * base.ld_dh_rec + j];
-    gemm<T>(d.I, G, TB, T(1), x, 1, d.I, dz.data(), G, 1, T(0), grad_kernel, G, 1);
+    gemm<T>(d.I, G, TB, T(1), x, 1, d.I, dz, G, 1, T(0), grad_kernel, G, 1);
     if (reset_after) {
-        grad_recurrent_gemm<T>(d.T, B, H, G, h0, h, H, dz_rec.data(), G, grad_recurrent, G);
-        column_sums<T>(TB, G, dz.data(), G, grad_bias);
-        column_sums<T>(TB, G, dz_rec.data(), G, grad_bias + G);
+        grad_recurrent_gemm<T>(d.T, B, H, G, h0, h, H, dz_rec, G, grad_recurrent, G);
+        column_sums<T>(TB, G, dz, G, grad_bias);
+        column_sums<T>(TB, G, dz_rec, G, grad_bias + G);
     } else {
-        grad_recurrent_gemm<T>(d.T, B, H, 2 * H, h0, h, H, dz.data(), G, grad_recurrent, G);
-        gemm<T>(H, H, TB, T(1), rh.data(), 1, H, dz.data() + 2 * H, G, 1, T(0), grad_recurrent + 2 * H, G, 1);
-        column_sums<T>(TB, G, dz.data(), G, grad_bias);
+        grad_recurrent_gemm<T>(d.T, B, H, 2 * H, h0, h, H, dz, G, grad_recurrent, G);
+        gemm<T>(H, H, TB, T(1), rh, 1, H, dz + 2 * H, G, 1, T(0), grad_recurrent + 2 * H, G, 1);
+        column_sums<T>(TB, G, dz, G, grad_bias);
     }
-    gemm<T>(TB, d.I, G, T(1), dz.data(), G, 1, kernel, 1, G, T(0), grad_x, d.I, 1);
+    gemm<T>(TB, d.I, G, T(1), dz, G, 1, kernel, 1, G, T(0), grad_x, d.I, 1);
 }
 
 #define EMBER_GRU_INSTANTIATE(T)                                                                                  \

@@ -14,10 +14,18 @@ using namespace rnn_detail;
 namespace {
 
 template <typename T>
-const T* bias_or_zeros(const T* bias, int64_t n, std::vector<T>& zeros) {
+const T* bias_or_zeros(const T* bias, int64_t n) {
     if (bias) return bias;
-    zeros.assign(size_t(n), T(0));
-    return zeros.data();
+    T* zeros = scratch<T>(kZeros, size_t(n));
+    std::fill(zeros, zeros + n, T(0));
+    return zeros;
+}
+
+template <typename T>
+T* zeroed(ScratchSlot slot, int64_t n) {
+    T* p = scratch<T>(slot, size_t(n));
+    std::fill(p, p + n, T(0));
+    return p;
 }
 
 inline const uint8_t* mask_row(const uint8_t* mask, int64_t t, int64_t B) {
@@ -32,13 +40,13 @@ void simple_rnn_forward(const RnnDims& d, const T* x, const T* h0, const T* kern
     const int64_t B = d.B, H = d.H;
     const RnnCellKernels<T>& cells = rnn_cell_kernels<T>();
     const PackedGates<T> u(H, 1, H, recurrent, H, 1);
-    std::vector<T> zeros, rec(size_t(B * padded_ld(H)));
+    T* rec = scratch<T>(kWork, size_t(B * padded_ld(H)));
     gemm<T>(d.T * B, H, d.I, T(1), x, d.I, 1, kernel, H, 1, T(0), h, H, 1);  // x W for every step
     RnnStep<T> base;
     base.H = H;
     base.relu = relu;
-    base.bias = bias_or_zeros(bias, H, zeros);
-    base.rec = rec.data();
+    base.bias = bias_or_zeros(bias, H);
+    base.rec = rec;
     base.ld_rec = padded_ld(H);
     for_unit_blocks(H, u.nr, B * H * H, [&](int64_t j0, int64_t j1) {
         RnnStep<T> s = base;
@@ -46,7 +54,7 @@ void simple_rnn_forward(const RnnDims& d, const T* x, const T* h0, const T* kern
             s.h_prev = t ? h + (t - 1) * B * H : h0;
             s.h = h + t * B * H;
             s.mask = mask_row(mask, t, B);
-            u.multiply(B, s.h_prev, H, 0, j0, j1, rec.data() + j0, s.ld_rec, 0, H);
+            u.multiply(B, s.h_prev, H, 0, j0, j1, rec + j0, s.ld_rec, 0, H);
             cells.rnn_forward(s, 0, B, j0, j1);
             step_barrier();
         }
@@ -60,8 +68,9 @@ void simple_rnn_backward(const RnnDims& d, const T* grad_h, const T* x, const T*
     const int64_t B = d.B, H = d.H, TB = d.T * d.B;
     const RnnCellKernels<T>& cells = rnn_cell_kernels<T>();
     const PackedGates<T> ut(H, 1, H, recurrent, 1, H);  // U^T
-    std::vector<T> dz(size_t(TB * H)), carry(size_t(2 * B * H + B * padded_ld(H)), T(0));
-    T* dh_rec = carry.data() + 2 * B * H;  // row stride padded_ld(H)
+    T* dz = scratch<T>(kWork, size_t(TB * H));
+    T* carry = zeroed<T>(kCarry, 2 * B * H + B * padded_ld(H));
+    T* dh_rec = carry + 2 * B * H;  // row stride padded_ld(H)
     RnnStep<T> base;
     base.H = H;
     base.relu = relu;
@@ -69,13 +78,13 @@ void simple_rnn_backward(const RnnDims& d, const T* grad_h, const T* x, const T*
     base.ld_dh_rec = padded_ld(H);
     for_unit_blocks(H, ut.nr, B * H * H, [&](int64_t j0, int64_t j1) {
         RnnStep<T> s = base;
-        T* dh = carry.data();
+        T* dh = carry;
         T* dh_prev = dh + B * H;
         for (int64_t t = d.T - 1; t >= 0; --t) {
             s.grad_h = grad_h + t * B * H;
             s.dh = dh;
             s.h = const_cast<T*>(h + t * B * H);  // read only in the backward pass
-            s.dz = dz.data() + t * B * H;
+            s.dz = dz + t * B * H;
             s.dh_prev = dh_prev;
             s.mask = mask_row(mask, t, B);
             cells.rnn_backward(s, 0, B, j0, j1);
@@ -84,13 +93,13 @@ void simple_rnn_backward(const RnnDims& d, const T* grad_h, const T* x, const T*
             std::swap(dh, dh_prev);
         }
     });
-    const T* dh = carry.data() + (d.T % 2 ? B * H : 0);
+    const T* dh = carry + (d.T % 2 ? B * H : 0);
     for (int64_t b = 0; b < B; ++b)
         for (int64_t j = 0; j < H; ++j) grad_h0[b * H + j] = dh[b * H + j] + dh_rec[b * base.ld_dh_rec + j];
-    gemm<T>(d.I, H, TB, T(1), x, 1, d.I, dz.data(), H, 1, T(0), grad_kernel, H, 1);
-    grad_recurrent_gemm<T>(d.T, B, H, H, h0, h, H, dz.data(), H, grad_recurrent, H);
-    column_sums<T>(TB, H, dz.data(), H, grad_bias);
-    gemm<T>(TB, d.I, H, T(1), dz.data(), H, 1, kernel, 1, H, T(0), grad_x, d.I, 1);
+    gemm<T>(d.I, H, TB, T(1), x, 1, d.I, dz, H, 1, T(0), grad_kernel, H, 1);
+    grad_recurrent_gemm<T>(d.T, B, H, H, h0, h, H, dz, H, grad_recurrent, H);
+    column_sums<T>(TB, H, dz, H, grad_bias);
+    gemm<T>(TB, d.I, H, T(1), dz, H, 1, kernel, 1, H, T(0), grad_x, d.I, 1);
 }
 
 template <typename T>
@@ -99,12 +108,12 @@ void lstm_forward(const RnnDims& d, const T* x, const T* h0, const T* c0, const 
     const int64_t B = d.B, H = d.H, G = 4 * H;
     const RnnCellKernels<T>& cells = rnn_cell_kernels<T>();
     const PackedGates<T> u(H, 4, H, recurrent, G, 1);
-    std::vector<T> zeros, rec(size_t(B * padded_ld(G)));
+    T* rec = scratch<T>(kWork, size_t(B * padded_ld(G)));
     gemm<T>(d.T * B, G, d.I, T(1), x, d.I, 1, kernel, G, 1, T(0), gates, G, 1);
     RnnStep<T> base;
     base.H = H;
-    base.bias = bias_or_zeros(bias, G, zeros);
-    base.rec = rec.data();
+    base.bias = bias_or_zeros(bias, G);
+    base.rec = rec;
     base.ld_rec = padded_ld(G);
     for_unit_blocks(H, u.nr, B * G * H, [&](int64_t j0, int64_t j1) {
         RnnStep<T> s = base;
@@ -115,8 +124,9 @@ void lstm_forward(const RnnDims& d, const T* x, const T* h0, const T* c0, const 
             s.c = c + t * B * H;
             s.gates = gates + t * B * G;
             s.mask = mask_row(mask, t, B);
+            for (int64_t g = 0; g < 4; ++g) prefetch_cols(s.gates + g * H, B, G, j0, j1);
             for (int64_t g = 0; g < 4; ++g)
-                u.multiply(B, s.h_prev, H, g, j0, j1, rec.data() + g * H + j0, s.ld_rec, 0, H);
+                u.multiply(B, s.h_prev, H, g, j0, j1, rec + g * H + j0, s.ld_rec, 0, H);
             cells.lstm_forward(s, 0, B, j0, j1);
             step_barrier();
         }
@@ -131,8 +141,9 @@ void lstm_backward(const RnnDims& d, const T* grad_h, const T* grad_c, const T* 
     const int64_t B = d.B, H = d.H, G = 4 * H, TB = d.T * d.B;
     const RnnCellKernels<T>& cells = rnn_cell_kernels<T>();
     const PackedGates<T> ut(G, 1, H, recurrent, 1, G);  // U^T
-    std::vector<T> dz(size_t(TB * G)), carry(size_t(3 * B * H + B * padded_ld(H)), T(0));
-    T* dc = carry.data() + 2 * B * H;
+    T* dz = scratch<T>(kWork, size_t(TB * G));
+    T* carry = zeroed<T>(kCarry, 3 * B * H + B * padded_ld(H));
+    T* dc = carry + 2 * B * H;
     T* dh_rec = dc + B * H;  // row stride padded_ld(H)
     RnnStep<T> base;
     base.H = H;
@@ -141,7 +152,7 @@ void lstm_backward(const RnnDims& d, const T* grad_h, const T* grad_c, const T* 
     base.ld_dh_rec = padded_ld(H);
     for_unit_blocks(H, ut.nr, B * G * H, [&](int64_t j0, int64_t j1) {
         RnnStep<T> s = base;
-        T* dh = carry.data();
+        T* dh = carry;
         T* dh_prev = dh + B * H;
         for (int64_t t = d.T - 1; t >= 0; --t) {
             s.grad_h = grad_h + t * B * H;
@@ -151,22 +162,28 @@ void lstm_backward(const RnnDims& d, const T* grad_h, const T* grad_c, const T* 
             s.c = const_cast<T*>(c + t * B * H);  // read only in the backward pass
             s.c_prev = t ? c + (t - 1) * B * H : c0;
             s.gates = const_cast<T*>(gates + t * B * G);
-            s.dz = dz.data() + t * B * G;
+            s.dz = dz + t * B * G;
             s.mask = mask_row(mask, t, B);
             cells.lstm_backward(s, 0, B, j0, j1);
             step_barrier();
+            if (t > 0) {  // step t - 1's inputs, while the GEMM runs
+                for (int64_t g = 0; g < 4; ++g) prefetch_cols(s.gates - B * G + g * H, B, G, j0, j1);
+                prefetch_cols(s.c - B * H, B, H, j0, j1);
+                prefetch_cols(s.grad_h - B * H, B, H, j0, j1);
+                prefetch_cols(s.grad_c - B * H, B, H, j0, j1);
+            }
             ut.multiply(B, s.dz, G, 0, j0, j1, dh_rec + j0, s.ld_dh_rec, 0, G);
             std::swap(dh, dh_prev);
         }
     });
-    const T* dh = carry.data() + (d.T % 2 ? B * H : 0);
+    const T* dh = carry + (d.T % 2 ? B * H : 0);
     for (int64_t b = 0; b < B; ++b)
         for (int64_t j = 0; j < H; ++j) grad_h0[b * H + j] = dh[b * H + j] + dh_rec[b * base.ld_dh_rec + j];
     std::copy(dc, dc + B * H, grad_c0);
-    gemm<T>(d.I, G, TB, T(1), x, 1, d.I, dz.data(), G, 1, T(0), grad_kernel, G, 1);
-    grad_recurrent_gemm<T>(d.T, B, H, G, h0, h, H, dz.data(), G, grad_recurrent, G);
-    column_sums<T>(TB, G, dz.data(), G, grad_bias);
-    gemm<T>(TB, d.I, G, T(1), dz.data(), G, 1, kernel, 1, G, T(0), grad_x, d.I, 1);
+    gemm<T>(d.I, G, TB, T(1), x, 1, d.I, dz, G, 1, T(0), grad_kernel, G, 1);
+    grad_recurrent_gemm<T>(d.T, B, H, G, h0, h, H, dz, G, grad_recurrent, G);
+    column_sums<T>(TB, G, dz, G, grad_bias);
+    gemm<T>(TB, d.I, G, T(1), dz, G, 1, kernel, 1, G, T(0), grad_x, d.I, 1);
 }
 
 #define EMBER_RNN_INSTANTIATE(T)                                                                                  \

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <new>
 #include <vector>
 
 #include "../common/parallel.h"
@@ -16,6 +18,30 @@
 namespace ember {
 namespace rnn_detail {
 
+// Workspaces of the drivers, one per slot and thread, 64-byte aligned, grown on demand and kept (never shrunk),
+// like the GEMM's. Fresh per-call vectors (dz alone is 13 MB at T = 50, B = 64, H = 256) were returned to the
+// OS and faulted in again on every call: in a training loop that cost about as much as the backward pass.
+enum ScratchSlot { kPacked, kWork, kCarry, kWork2, kRh, kDrh, kZeros, kSlots };
+
+template <typename T>
+T* scratch(ScratchSlot slot, size_t count) {
+    struct Buffer {
+        void* raw = nullptr;
+        size_t bytes = 0;
+        ~Buffer() { std::free(raw); }
+    };
+    thread_local Buffer buffers[kSlots];
+    Buffer& b = buffers[slot];
+    const size_t need = std::max<size_t>(count, 1) * sizeof(T);
+    if (need > b.bytes) {
+        std::free(b.raw);
+        b.raw = std::aligned_alloc(64, (need + 63) / 64 * 64);
+        b.bytes = b.raw ? need : 0;
+        if (!b.raw) throw std::bad_alloc();
+    }
+    return static_cast<T*>(b.raw);
+}
+
 // The recurrent weights packed once per call for gemm_panels, gate by gate: gate g's `width` columns of B
 // (k, gates * width) become ceil(width / nr) panels, so that the units [j0, j1) of every gate (j0 a multiple
 // of nr) are whole panels. Packing once and streaming the panels every step replaces a per-step GEMM that
@@ -23,20 +49,20 @@ namespace rnn_detail {
 template <typename T>
 struct PackedGates {
     int64_t k = 0, gates = 0, width = 0, nr = 0, ppg = 0;  // ppg: panels per gate
-    std::vector<T> data;
+    T* data = nullptr;
 
     // B(kk, g * width + j) = b[kk * rs_b + (g * width + j) * cs_b].
     PackedGates(int64_t k_, int64_t gates_, int64_t width_, const T* b, int64_t rs_b, int64_t cs_b)
         : k(k_), gates(gates_), width(width_), nr(gemm_panel_width<T>()), ppg((width_ + nr - 1) / nr),
-          data(size_t(gates_ * ppg * nr * k_)) {
+          data(scratch<T>(kPacked, size_t(gates_ * ppg * nr * k_))) {
         for (int64_t g = 0; g < gates; ++g)
-            gemm_pack_panels<T>(k, width, b + g * width * cs_b, rs_b, cs_b, nr, data.data() + g * ppg * nr * k);
+            gemm_pack_panels<T>(k, width, b + g * width * cs_b, rs_b, cs_b, nr, data + g * ppg * nr * k);
     }
 
     // c (m, j1 - j0) = a (m, kk) @ B[k0 : k0 + kk, gate g's columns j0..j1); j0 a multiple of nr.
     void multiply(int64_t m, const T* a, int64_t rs_a, int64_t g, int64_t j0, int64_t j1, T* c, int64_t rs_c,
                   int64_t k0, int64_t kk) const {
-        const T* p = data.data() + (g * ppg + j0 / nr) * nr * k + k0 * nr;
+        const T* p = data + (g * ppg + j0 / nr) * nr * k + k0 * nr;
         gemm_panels<T>(m, j1 - j0, kk, a, rs_a, p, nr * k, nr, c, rs_c);
     }
 };
@@ -68,6 +94,17 @@ void for_unit_blocks(int64_t H, int64_t nr, int64_t macs_per_step, F&& body) {
         split_range(panels, n, i, lo, hi);
         body(std::min(H, lo * nr), std::min(H, hi * nr));  // every thread has a panel: all reach the barriers
     }
+}
+
+// Asks for the columns [j0, j1) of `rows` rows (row stride ld) to be brought into L2 ahead of the pass that
+// reads them. The per-step slices of the big (T, B, k * H) arrays are short runs (a thread's units of each
+// gate) in a buffer that is L3- or memory-resident: the hardware prefetcher misses them, and the pass stalled
+// on them (30% of the LSTM forward at B = 32, H = 128) where the recurrent GEMM before it could hide the wait.
+template <typename T>
+inline void prefetch_cols(const T* p, int64_t rows, int64_t ld, int64_t j0, int64_t j1) {
+    constexpr int64_t line = 64 / sizeof(T);
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = j0 / line * line; j < j1; j += line) __builtin_prefetch(p + r * ld + j, 0, 2);
 }
 
 inline void step_barrier() {
