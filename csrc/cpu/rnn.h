@@ -2,10 +2,13 @@
 // Semantics are ember.backend's (see its docstring) and the NumPy reference's (backend/reference/recurrent.py):
 // time-major x (T, B, I), states (B, H), outputs (T, B, H), Keras gate order, mask (T, B) or null.
 //
-// Forward: the input projection of every step as one GEMM (T*B x I @ I x G*H), then per step one GEMM
-// (B x H @ H x G*H) onto it and one fused pointwise pass (rnn_cell.h). Backward: per step one fused pass giving
-// the gate gradients dz[t] and one GEMM dz[t] U^T; then grad_kernel, grad_recurrent_kernel and grad_x as one
-// GEMM each over all steps, grad_bias as column sums in a fixed order. Workspaces are allocated once per call.
+// Forward: the input projection of every step as one GEMM (T*B x I @ I x G*H); U packed once into panels
+// (rnn_common.h: PackedGates); then one parallel region for the whole sequence in which each thread owns a
+// block of units of every gate: per step it multiplies h_{t-1} by its panels of U and runs the fused pointwise
+// pass (rnn_cell.h) on its units, then waits at one barrier. Backward likewise with U^T packed once: per step
+// the fused pass giving the gate gradients dz[t], a barrier, dz[t] U^T for the thread's units; then
+// grad_kernel, grad_recurrent_kernel and grad_x as one GEMM each over all steps, grad_bias as column sums in a
+// fixed order. Workspaces are per-thread, reused across calls; nothing is allocated in the time loop.
 // Results do not depend on the thread count. Pointers are C-contiguous; callers check shapes (rnn_shapes.h).
 #pragma once
 
