@@ -320,15 +320,16 @@ void gemm_panels(int64_t m, int64_t n, int64_t k, const T* a, int64_t rs_a, cons
     }
     // Rows in nearly equal tiles of at most MR (64 rows: 11, 11, 11, 11, 10, 10, not 12 x 5 + 4): a short
     // tile costs almost as much as a full one.
+    // Panels outermost: a panel (k x nr, 32 KiB at k = 256) stays in L1 across the row tiles, and only the
+    // smaller A streams from L2 (LSTM forward at B = 64, H = 256: 3-4% faster than rows outermost).
     const int64_t tiles = ceil_div(m, kr.mr);
-    for (int64_t ti = 0; ti < tiles; ++ti) {
-        int64_t i0, i1;
-        split_range(m, tiles, ti, i0, i1);
-        const UkernelDirectFn<T> fn = kr.fn_rows[i1 - i0 - 1];
-        for (int64_t jp = 0; jp * nr < n; ++jp)
-            fn(k, a + i0 * rs_a, rs_a, panels + jp * ldp, c + i0 * rs_c + jp * nr, rs_c, 1, T(1), T(0),
-               std::min(nr, n - jp * nr));
-    }
+    for (int64_t jp = 0; jp * nr < n; ++jp)
+        for (int64_t ti = 0; ti < tiles; ++ti) {
+            int64_t i0, i1;
+            split_range(m, tiles, ti, i0, i1);
+            kr.fn_rows[i1 - i0 - 1](k, a + i0 * rs_a, rs_a, panels + jp * ldp, c + i0 * rs_c + jp * nr, rs_c, 1,
+                                    T(1), T(0), std::min(nr, n - jp * nr));
+        }
 }
 
 template <typename T>

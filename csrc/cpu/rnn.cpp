@@ -96,9 +96,7 @@ void simple_rnn_backward(const RnnDims& d, const T* grad_h, const T* x, const T*
     const T* dh = carry + (d.T % 2 ? B * H : 0);
     for (int64_t b = 0; b < B; ++b)
         for (int64_t j = 0; j < H; ++j) grad_h0[b * H + j] = dh[b * H + j] + dh_rec[b * base.ld_dh_rec + j];
-    gemm<T>(d.I, H, TB, T(1), x, 1, d.I, dz, H, 1, T(0), grad_kernel, H, 1);
-    grad_recurrent_gemm<T>(d.T, B, H, H, h0, h, H, dz, H, grad_recurrent, H);
-    column_sums<T>(TB, H, dz, H, grad_bias);
+    grad_weights_gemm<T>(d.T, B, d.I, H, H, x, h0, h, dz, H, grad_kernel, grad_recurrent, grad_bias);
     gemm<T>(TB, d.I, H, T(1), dz, H, 1, kernel, 1, H, T(0), grad_x, d.I, 1);
 }
 
@@ -180,9 +178,7 @@ void lstm_backward(const RnnDims& d, const T* grad_h, const T* grad_c, const T* 
     for (int64_t b = 0; b < B; ++b)
         for (int64_t j = 0; j < H; ++j) grad_h0[b * H + j] = dh[b * H + j] + dh_rec[b * base.ld_dh_rec + j];
     std::copy(dc, dc + B * H, grad_c0);
-    gemm<T>(d.I, G, TB, T(1), x, 1, d.I, dz, G, 1, T(0), grad_kernel, G, 1);
-    grad_recurrent_gemm<T>(d.T, B, H, G, h0, h, H, dz, G, grad_recurrent, G);
-    column_sums<T>(TB, G, dz, G, grad_bias);
+    grad_weights_gemm<T>(d.T, B, d.I, H, G, x, h0, h, dz, G, grad_kernel, grad_recurrent, grad_bias);
     gemm<T>(TB, d.I, G, T(1), dz, G, 1, kernel, 1, G, T(0), grad_x, d.I, 1);
 }
 

@@ -21,7 +21,7 @@ namespace rnn_detail {
 // Workspaces of the drivers, one per slot and thread, 64-byte aligned, grown on demand and kept (never shrunk),
 // like the GEMM's. Fresh per-call vectors (dz alone is 13 MB at T = 50, B = 64, H = 256) were returned to the
 // OS and faulted in again on every call: in a training loop that cost about as much as the backward pass.
-enum ScratchSlot { kPacked, kWork, kCarry, kWork2, kRh, kDrh, kZeros, kSlots };
+enum ScratchSlot { kPacked, kWork, kCarry, kWork2, kRh, kDrh, kZeros, kXh, kGradW, kSlots };
 
 template <typename T>
 T* scratch(ScratchSlot slot, size_t count) {
@@ -149,6 +149,33 @@ void grad_recurrent_gemm(int64_t steps, int64_t B, int64_t K, int64_t N, const T
     gemm<T>(K, N, B, T(1), h0, 1, ldh, dz, ldz, 1, T(0), grad_u, ldg, 1);
     if (steps > 1)
         gemm<T>(K, N, (steps - 1) * B, T(1), h, 1, ldh, dz + B * ldz, ldz, 1, T(1), grad_u, ldg, 1);
+}
+
+// The weight gradients of a cell whose gate pre-activations z[t] = x_t W + h_{t-1} U + b, as ONE GEMM over all
+// steps: [W; U; b] gradient (I + H + 1, N) = [x_t | h_{t-1} | 1]^T dz, the rows [x | h_prev | 1] concatenated
+// once (h_{-1} = h0). One product of 385 rows instead of three (I rows, H rows, column sums): the packed
+// panels of dz are reused by all of them, and the bias comes out of the same reduction, in the same fixed
+// order over rows (float accumulation, like the weights'). LSTM backward at T = 50, B = 64, I = 128, H = 256
+// (2 threads): 17.2 ms -> 15.4 ms.
+template <typename T>
+void grad_weights_gemm(int64_t steps, int64_t B, int64_t I, int64_t H, int64_t N, const T* x, const T* h0,
+                       const T* h, const T* dz, int64_t ldz, T* grad_w, T* grad_u, T* grad_b) {
+    const int64_t rows = steps * B, K1 = I + H + 1, ld = padded_ld(K1);
+    T* xh = scratch<T>(kXh, size_t(std::max<int64_t>(rows, 1) * ld));
+    T* g = scratch<T>(kGradW, size_t(K1 * N));
+    const int nt = rows * K1 >= 65536 ? get_num_threads() : 1;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t r = 0; r < rows; ++r) {
+        T* dst = xh + r * ld;
+        const T* hp = r < B ? h0 + r * H : h + (r - B) * H;
+        std::copy(x + r * I, x + (r + 1) * I, dst);
+        std::copy(hp, hp + H, dst + I);
+        dst[I + H] = T(1);
+    }
+    gemm<T>(K1, N, rows, T(1), xh, 1, ld, dz, ldz, 1, T(0), g, N, 1);
+    std::copy(g, g + I * N, grad_w);
+    std::copy(g + I * N, g + (I + H) * N, grad_u);
+    if (grad_b) std::copy(g + (I + H) * N, g + K1 * N, grad_b);
 }
 
 }  // namespace rnn_detail
