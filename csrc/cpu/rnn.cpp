@@ -39,7 +39,7 @@ void simple_rnn_forward(const RnnDims& d, const T* x, const T* h0, const T* kern
                         const T* bias, bool relu, const uint8_t* mask, T* h) {
     const int64_t B = d.B, H = d.H;
     const RnnCellKernels<T>& cells = rnn_cell_kernels<T>();
-    const PackedGates<T> u(H, 1, H, recurrent, H, 1);
+    const PackedGates<T> u(H, 1, H, recurrent, H, 1, false);
     T* rec = scratch<T>(kWork, size_t(B * padded_ld(H)));
     gemm<T>(d.T * B, H, d.I, T(1), x, d.I, 1, kernel, H, 1, T(0), h, H, 1);  // x W for every step
     RnnStep<T> base;
@@ -49,6 +49,7 @@ void simple_rnn_forward(const RnnDims& d, const T* x, const T* h0, const T* kern
     base.rec = rec;
     base.ld_rec = padded_ld(H);
     for_unit_blocks(H, u.nr, B * H * H, [&](int64_t j0, int64_t j1) {
+        u.pack(j0, j1);  // this thread's panels
         RnnStep<T> s = base;
         for (int64_t t = 0; t < d.T; ++t) {
             s.h_prev = t ? h + (t - 1) * B * H : h0;
@@ -67,7 +68,7 @@ void simple_rnn_backward(const RnnDims& d, const T* grad_h, const T* x, const T*
                          T* grad_kernel, T* grad_recurrent, T* grad_bias) {
     const int64_t B = d.B, H = d.H, TB = d.T * d.B;
     const RnnCellKernels<T>& cells = rnn_cell_kernels<T>();
-    const PackedGates<T> ut(H, 1, H, recurrent, 1, H);  // U^T
+    const PackedGates<T> ut(H, 1, H, recurrent, 1, H, false);  // U^T
     T* dz = scratch<T>(kWork, size_t(TB * H));
     T* carry = zeroed<T>(kCarry, 2 * B * H + B * padded_ld(H));
     T* dh_rec = carry + 2 * B * H;  // row stride padded_ld(H)
@@ -77,6 +78,7 @@ void simple_rnn_backward(const RnnDims& d, const T* grad_h, const T* x, const T*
     base.dh_rec = dh_rec;
     base.ld_dh_rec = padded_ld(H);
     for_unit_blocks(H, ut.nr, B * H * H, [&](int64_t j0, int64_t j1) {
+        ut.pack(j0, j1);  // this thread's panels
         RnnStep<T> s = base;
         T* dh = carry;
         T* dh_prev = dh + B * H;
@@ -105,7 +107,7 @@ void lstm_forward(const RnnDims& d, const T* x, const T* h0, const T* c0, const 
                   const T* bias, const uint8_t* mask, T* h, T* c, T* gates) {
     const int64_t B = d.B, H = d.H, G = 4 * H;
     const RnnCellKernels<T>& cells = rnn_cell_kernels<T>();
-    const PackedGates<T> u(H, 4, H, recurrent, G, 1);
+    const PackedGates<T> u(H, 4, H, recurrent, G, 1, false);
     T* rec = scratch<T>(kWork, size_t(B * padded_ld(G)));
     gemm<T>(d.T * B, G, d.I, T(1), x, d.I, 1, kernel, G, 1, T(0), gates, G, 1);
     RnnStep<T> base;
@@ -114,6 +116,7 @@ void lstm_forward(const RnnDims& d, const T* x, const T* h0, const T* c0, const 
     base.rec = rec;
     base.ld_rec = padded_ld(G);
     for_unit_blocks(H, u.nr, B * G * H, [&](int64_t j0, int64_t j1) {
+        u.pack(j0, j1);  // this thread's panels
         RnnStep<T> s = base;
         for (int64_t t = 0; t < d.T; ++t) {
             s.h_prev = t ? h + (t - 1) * B * H : h0;
@@ -138,7 +141,7 @@ void lstm_backward(const RnnDims& d, const T* grad_h, const T* grad_c, const T* 
                    T* grad_bias) {
     const int64_t B = d.B, H = d.H, G = 4 * H, TB = d.T * d.B;
     const RnnCellKernels<T>& cells = rnn_cell_kernels<T>();
-    const PackedGates<T> ut(G, 1, H, recurrent, 1, G);  // U^T
+    const PackedGates<T> ut(G, 1, H, recurrent, 1, G, false);  // U^T
     T* dz = scratch<T>(kWork, size_t(TB * G));
     T* carry = zeroed<T>(kCarry, 3 * B * H + B * padded_ld(H));
     T* dc = carry + 2 * B * H;
@@ -149,6 +152,7 @@ void lstm_backward(const RnnDims& d, const T* grad_h, const T* grad_c, const T* 
     base.dh_rec = dh_rec;
     base.ld_dh_rec = padded_ld(H);
     for_unit_blocks(H, ut.nr, B * G * H, [&](int64_t j0, int64_t j1) {
+        ut.pack(j0, j1);  // this thread's panels
         RnnStep<T> s = base;
         T* dh = carry;
         T* dh_prev = dh + B * H;

@@ -3,7 +3,8 @@
 // time-major x (T, B, I), states (B, H), outputs (T, B, H), Keras gate order, mask (T, B) or null.
 //
 // Forward: the input projection of every step as one GEMM (T*B x I @ I x G*H); U packed once into panels
-// (rnn_common.h: PackedGates); then one parallel region for the whole sequence in which each thread owns a
+// (rnn_common.h: PackedGates; SimpleRNN/LSTM: each thread packs its own panels on entering the region); then
+// one parallel region for the whole sequence in which each thread owns a
 // block of units of every gate: per step it multiplies h_{t-1} by its panels of U and runs the fused pointwise
 // pass (rnn_cell.h) on its units, then waits at one barrier. Backward likewise with U^T packed once: per step
 // the fused pass giving the gate gradients dz[t], a barrier, dz[t] U^T for the thread's units; then the

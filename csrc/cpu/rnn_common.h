@@ -50,13 +50,25 @@ template <typename T>
 struct PackedGates {
     int64_t k = 0, gates = 0, width = 0, nr = 0, ppg = 0;  // ppg: panels per gate
     T* data = nullptr;
+    const T* b = nullptr;
+    int64_t rs_b = 0, cs_b = 0;
 
-    // B(kk, g * width + j) = b[kk * rs_b + (g * width + j) * cs_b].
-    PackedGates(int64_t k_, int64_t gates_, int64_t width_, const T* b, int64_t rs_b, int64_t cs_b)
+    // B(kk, g * width + j) = b[kk * rs_b + (g * width + j) * cs_b]. With pack_now false, nothing is packed
+    // until pack() is called: inside for_unit_blocks each thread packs the panels it alone reads (its units
+    // of every gate), in parallel and into its own L2, with no barrier needed before its first product.
+    PackedGates(int64_t k_, int64_t gates_, int64_t width_, const T* b_, int64_t rs_b_, int64_t cs_b_,
+                bool pack_now = true)
         : k(k_), gates(gates_), width(width_), nr(gemm_panel_width<T>()), ppg((width_ + nr - 1) / nr),
-          data(scratch<T>(kPacked, size_t(gates_ * ppg * nr * k_))) {
+          data(scratch<T>(kPacked, size_t(gates_ * ppg * nr * k_))), b(b_), rs_b(rs_b_), cs_b(cs_b_) {
+        if (pack_now) pack(0, width);
+    }
+
+    // The panels holding units [j0, j1) of every gate; j0 a multiple of nr.
+    void pack(int64_t j0, int64_t j1) const {
+        if (j1 <= j0) return;
         for (int64_t g = 0; g < gates; ++g)
-            gemm_pack_panels<T>(k, width, b + g * width * cs_b, rs_b, cs_b, nr, data + g * ppg * nr * k);
+            gemm_pack_panels<T>(k, j1 - j0, b + (g * width + j0) * cs_b, rs_b, cs_b, nr,
+                                data + (g * ppg + j0 / nr) * nr * k);
     }
 
     // c (m, j1 - j0) = a (m, kk) @ B[k0 : k0 + kk, gate g's columns j0..j1); j0 a multiple of nr.
