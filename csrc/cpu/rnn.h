@@ -4,14 +4,14 @@
 //
 // Forward: the input projection of every step as one GEMM (T*B x I @ I x G*H); U packed once into panels
 // (rnn_common.h: PackedGates; SimpleRNN/LSTM: each thread packs its own panels on entering the region); then
-// one parallel region for the whole sequence in which each thread owns a
-// block of units of every gate: per step it multiplies h_{t-1} by its panels of U and runs the fused pointwise
-// pass (rnn_cell.h) on its units, then waits at one barrier. Backward likewise with U^T packed once: per step
-// the fused pass giving the gate gradients dz[t], a barrier, dz[t] U^T for the thread's units; then the
-// SimpleRNN/LSTM weight gradients (kernel, recurrent kernel, bias) as ONE GEMM over all steps,
-// [x_t | h_{t-1} | 1]^T dz (rnn_common.h: grad_weights_gemm), and grad_x as another (GRU: one GEMM each,
-// grad_bias as column sums in a fixed order). Workspaces are per-thread, reused across calls; nothing is allocated in the time loop.
-// Results do not depend on the thread count. Pointers are C-contiguous; callers check shapes (rnn_shapes.h).
+// one parallel region for the whole sequence in which each thread owns a block of units of every gate: per
+// step it multiplies h_{t-1} by its panels of U and runs the fused pointwise pass (rnn_cell.h) on its units,
+// then waits at one barrier. Backward likewise with U^T packed once: per step the fused pass giving the gate
+// gradients dz[t], a barrier, dz[t] U^T for the thread's units; then the SimpleRNN/LSTM weight gradients
+// (kernel, recurrent kernel, bias) as ONE GEMM over all steps, [x_t | h_{t-1} | 1]^T dz (rnn_common.h:
+// grad_weights_gemm), and grad_x as another (GRU: one GEMM each, grad_bias as column sums in a fixed order).
+// Workspaces are per-thread, reused across calls; nothing is allocated in the time loop. Results do not
+// depend on the thread count. Pointers are C-contiguous; callers check shapes (rnn_shapes.h).
 #pragma once
 
 #include <cstdint>
