@@ -152,7 +152,7 @@ void pack_b(int64_t nr, int64_t kc, const T* b, int64_t rs, int64_t cs, int64_t 
             const T* src = b + p * rs;
             T* d = dst + p * NR;
             if (cs == 1)
-                for (int64_t j = 0; j < nr; ++j) d[j] = src[j];
+                std::memcpy(d, src, size_t(nr) * sizeof(T));  // libc's wide copy: the loop got 16-byte moves
             else
                 for (int64_t j = 0; j < nr; ++j) d[j] = src[j * cs];
             for (int64_t j = nr; j < NR; ++j) d[j] = T(0);
