@@ -1,0 +1,153 @@
+// Bodies of the float32 activation kernels (see activation_kernels.h). Included only by
+// activation_{generic,avx2,avx512}.cpp, each of which ends with EMBER_ACT_KERNELS(its name); everything here
+// has internal linkage, so each file keeps its own copy compiled with its own flags.
+//
+// Every loop is a plain loop over vmath.h's branch-free functions, which the compiler vectorizes. Reductions
+// (row max, row sums in double) run in 16 fixed lanes combined in a fixed order: they vectorize without
+// reassociation, and the result does not depend on the thread count.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+
+#include "activation_kernels.h"
+#include "vmath.h"
+
+namespace ember {
+namespace {
+
+constexpr int kLanes = 16;
+
+// expm1(x) for x <= 0 (elu): 2^n (1 + q) - 1 = 2^n q + (2^n - 1) with q = e^r - 1 from exp_f's polynomial.
+// For |x| < ln2 / 2, n = 0 and this is q itself (no cancellation near 0); elsewhere 1 - e^x >= 0.29.
+inline float expm1_f(float x) {
+    const float lo = -87.33654f, hi = 88.3762626647949f;
+    const float xc = x < lo ? lo : (x > hi ? hi : x);  // NaN stays NaN
+    const float shifter = 12582912.0f;
+    const float nf = (xc * 1.44269504088896341f + shifter) - shifter;
+    const float r = (xc - nf * 0.693359375f) - nf * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    const float q = p * r * r + r;
+    const int32_t n = static_cast<int32_t>(nf == nf ? nf : 0.0f);
+    const float scale = vmath::bits_to_float(int32_t(uint32_t(n + 127) << 23));
+    return scale * q + (scale - 1.0f);
+}
+
+inline double sum_lanes(const double* acc) {
+    double s8[8];
+    for (int k = 0; k < 8; ++k) s8[k] = acc[k] + acc[k + 8];
+    for (int k = 0; k < 4; ++k) s8[k] += s8[k + 4];
+    return (s8[0] + s8[2]) + (s8[1] + s8[3]);
+}
+
+// Sum in double of v[0, n), in lanes.
+inline double sum_f64(int64_t n, const float* v) {
+    double acc[kLanes] = {};
+    int64_t j = 0;
+    for (; j + kLanes <= n; j += kLanes)
+        for (int k = 0; k < kLanes; ++k) acc[k] += double(v[j + k]);
+    for (int k = 0; j + k < n; ++k) acc[k] += double(v[j + k]);
+    return sum_lanes(acc);
+}
+
+// max over the row; like std::max in a loop, a NaN element is skipped (it turns up in the exp instead).
+inline float row_max(int64_t n, const float* x) {
+    float acc[kLanes];
+    for (int k = 0; k < kLanes; ++k) acc[k] = -INFINITY;
+    int64_t j = 0;
+    for (; j + kLanes <= n; j += kLanes)
+        for (int k = 0; k < kLanes; ++k) acc[k] = acc[k] < x[j + k] ? x[j + k] : acc[k];
+    for (int k = 0; j + k < n; ++k) acc[k] = acc[k] < x[j + k] ? x[j + k] : acc[k];
+    float m = acc[0];
+    for (int k = 1; k < kLanes; ++k) m = m < acc[k] ? acc[k] : m;
+    return m;
+}
+
+void act_sigmoid(int64_t n, const float* x, float* y) {
+#pragma GCC ivdep
+    for (int64_t i = 0; i < n; ++i) y[i] = vmath::sigmoid_f(x[i]);
+}
+
+void act_tanh(int64_t n, const float* x, float* y) {
+#pragma GCC ivdep
+    for (int64_t i = 0; i < n; ++i) y[i] = vmath::tanh_f(x[i]);
+}
+
+void act_elu(int64_t n, const float* x, float* y, float a) {
+#pragma GCC ivdep
+    for (int64_t i = 0; i < n; ++i) {
+        const float v = x[i];
+        const float neg = a * expm1_f(v < 0.0f ? v : 0.0f);  // NaN: v < 0 fails, but v > 0 fails too
+        y[i] = v > 0.0f ? v : (v == v ? neg : v);
+    }
+}
+
+void act_elu_backward(int64_t n, const float* x, const float* gy, float* gx, float a) {
+#pragma GCC ivdep
+    for (int64_t i = 0; i < n; ++i) {
+        const float v = x[i];
+        const float d = a * vmath::exp_f(v < 0.0f ? v : 0.0f);
+        gx[i] = v <= 0.0f ? gy[i] * d : gy[i];
+    }
+}
+
+void softmax_row(int64_t cols, const float* x, float* y) {
+    const float mx = row_max(cols, x);
+#pragma GCC ivdep
+    for (int64_t j = 0; j < cols; ++j) y[j] = vmath::exp_f(x[j] - mx);
+    const float s = float(sum_f64(cols, y));
+#pragma GCC ivdep
+    for (int64_t j = 0; j < cols; ++j) y[j] /= s;
+}
+
+void softmax_backward_row(int64_t cols, const float* y, const float* gy, float* gx) {
+    double acc[kLanes] = {};
+    int64_t j = 0;
+    for (; j + kLanes <= cols; j += kLanes)
+        for (int k = 0; k < kLanes; ++k) acc[k] += double(gy[j + k]) * double(y[j + k]);
+    for (int k = 0; j + k < cols; ++k) acc[k] += double(gy[j + k]) * double(y[j + k]);
+    const float d = float(sum_lanes(acc));
+#pragma GCC ivdep
+    for (int64_t i = 0; i < cols; ++i) gx[i] = y[i] * (gy[i] - d);
+}
+
+// The exps go through a stack block (y may be x).
+void log_softmax_row(int64_t cols, const float* x, float* y) {
+    const float mx = row_max(cols, x);
+    constexpr int64_t kBlock = 512;
+    float e[kBlock];
+    double acc[kLanes] = {};
+    for (int64_t j0 = 0; j0 < cols; j0 += kBlock) {
+        const int64_t m = std::min(kBlock, cols - j0);
+        for (int64_t j = 0; j < m; ++j) e[j] = vmath::exp_f(x[j0 + j] - mx);
+        int64_t j = 0;
+        for (; j + kLanes <= m; j += kLanes)
+            for (int k = 0; k < kLanes; ++k) acc[k] += double(e[j + k]);
+        for (int k = 0; j + k < m; ++k) acc[k] += double(e[j + k]);
+    }
+    const float lse = float(std::log(sum_lanes(acc)));
+#pragma GCC ivdep
+    for (int64_t j = 0; j < cols; ++j) y[j] = (x[j] - mx) - lse;
+}
+
+void log_softmax_backward_row(int64_t cols, const float* y, const float* gy, float* gx) {
+    const float s = float(sum_f64(cols, gy));
+#pragma GCC ivdep
+    for (int64_t j = 0; j < cols; ++j) gx[j] = gy[j] - vmath::exp_f(y[j]) * s;
+}
+
+}  // namespace
+}  // namespace ember
+
+#define EMBER_ACT_KERNELS(NAME)                                                                             \
+    namespace ember {                                                                                       \
+    ActKernelsF32 act_kernels_##NAME##_f32() {                                                              \
+        return ActKernelsF32{&act_sigmoid,  &act_tanh,           &act_elu,         &act_elu_backward,       \
+                             &softmax_row,  &softmax_backward_row, &log_softmax_row, &log_softmax_backward_row}; \
+    }                                                                                                       \
+    }
