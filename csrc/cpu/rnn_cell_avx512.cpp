@@ -18,13 +18,13 @@
 namespace ember {
 namespace {
 
-// vmath::exp_f's Cephes polynomial; 2^n applied with scalef (n may be anything, NaN gives NaN).
+// vmath::exp_f's Cephes polynomial; 2^n applied with scalef, which also gives the subnormal results and 0
+// below -87.3 (no clamp-and-select needed there). The callers bound x: sigmoid takes it of max(-|x|, -104)
+// (exp(-104) is below the smallest subnormal), tanh of min(2|x|, 18). NaN propagates.
 inline __m512 exp16(__m512 x) {
-    const __m512 lo = _mm512_set1_ps(-87.33654f), hi = _mm512_set1_ps(88.3762626647949f);
-    const __m512 xc = _mm512_min_ps(hi, _mm512_max_ps(lo, x));  // second operand returned on NaN: stays NaN
-    const __m512 nf = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
+    const __m512 nf = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                            _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(nf, _mm512_set1_ps(0.693359375f), xc);
+    __m512 r = _mm512_fnmadd_ps(nf, _mm512_set1_ps(0.693359375f), x);
     r = _mm512_fnmadd_ps(nf, _mm512_set1_ps(-2.12194440e-4f), r);
     __m512 p = _mm512_set1_ps(1.9875691500e-4f);
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
@@ -33,8 +33,7 @@ inline __m512 exp16(__m512 x) {
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
     p = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
-    const __m512 y = _mm512_scalef_ps(p, nf);
-    return _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ), _mm512_setzero_ps());
+    return _mm512_scalef_ps(p, nf);
 }
 
 // 1 / d for d >= 1 (finite or inf; NaN stays NaN): 14-bit estimate, one Newton step.
@@ -46,7 +45,8 @@ inline __m512 recip16(__m512 d) {
 inline __m512 abs16(__m512 x) { return _mm512_abs_ps(x); }
 
 inline __m512 sigmoid16(__m512 x) {
-    const __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), abs16(x)));
+    // max(lo, v) returns v when either is NaN: NaN stays
+    const __m512 e = exp16(_mm512_max_ps(_mm512_set1_ps(-104.0f), _mm512_sub_ps(_mm512_setzero_ps(), abs16(x))));
     const __m512 s = recip16(_mm512_add_ps(_mm512_set1_ps(1.0f), e));
     return _mm512_mask_mul_ps(s, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ), e, s);
 }
