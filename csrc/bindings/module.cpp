@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "common/allocator.h"
 #include "common/parallel.h"
 #include "cpu/gemm.h"
 
@@ -17,6 +18,7 @@ void bind_rnn(py::module_& m);
 PYBIND11_MODULE(_C, m) {
     using namespace ember;
     m.doc() = "ember's native CPU kernels (OpenMP, AVX2/AVX-512 GEMM micro-kernels chosen at run time).";
+    m.attr("allocator_tuned") = tune_allocator();
 
     m.def("set_num_threads", &set_num_threads, py::arg("n"),
           "Threads every kernel uses from now on, process-wide; n <= 0 restores the default.");

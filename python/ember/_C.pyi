@@ -7,6 +7,7 @@ def set_num_threads(n: int) -> None:
     """Threads every kernel uses from now on, process-wide; n <= 0 restores the default."""
 
 def get_num_threads() -> int: ...
+allocator_tuned: bool  # glibc keeps large freed blocks for reuse (see csrc/common/allocator.cpp)
 def cpu_features() -> dict[str, object]:
     """CPU flags (x86, sse2, avx, avx2, fma, avx512f/bw/dq/vl), compiled_kernels, gemm_kernel, openmp."""
 
