@@ -280,3 +280,18 @@ def test_symbolic_tensors_passed_by_keyword_join_the_graph_and_its_config():
     clone.set_weights(model.get_weights())
     np.testing.assert_array_equal(clone.predict([xa, xb]), model.predict([xa, xb]))
     assert not np.array_equal(model.predict([xa, xb]), model.predict([xa, xa]))
+
+
+def test_functional_model_with_unknown_image_size_runs_on_any_size():
+    inputs = ember.Input((None, None, 3))
+    features = layers.MaxPooling2D(2)(layers.Conv2D(8, 3, activation="relu")(inputs))
+    assert features.shape == (None, None, None, 8)
+    model = ember.Model(inputs, layers.Dense(2)(layers.GlobalAveragePooling2D()(features)))
+    assert model(np.ones((2, 12, 17, 3), "float32")).shape == (2, 2)
+    assert model(np.ones((1, 5, 6, 3), "float32")).shape == (1, 2)
+
+
+def test_functional_shapes_keep_known_dimensions():
+    tokens = ember.Input((None,), dtype="int64")
+    assert layers.Embedding(10, 4)(tokens).shape == (None, None, 4)
+    assert layers.Dense(3)(ember.Input((7,))).shape == (None, 3)

@@ -62,22 +62,39 @@ def substitute(obj, replace):
     return obj
 
 
-def _concrete(symbolic):
-    """Zeros standing in for a symbolic tensor: a batch of one."""
-    return np.zeros(tuple(1 if n is None else n for n in symbolic.shape), symbolic.dtype)
+def _concrete(symbolic, fill=1):
+    """Zeros standing in for a symbolic tensor: a batch of one, other unknown dimensions of size `fill`."""
+    return np.zeros(tuple((1 if axis == 0 else fill) if n is None else n for axis, n in enumerate(symbolic.shape)),
+                    symbolic.dtype)
+
+
+# Stand-in sizes for unknown non-batch dimensions (Input((None, None, 3)), variable-length sequences): large
+# enough for any usual kernel or pooling window, and two of them, so that the output dimensions that follow an
+# unknown input dimension are found (they differ between the runs) and recorded as None.
+_FILLS = (29, 31)
+
+
+def _run_stand_in(layer, inputs, kwargs, fill):
+    concrete = [_concrete(s, fill) for s in _flatten(inputs)]
+    with autograd.no_grad():
+        out = layer(concrete if isinstance(inputs, (list, tuple)) else concrete[0],
+                    **substitute(kwargs, lambda s: _concrete(s, fill)))
+    return out if isinstance(out, (list, tuple)) else [out], isinstance(out, (list, tuple))
 
 
 def call_symbolic(layer, inputs, kwargs):
-    """Run `layer` once on stand-in data (this builds it and finds its output shape) and record the call."""
-    concrete = [_concrete(s) for s in _flatten(inputs)]
-    with autograd.no_grad():
-        out = layer(concrete if isinstance(inputs, (list, tuple)) else concrete[0], **substitute(kwargs, _concrete))
-    outputs = out if isinstance(out, (list, tuple)) else [out]
+    """Run `layer` on stand-in data (this builds it and finds its output shape) and record the call."""
+    symbols = _flatten(inputs) + symbols_in(kwargs)
+    unknown = any(n is None for s in symbols for n in s.shape[1:])
+    outputs, nested = _run_stand_in(layer, inputs, kwargs, _FILLS[0] if unknown else 1)
+    shapes = [tuple(o.shape[1:]) for o in outputs]
+    if unknown:
+        again, _ = _run_stand_in(layer, inputs, kwargs, _FILLS[1])
+        shapes = [tuple(n if n == m else None for n, m in zip(shape, o.shape[1:])) for shape, o in zip(shapes, again)]
     batch = _flatten(inputs)[0].shape[0]
-    if not isinstance(out, (list, tuple)):
-        return SymbolicTensor((batch,) + tuple(out.shape[1:]), out.dtype, layer, inputs, kwargs)
-    return [SymbolicTensor((batch,) + tuple(o.shape[1:]), o.dtype, layer, inputs, kwargs, index=i)
-            for i, o in enumerate(outputs)]
+    made = [SymbolicTensor((batch,) + shape, o.dtype, layer, inputs, kwargs, index=i if nested else None)
+            for i, (shape, o) in enumerate(zip(shapes, outputs))]
+    return made if nested else made[0]
 
 
 class Graph:
