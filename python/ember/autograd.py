@@ -6,9 +6,17 @@ reverse topological order. After a backward the closures are dropped, which free
 unless `retain_graph=True`.
 """
 import contextlib
+import itertools
 import threading
 
 _state = threading.local()
+_passes = itertools.count(1)
+
+
+def current_pass():
+    """An id of the backward pass running on this thread (0 outside any): ops that gather several outputs'
+    gradients into one buffer use it to tell a new pass from the remains of an earlier one."""
+    return getattr(_state, "pass_id", 0)
 
 
 def is_grad_enabled():
@@ -95,6 +103,7 @@ def backward(root, grad=None, retain_graph=False):
         root._accumulate_grad(grad)
         return
 
+    _state.pass_id = next(_passes)
     grads = {id(root._node): grad}
     for node in reversed(_topological_order(root._node)):
         g = grads.pop(id(node), None)

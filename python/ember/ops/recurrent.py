@@ -1,12 +1,14 @@
 """Recurrent sequences (SimpleRNN, LSTM, GRU), batch-major as Keras: x (B, T, I), states (B, H), outputs (B, T, H).
 
 Each op transposes to the kernels' time-major layout, runs the whole sequence in one backend call and records ONE
-autograd node. The node's output packs every step's states, (B, T, H) or for the LSTM (B, T, 2H) = [h | c]; the
-outputs and final states the user gets are slices of it (differentiable getitem), so whatever of them reaches a
-loss, the backward gets the gradient of every step's h (and c) at once and runs the backward kernel once.
+autograd node, so whatever of its results reaches a loss, the backward kernel runs once for every step. SimpleRNN
+and GRU: the node's output is the (B, T, H) outputs and h_T is a slice of it. LSTM: the node's output is a 0-d
+stand-in and outputs, h_T and c_T are each recorded on it; their backwards add into one pair of time-major
+gradient buffers (no packed [h | c] array, nor zero gradients of it to sum).
 """
 import numpy as np
 
+from .. import autograd
 from ._util import Tensor, kernels, record, require_float, require_rank, wrap
 from .indexing import getitem
 
@@ -134,16 +136,66 @@ def lstm(x, h0, c0, kernel, recurrent_kernel, bias=None, mask=None):
     h, c, gates = backend.lstm_forward(xt, h0._data, c0._data, *weights, _data(bias), m)
     inputs = [x, h0, c0, kernel, recurrent_kernel] + ([] if bias is None else [bias])
 
-    def backward(g):
-        g = _batch_major(xp, g)  # (T, B, 2H)
-        grads = backend.lstm_backward(xp.ascontiguousarray(g[..., :units]), xp.ascontiguousarray(g[..., units:]),
-                                      xt, h0._data, c0._data, *weights, m, h, c, gates)
+    grad = _LstmGrad(xp, h.shape, h.dtype)
+
+    def backward(_):
+        grad_h, grad_c = grad.take(xp)
+        grads = backend.lstm_backward(grad_h, grad_c, xt, h0._data, c0._data, *weights, m, h, c, gates)
         return _grads_for(inputs, [_batch_major(xp, grads[0])] + list(grads[1:]))
 
-    packed = record("lstm", wrap(_batch_major(xp, xp.concatenate([h, c], axis=2))), inputs, backward)
-    outputs = getitem(packed, (slice(None), slice(None), slice(None, units)))
-    return outputs, getitem(packed, (slice(None), -1, slice(None, units))), getitem(packed, (slice(None), -1,
-                                                                                           slice(units, None)))
+    # The node's output is a stand-in (a 0-d array): the user's three tensors are read from h and c directly and
+    # their backwards add into `grad`'s time-major buffers, the kernel backward's own layout, and hand the node
+    # only 0-d zeros. So no (B, T, 2H) packed array, zero gradients of it, or their sums.
+    node = record("lstm", wrap(xp.zeros((), dtype=h.dtype)), inputs, backward)
+    outputs = _lstm_part(node, _batch_major(xp, h), grad, "h", None)
+    return (outputs, _lstm_part(node, h[-1].copy(), grad, "h", -1),
+            _lstm_part(node, c[-1].copy(), grad, "c", -1))
+
+
+class _LstmGrad:
+    """The gradients of every step's h and c, (T, B, H) each, gathered from the lstm's outputs during one
+    backward pass (None: no gradient reached it yet). A pass that finds another pass's remains starts over."""
+
+    __slots__ = ("shape", "dtype", "h", "c", "pass_id")
+
+    def __init__(self, xp, shape, dtype):
+        self.shape, self.dtype, self.h, self.c, self.pass_id = shape, dtype, None, None, None
+
+    def add(self, xp, which, step, g):
+        if self.pass_id != autograd.current_pass():
+            self.h = self.c = None
+            self.pass_id = autograd.current_pass()
+        buf = getattr(self, which)
+        if step is None:  # g: (B, T, H) batch-major
+            g = g.transpose(1, 0, 2)
+            if buf is None:
+                setattr(self, which, xp.ascontiguousarray(g, dtype=self.dtype))
+                return
+        if buf is None:
+            buf = xp.zeros(self.shape, dtype=self.dtype)
+            setattr(self, which, buf)
+        if step is None:
+            buf += g
+        else:
+            buf[step] += g
+
+    def take(self, xp):
+        h = xp.zeros(self.shape, dtype=self.dtype) if self.h is None else self.h
+        c = xp.zeros(self.shape, dtype=self.dtype) if self.c is None else self.c
+        self.h = self.c = self.pass_id = None
+        return h, c
+
+
+def _lstm_part(node, array, grad, which, step):
+    """One of the lstm's results: `array` (which states, every step or only `step`), differentiable through
+    `grad` into the one lstm node."""
+    xp = node._xp
+
+    def backward(g):
+        grad.add(xp, which, step, g)
+        return [xp.zeros((), dtype=g.dtype)]
+
+    return record("lstm", wrap(array), [node], backward)
 
 
 def gru(x, h0, kernel, recurrent_kernel, bias=None, reset_after=True, mask=None):
