@@ -383,3 +383,22 @@ def test_boolean_mask_as_ndarray_over_rows():
     x = leaf(np.ones((3, 2)))
     (x[np.array([True, False, True])] * 3).sum().backward()
     np.testing.assert_allclose(grad_of(x), [[3.0, 3.0], [0.0, 0.0], [3.0, 3.0]])
+
+
+def test_an_op_with_several_outputs_gets_each_outputs_gradient_or_none():
+    from ember.autograd import record_outputs
+
+    x = ember.tensor([1.0, 2.0], requires_grad=True)
+    seen = []
+
+    def backward(grads):
+        seen.append([None if g is None else g.tolist() for g in grads])
+        return [sum(g for g in grads if g is not None)]
+
+    double, triple = record_outputs("pair", [ember.Tensor._wrap(x.numpy() * 2), ember.Tensor._wrap(x.numpy() * 3)],
+                                    [x], backward)
+    (triple * 5).sum().backward(retain_graph=True)
+    assert seen == [[None, [5.0, 5.0]]]
+    (double + triple).sum().backward()
+    assert seen[1] == [[1.0, 1.0], [1.0, 1.0]]  # both outputs' gradients reach the node's one backward call
+    np.testing.assert_array_equal(x.grad.numpy(), [7.0, 7.0])

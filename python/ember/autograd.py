@@ -6,17 +6,9 @@ reverse topological order. After a backward the closures are dropped, which free
 unless `retain_graph=True`.
 """
 import contextlib
-import itertools
 import threading
 
 _state = threading.local()
-_passes = itertools.count(1)
-
-
-def current_pass():
-    """An id of the backward pass running on this thread (0 outside any): ops that gather several outputs'
-    gradients into one buffer use it to tell a new pass from the remains of an earlier one."""
-    return getattr(_state, "pass_id", 0)
 
 
 def is_grad_enabled():
@@ -43,27 +35,39 @@ def enable_grad():
 
 
 class Node:
-    """How one op's output was made: where its inputs came from and how to map its gradient to theirs.
+    """How one op's outputs were made: where its inputs came from and how to map their gradients to the inputs'.
 
-    Edges point at the inputs' nodes as they were when the op ran (or at the leaf tensor itself), not at the
-    input tensors: an assignment that later gives a tensor a new node must not reroute earlier consumers.
+    Edges point at the inputs' nodes as they were when the op ran, as (node, output index), or at the leaf tensor
+    itself; not at the input tensors: an assignment that later gives a tensor a new node must not reroute earlier
+    consumers. An op with several outputs (an LSTM's sequence and final states) has one node for all of them.
     """
 
-    __slots__ = ("op", "edges", "dtypes", "backward_fn")
+    __slots__ = ("op", "edges", "dtypes", "backward_fn", "n_outputs")
 
-    def __init__(self, op, inputs, backward_fn):
+    def __init__(self, op, inputs, backward_fn, n_outputs=1):
         self.op = op
-        self.edges = tuple(None if not t.requires_grad else (t._node or t) for t in inputs)
+        self.edges = tuple(None if not t.requires_grad else ((t._node, t._output_index) if t._node else t)
+                           for t in inputs)
         self.dtypes = tuple(t._data.dtype for t in inputs)
         self.backward_fn = backward_fn
+        self.n_outputs = n_outputs
 
 
 def record(op, out, inputs, backward_fn):
-    """Attach `backward_fn` to the tensor `out` if any of `inputs` requires a gradient. Returns `out`."""
+    """Attach `backward_fn` (output gradient -> one gradient per input) to the tensor `out` if any of `inputs`
+    requires a gradient. Returns `out`."""
+    return record_outputs(op, [out], inputs, lambda grads: backward_fn(grads[0]))[0]
+
+
+def record_outputs(op, outs, inputs, backward_fn):
+    """Attach one node to every tensor of `outs`: `backward_fn` takes a list with one gradient per output (None
+    where none arrived; at least one did) and returns one gradient per input. Returns `outs`."""
     if is_grad_enabled() and any(t.requires_grad for t in inputs):
-        out._requires_grad = True
-        out._node = Node(op, inputs, backward_fn)
-    return out
+        node = Node(op, inputs, backward_fn, len(outs))
+        for index, out in enumerate(outs):
+            out._requires_grad = True
+            out._node, out._output_index = node, index
+    return outs
 
 
 def _topological_order(root):
@@ -73,14 +77,19 @@ def _topological_order(root):
     while stack:
         node, edges = stack[-1]
         for edge in edges:
-            if isinstance(edge, Node) and id(edge) not in visited:
-                visited.add(id(edge))
-                stack.append((edge, iter(edge.edges)))
+            if isinstance(edge, tuple) and id(edge[0]) not in visited:
+                visited.add(id(edge[0]))
+                stack.append((edge[0], iter(edge[0].edges)))
                 break
         else:
             stack.pop()
             order.append(node)
     return order
+
+
+def _add(grads, node, index, g):
+    slots = grads.setdefault(id(node), [None] * node.n_outputs)
+    slots[index] = g if slots[index] is None else slots[index] + g
 
 
 def backward(root, grad=None, retain_graph=False):
@@ -103,8 +112,8 @@ def backward(root, grad=None, retain_graph=False):
         root._accumulate_grad(grad)
         return
 
-    _state.pass_id = next(_passes)
-    grads = {id(root._node): grad}
+    grads = {}
+    _add(grads, root._node, root._output_index, grad)
     for node in reversed(_topological_order(root._node)):
         g = grads.pop(id(node), None)
         if g is None:
@@ -121,8 +130,7 @@ def backward(root, grad=None, retain_graph=False):
                 continue
             if pg.dtype != dtype:  # constants of another precision must not leak into the graph
                 pg = pg.astype(dtype)
-            if isinstance(edge, Node):
-                key = id(edge)
-                grads[key] = pg if key not in grads else grads[key] + pg
+            if isinstance(edge, tuple):
+                _add(grads, *edge, pg)
             else:
                 edge._accumulate_grad(pg)

@@ -36,12 +36,13 @@ def to_array(data, dtype=None, copy=False):
 class Tensor:
     """An array plus its autograd record. Create with `ember.tensor(data, dtype=None, requires_grad=False)`."""
 
-    __slots__ = ("_data", "_requires_grad", "_node", "grad", "name", "_keras_mask", "__weakref__")
+    __slots__ = ("_data", "_requires_grad", "_node", "_output_index", "grad", "name", "_keras_mask", "__weakref__")
     __array_ufunc__ = None  # NumPy defers `ndarray + Tensor` to Tensor.__radd__ instead of looping over it
 
     def __init__(self, data, dtype=None, requires_grad=False, name=None):
         self._data = to_array(data, dtype)
         self._node = None
+        self._output_index = 0  # which output of its node (an op may make several)
         self.grad = None
         self.name = name
         self._keras_mask = None  # (batch, time) bool array a layer attached for the layers after it
@@ -55,6 +56,7 @@ class Tensor:
         t._data = array
         t._requires_grad = False
         t._node = None
+        t._output_index = 0
         t.grad = None
         t.name = None
         t._keras_mask = None

@@ -65,7 +65,7 @@ def setitem(x, index, value):
     except (IndexError, TypeError, ValueError) as error:
         raise _index_error("setitem", x, index, error) from None
     old = Tensor._wrap(x._data)
-    old._requires_grad, old._node = x._requires_grad, x._node
+    old._requires_grad, old._node, old._output_index = x._requires_grad, x._node, x._output_index
     value_shape = np.shape(v)
 
     def backward(g):

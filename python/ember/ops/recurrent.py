@@ -2,15 +2,13 @@
 
 Each op transposes to the kernels' time-major layout, runs the whole sequence in one backend call and records ONE
 autograd node, so whatever of its results reaches a loss, the backward kernel runs once for every step. SimpleRNN
-and GRU: the node's output is the (B, T, H) outputs and h_T is a slice of it. LSTM: the node's output is a 0-d
-stand-in and outputs, h_T and c_T are each recorded on it; their backwards add into one pair of time-major
-gradient buffers (no packed [h | c] array, nor zero gradients of it to sum).
+and GRU return (outputs, h_T), the LSTM (outputs, h_T, c_T): the outputs of one node, so no packed array is sliced
+and no zero gradients of it are summed.
 """
 import numpy as np
 
-from .. import autograd
-from ._util import Tensor, kernels, record, require_float, require_rank, wrap
-from .indexing import getitem
+from ..autograd import record_outputs
+from ._util import Tensor, kernels, require_float, require_rank, wrap
 
 
 def _as_tensor(value):
@@ -70,7 +68,25 @@ def _time_major(x):
 
 
 def _batch_major(xp, a):
+    """(T, B, ...) <-> (B, T, ...), contiguous (the swap is its own inverse)."""
     return xp.ascontiguousarray(a.transpose(1, 0, 2))
+
+
+def _step_gradient(xp, like, g_steps, g_final):
+    """The gradient of every step's state (T, B, H), time-major as the backward kernels take it, from the
+    gradients of the batch-major sequence and of the final state (either may be None: no gradient reached it)."""
+    if g_steps is None:
+        grad = xp.zeros(like.shape, like.dtype)
+    else:  # always a copy (ascontiguousarray would return a view when T or B is 1): the last step is added to
+        grad = xp.array(g_steps.transpose(1, 0, 2), order="C")
+    if g_final is not None:
+        grad[-1] += g_final
+    return grad
+
+
+def _sequence_results(xp, h):
+    """The batch-major outputs (B, T, H) and the final state (B, H): a recurrent op's results."""
+    return [wrap(_batch_major(xp, h)), wrap(h[-1].copy())]
 
 
 def _data(t):
@@ -112,13 +128,12 @@ def simple_rnn(x, h0, kernel, recurrent_kernel, bias=None, activation="tanh", ma
     h = backend.simple_rnn_forward(xt, h0._data, kernel._data, recurrent_kernel._data, _data(bias), activation, m)
     inputs = [x, h0, kernel, recurrent_kernel] + ([] if bias is None else [bias])
 
-    def backward(g):
+    def backward(grads):
         gx, gh0, gk, gu, gb = backend.simple_rnn_backward(
-            _batch_major(xp, g), xt, h0._data, kernel._data, recurrent_kernel._data, activation, m, h)
+            _step_gradient(xp, h, *grads), xt, h0._data, kernel._data, recurrent_kernel._data, activation, m, h)
         return _grads_for(inputs, [_batch_major(xp, gx), gh0, gk, gu, gb])
 
-    outputs = record("simple_rnn", wrap(_batch_major(xp, h)), inputs, backward)
-    return outputs, getitem(outputs, (slice(None), -1))
+    return tuple(record_outputs("simple_rnn", _sequence_results(xp, h), inputs, backward))
 
 
 def lstm(x, h0, c0, kernel, recurrent_kernel, bias=None, mask=None):
@@ -136,66 +151,14 @@ def lstm(x, h0, c0, kernel, recurrent_kernel, bias=None, mask=None):
     h, c, gates = backend.lstm_forward(xt, h0._data, c0._data, *weights, _data(bias), m)
     inputs = [x, h0, c0, kernel, recurrent_kernel] + ([] if bias is None else [bias])
 
-    grad = _LstmGrad(xp, h.shape, h.dtype)
-
-    def backward(_):
-        grad_h, grad_c = grad.take(xp)
-        grads = backend.lstm_backward(grad_h, grad_c, xt, h0._data, c0._data, *weights, m, h, c, gates)
+    def backward(grads):
+        g_outputs, g_hT, g_cT = grads  # only the final cell state is an output: c's other steps get zeros
+        grads = backend.lstm_backward(_step_gradient(xp, h, g_outputs, g_hT), _step_gradient(xp, c, None, g_cT),
+                                      xt, h0._data, c0._data, *weights, m, h, c, gates)
         return _grads_for(inputs, [_batch_major(xp, grads[0])] + list(grads[1:]))
 
-    # The node's output is a stand-in (a 0-d array): the user's three tensors are read from h and c directly and
-    # their backwards add into `grad`'s time-major buffers, the kernel backward's own layout, and hand the node
-    # only 0-d zeros. So no (B, T, 2H) packed array, zero gradients of it, or their sums.
-    node = record("lstm", wrap(xp.zeros((), dtype=h.dtype)), inputs, backward)
-    outputs = _lstm_part(node, _batch_major(xp, h), grad, "h", None)
-    return (outputs, _lstm_part(node, h[-1].copy(), grad, "h", -1),
-            _lstm_part(node, c[-1].copy(), grad, "c", -1))
-
-
-class _LstmGrad:
-    """The gradients of every step's h and c, (T, B, H) each, gathered from the lstm's outputs during one
-    backward pass (None: no gradient reached it yet). A pass that finds another pass's remains starts over."""
-
-    __slots__ = ("shape", "dtype", "h", "c", "pass_id")
-
-    def __init__(self, xp, shape, dtype):
-        self.shape, self.dtype, self.h, self.c, self.pass_id = shape, dtype, None, None, None
-
-    def add(self, xp, which, step, g):
-        if self.pass_id != autograd.current_pass():
-            self.h = self.c = None
-            self.pass_id = autograd.current_pass()
-        buf = getattr(self, which)
-        if step is None:  # g: (B, T, H) batch-major
-            g = g.transpose(1, 0, 2)
-            if buf is None:
-                setattr(self, which, xp.ascontiguousarray(g, dtype=self.dtype))
-                return
-        if buf is None:
-            buf = xp.zeros(self.shape, dtype=self.dtype)
-            setattr(self, which, buf)
-        if step is None:
-            buf += g
-        else:
-            buf[step] += g
-
-    def take(self, xp):
-        h = xp.zeros(self.shape, dtype=self.dtype) if self.h is None else self.h
-        c = xp.zeros(self.shape, dtype=self.dtype) if self.c is None else self.c
-        self.h = self.c = self.pass_id = None
-        return h, c
-
-
-def _lstm_part(node, array, grad, which, step):
-    """One of the lstm's results: `array` (which states, every step or only `step`), differentiable through
-    `grad` into the one lstm node."""
-    xp = node._xp
-
-    def backward(g):
-        grad.add(xp, which, step, g)
-        return [xp.zeros((), dtype=g.dtype)]
-
-    return record("lstm", wrap(array), [node], backward)
+    results = _sequence_results(xp, h) + [wrap(c[-1].copy())]
+    return tuple(record_outputs("lstm", results, inputs, backward))
 
 
 def gru(x, h0, kernel, recurrent_kernel, bias=None, reset_after=True, mask=None):
@@ -215,9 +178,8 @@ def gru(x, h0, kernel, recurrent_kernel, bias=None, reset_after=True, mask=None)
     h, gates = backend.gru_forward(xt, h0._data, *args)
     inputs = [x, h0, kernel, recurrent_kernel] + ([] if bias is None else [bias])
 
-    def backward(g):
-        gx, gh0, gk, gu, gb = backend.gru_backward(_batch_major(xp, g), xt, h0._data, *args, h, gates)
+    def backward(grads):
+        gx, gh0, gk, gu, gb = backend.gru_backward(_step_gradient(xp, h, *grads), xt, h0._data, *args, h, gates)
         return _grads_for(inputs, [_batch_major(xp, gx), gh0, gk, gu, gb])
 
-    outputs = record("gru", wrap(_batch_major(xp, h)), inputs, backward)
-    return outputs, getitem(outputs, (slice(None), -1))
+    return tuple(record_outputs("gru", _sequence_results(xp, h), inputs, backward))
