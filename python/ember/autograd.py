@@ -42,7 +42,7 @@ class Node:
     consumers. An op with several outputs (an LSTM's sequence and final states) has one node for all of them.
     """
 
-    __slots__ = ("op", "edges", "dtypes", "backward_fn", "n_outputs")
+    __slots__ = ("op", "edges", "dtypes", "backward_fn", "n_outputs", "__weakref__")  # weakrefs: leak tests
 
     def __init__(self, op, inputs, backward_fn, n_outputs=1):
         self.op = op

@@ -8,8 +8,8 @@ def _activation(name, x, alpha=0.0):
     require_float(name, x)
     backend = kernels(x)
     out = wrap(backend.activation_forward(name, x._data, alpha))
-    return record(name, out, [x],
-                  lambda g: [backend.activation_backward(name, x._data, out._data, g, alpha)])
+    y = out._data  # the array, not `out`: a closure holding the tensor would make a cycle out -> node -> out
+    return record(name, out, [x], lambda g: [backend.activation_backward(name, x._data, y, g, alpha)])
 
 
 def relu(x):
@@ -42,7 +42,8 @@ def _softmax_family(name, x, axis):
     forward = getattr(backend, f"{name}_forward")
     backward = getattr(backend, f"{name}_backward")
     out = wrap(forward(x._data, ax))
-    return record(name, out, [x], lambda g: [backward(out._data, g, ax)])
+    y = out._data  # not `out` (a reference cycle, see _activation)
+    return record(name, out, [x], lambda g: [backward(y, g, ax)])
 
 
 def softmax(x, axis=-1):

@@ -24,10 +24,11 @@ def _binary(op, compute, a, b, grad_a=None, grad_b=None):
     out = wrap(compute(_xp(da, db), da, db))
     if grad_a is None:
         return out
+    o = out._data  # the array, not the tensor: a closure holding `out` would make a cycle out -> node -> out
 
     def backward(g):
-        ga = unbroadcast(grad_a(g, da, db, out._data), sa) if isinstance(a, Tensor) and a.requires_grad else None
-        gb = unbroadcast(grad_b(g, da, db, out._data), sb) if isinstance(b, Tensor) and b.requires_grad else None
+        ga = unbroadcast(grad_a(g, da, db, o), sa) if isinstance(a, Tensor) and a.requires_grad else None
+        gb = unbroadcast(grad_b(g, da, db, o), sb) if isinstance(b, Tensor) and b.requires_grad else None
         return [grad for x, grad in ((a, ga), (b, gb)) if isinstance(x, Tensor)]
 
     return record(op, out, tensors_in(a, b), backward)
@@ -39,7 +40,8 @@ def _unary(op, compute, x, grad=None):
     out = wrap(compute(x._xp, dx))
     if grad is None:
         return out
-    return record(op, out, [x], lambda g: [grad(g, dx, out._data)])
+    o = out._data  # not `out`: that would make a reference cycle (see _binary)
+    return record(op, out, [x], lambda g: [grad(g, dx, o)])
 
 
 def add(a, b):

@@ -34,10 +34,11 @@ def _extremum(op, reduce, x, axis, keepdims):
         raise ValueError(f"{op}: cannot reduce an empty tensor of shape {x.shape}")
     data = x._data
     out = wrap(reduce(data, axis=axes, keepdims=keepdims))
+    extreme = out._data  # the array, not `out`: a closure holding the tensor would make a cycle out -> node -> out
 
     def backward(g):
         # ties share the gradient evenly (as torch's amax/amin)
-        winners = data == _expand_back(out._data, data.shape, axes, keepdims)
+        winners = data == _expand_back(extreme, data.shape, axes, keepdims)
         winners = winners / winners.sum(axis=axes, keepdims=True)
         return [winners.astype(data.dtype) * _expand_back(g, data.shape, axes, keepdims)]
 
