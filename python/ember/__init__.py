@@ -10,6 +10,7 @@ from .creation import (arange, from_dlpack, from_numpy, full, full_like, ones, o
 from .ops import (abs, argmax, argmin, clip, concatenate, exp, expand_dims, log, matmul, maximum, mean, minimum,
                   pad, power, reshape, split, sqrt, square, squeeze, stack, sum, transpose, where)
 from .random import manual_seed
+from .determinism import are_deterministic_algorithms_enabled, use_deterministic
 from .tensor import Tensor
 from . import activations, initializers, layers, regularizers  # noqa: E402  (after the core they build on)
 from . import callbacks, data, datasets, losses, metrics, optimizers, saving, schedules, utils  # noqa: E402
