@@ -2,6 +2,8 @@
 `clip_grad_norm_` / `clip_grad_value_` on parameters' `.grad`."""
 import math
 
+import numpy as np
+
 from .. import device as _device
 from ..tensor import Tensor
 
@@ -60,7 +62,8 @@ def clip_grad_norm(params, max_norm, norm_type=2.0, error_if_nonfinite=False):
     grads = [p.grad._data for p in params]
     xp = _device.array_module(grads[0])
     if norm_type == math.inf:
-        total = max(float(xp.max(xp.abs(g))) if g.size else 0.0 for g in grads)
+        # np.max, not Python's max: max(2.0, nan) is 2.0, which would hide a NaN gradient after the first one
+        total = float(np.max([float(xp.max(xp.abs(g))) if g.size else 0.0 for g in grads]))
     else:
         total = sum(float(xp.sum(xp.abs(g) ** norm_type)) for g in grads) ** (1.0 / norm_type)
     if error_if_nonfinite and not math.isfinite(total):
