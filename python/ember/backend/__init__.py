@@ -41,10 +41,12 @@ fixed nonlinearities (sigmoid gates, tanh candidate/cell); other activations use
 """
 import contextlib
 import importlib
+import threading
 
 _NAMES = ("reference", "cpu")
 _loaded = {}
-_cpu_choice = None
+_cpu_choice = None  # the process-wide choice (set_backend)
+_local = threading.local()  # .choice: this thread's choice inside `use_backend` blocks, over the process one
 
 
 def get(name):
@@ -65,15 +67,19 @@ def native_available():
 
 
 def current():
-    """Name of the backend CPU tensors use now: "cpu" (native kernels) unless set otherwise."""
+    """Name of the backend CPU tensors use now, in this thread: "cpu" (native kernels) unless set otherwise."""
     global _cpu_choice
+    override = getattr(_local, "choice", None)
+    if override is not None:
+        return override
     if _cpu_choice is None:
         _cpu_choice = "cpu" if native_available() else "reference"
     return _cpu_choice
 
 
 def set_backend(name):
-    """Run CPU ops on `name`: "cpu" (ember's native kernels) or "reference" (plain NumPy, the spec)."""
+    """Run CPU ops on `name`: "cpu" (ember's native kernels) or "reference" (plain NumPy, the spec), in every
+    thread (a thread inside a `use_backend` block keeps that block's choice until it leaves it)."""
     global _cpu_choice
     get(name)
     _cpu_choice = name
@@ -81,13 +87,18 @@ def set_backend(name):
 
 @contextlib.contextmanager
 def use_backend(name):
-    """`with ember.use_backend("reference"): ...` runs the block on that backend, then restores the old one."""
-    previous = current()
-    set_backend(name)
+    """`with ember.use_backend("reference"): ...` runs the block on that backend, then restores the old one.
+
+    The switch is this thread's alone (as no_grad): another thread's ops keep their backend, and blocks that
+    overlap in two threads cannot restore each other's choice.
+    """
+    get(name)
+    previous = getattr(_local, "choice", None)
+    _local.choice = name
     try:
         yield
     finally:
-        set_backend(previous)
+        _local.choice = previous
 
 
 def for_array(array):
