@@ -6,6 +6,14 @@ import os
 import numpy as np
 
 
+def _print(message):
+    """Print on rank 0 only when ember.distributed runs several processes (they all hold the same logs)."""
+    from . import distributed
+
+    if distributed.rank() == 0:
+        print(message)
+
+
 class Callback:
     def __init__(self):
         self.model = None
@@ -120,7 +128,7 @@ class EarlyStopping(_Monitor):
 
     def on_train_end(self, logs=None):
         if self.stopped_epoch and self.verbose:
-            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+            _print(f"Epoch {self.stopped_epoch + 1}: early stopping")
         if self.restore_best_weights and self.best_weights is not None and self.model.stop_training:
             self.model.set_weights(self.best_weights)
 
@@ -149,7 +157,7 @@ class ModelCheckpoint(_Monitor):
         else:
             self.model.save(path)
         if self.verbose:
-            print(f"Epoch {epoch + 1}: saved to {path}")
+            _print(f"Epoch {epoch + 1}: saved to {path}")
 
 
 class LearningRateScheduler(Callback):
@@ -163,7 +171,7 @@ class LearningRateScheduler(Callback):
         lr = float(self.schedule(epoch, float(self.model.optimizer.learning_rate)))
         self.model.optimizer.learning_rate = lr
         if self.verbose:
-            print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {lr}.")
+            _print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {lr}.")
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
@@ -196,7 +204,7 @@ class ReduceLROnPlateau(_Monitor):
                 self.model.optimizer.learning_rate = lr
                 self.cooldown_left, self.wait = self.cooldown, 0
                 if self.verbose:
-                    print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {lr}.")
+                    _print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {lr}.")
 
 
 class TerminateOnNaN(Callback):
@@ -205,7 +213,7 @@ class TerminateOnNaN(Callback):
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not np.isfinite(loss):
-            print(f"Batch {batch}: invalid loss, terminating training")
+            _print(f"Batch {batch}: invalid loss, terminating training")
             self.model.stop_training = True
 
 
@@ -218,12 +226,19 @@ class CSVLogger(Callback):
         self.keys = None
 
     def on_train_begin(self, logs=None):
+        from . import distributed
+
+        self.file = None
+        if distributed.rank() != 0:  # every rank holds the same logs; one writes them
+            return
         exists = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
         self.file = open(self.filename, "a" if self.append else "w", newline="")
         self.writer, self.keys, self.header_written = None, None, exists
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
+        if self.file is None:
+            return
         if self.keys is None:
             self.keys = sorted(logs)
             self.writer = csv.DictWriter(self.file, fieldnames=["epoch"] + self.keys, delimiter=self.separator)
@@ -233,4 +248,5 @@ class CSVLogger(Callback):
         self.file.flush()
 
     def on_train_end(self, logs=None):
-        self.file.close()
+        if self.file is not None:
+            self.file.close()

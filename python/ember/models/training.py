@@ -1,5 +1,7 @@
 """compile / fit / evaluate / predict, built on the same pieces as a hand-written PyTorch-style loop:
 forward, loss, `loss.backward()`, `optimizer.step(...)`."""
+from functools import partial
+
 import numpy as np
 
 from .. import autograd, callbacks as callbacks_module
@@ -49,6 +51,7 @@ class Trainer:
 
     compiled = False
     stop_training = False
+    _distributed = None  # the ember.distributed FitStrategy of a fit(distributed=True) in progress
 
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, run_eagerly=None,
                 jit_compile=None, steps_per_execution=None):
@@ -104,10 +107,13 @@ class Trainer:
         for p in params:
             p.grad = None
         loss.backward()
+        value = float(loss.item())
+        if self._distributed is not None:  # gradients (and the batch loss) summed over the ranks
+            value = self._distributed.sync_gradients(params, value)
         self.optimizer.step(params)
         with autograd.no_grad():
             self._update_metrics(y, y_pred)
-        return float(loss.item())
+        return value
 
     def test_step(self, x, y):
         with autograd.no_grad():
@@ -117,6 +123,8 @@ class Trainer:
         return float(loss.item())
 
     def _logs(self, loss_sum, count, prefix=""):
+        if self._distributed is not None:
+            return self._distributed.logs(self, loss_sum, count, prefix)
         logs = {prefix + "loss": loss_sum / max(count, 1)}
         for metric in self._metrics or []:
             logs[prefix + metric.name] = float(metric.result())
@@ -128,8 +136,11 @@ class Trainer:
 
     # -- loops ---------------------------------------------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
-            validation_data=None, shuffle=True, initial_epoch=0, steps_per_epoch=None):
-        """Train for `epochs`; returns a History whose `.history` maps "loss", "val_loss", metrics... to lists."""
+            validation_data=None, shuffle=True, initial_epoch=0, steps_per_epoch=None, distributed=False):
+        """Train for `epochs`; returns a History whose `.history` maps "loss", "val_loss", metrics... to lists.
+
+        distributed=True: data-parallel over the processes of an MPI job (`mpiexec -n 2 python train.py`);
+        `batch_size` is then the global batch and each rank trains on its part (see ember/distributed/fit.py)."""
         self._require_compiled("fit")
         batch_size = 32 if batch_size is None else batch_size
         if not isinstance(batch_size, int) or batch_size < 1:
@@ -148,6 +159,14 @@ class Trainer:
             x, y = _take(x, slice(0, split)), _take(y, slice(0, split))
         steps = steps_per_epoch or (len(x) if dataset and hasattr(x, "__len__") else
                                     None if dataset else -(-_length(x, "x") // batch_size))
+        strategy = None
+        if distributed:
+            from ..distributed.fit import FitStrategy
+
+            strategy = FitStrategy(self, x, y, dataset)
+            verbose = strategy.verbose(verbose)
+            steps = steps_per_epoch or strategy.steps(_length(x, "x"), batch_size)
+        self._distributed = strategy
 
         history = callbacks_module.History()
         cbs = callbacks_module.CallbackList(list(callbacks or []) + [history], self,
@@ -161,7 +180,10 @@ class Trainer:
                 print(f"Epoch {epoch + 1}/{epochs}")
             bar = Progbar(steps, verbose)
             loss_sum, count, step = 0.0, 0, 0
-            batches = iter(x) if dataset else _array_batches(x, y, batch_size, shuffle)
+            if strategy:
+                batches = strategy.batches(x, y, batch_size, shuffle)
+            else:
+                batches = iter(x) if dataset else _array_batches(x, y, batch_size, shuffle)
             for xb, yb in batches:
                 cbs.on_train_batch_begin(step)
                 loss = self.train_step(xb, yb)
@@ -172,9 +194,12 @@ class Trainer:
                 bar.update(step, logs)
                 if self.stop_training or (steps_per_epoch and step >= steps_per_epoch):
                     break
+            if strategy:
+                strategy.end_epoch(self)
             logs = self._logs(loss_sum, count)
             if validation_data is not None:
-                val = self.evaluate(*validation_data[:2], batch_size=batch_size, verbose=0, return_dict=True)
+                evaluate = partial(strategy.evaluate, self) if strategy else self.evaluate
+                val = evaluate(*validation_data[:2], batch_size=batch_size, verbose=0, return_dict=True)
                 logs.update({f"val_{k}": v for k, v in val.items()})
             bar.target = bar.target or step
             bar.finish(logs)
@@ -182,6 +207,7 @@ class Trainer:
             if self.stop_training:
                 break
         cbs.on_train_end()
+        self._distributed = None
         history.model = self
         return history
 
@@ -244,15 +270,18 @@ class Trainer:
             (print_fn or print)(line)
 
     def save(self, filepath):
-        """Architecture (JSON config) and weights in one safetensors file; `ember.load_model` reads it back."""
+        """Architecture (JSON config) and weights in one safetensors file; `ember.load_model` reads it back.
+        With several ranks (ember.distributed), rank 0 writes while the others wait: call it on every rank."""
         from .. import saving
+        from ..distributed import rank_zero_writes
 
-        saving.save_model(self, filepath)
+        rank_zero_writes("save", lambda: saving.save_model(self, filepath))
 
     def save_weights(self, filepath):
         from .. import saving
+        from ..distributed import rank_zero_writes
 
-        saving.save_weights(self, filepath)
+        rank_zero_writes("save_weights", lambda: saving.save_weights(self, filepath))
 
     def load_weights(self, filepath):
         from .. import saving
