@@ -4,7 +4,8 @@
 //   backward-input   dcol[M, K] = dY[M, Og] @ W^T, then gathered back onto X's pixels (col2im)
 //   backward-weight  dW[K, Og]  = col(X)^T @ dY
 // 1x1 stride-1 unpadded convolutions skip im2col (X already is the column matrix), and depthwise ones
-// (groups == C) run direct loops vectorized over channels, since their per-group GEMMs are too thin.
+// (groups == C) run direct loops vectorized over channels, since their per-group GEMMs are too thin, and so do
+// narrow layers (few channels, stride 1: conv2d_direct.h), whose GEMMs would be mostly padding.
 // The im2col buffer is built in chunks of a fixed size (not a function of the thread count), and
 // backward passes assign each output element to one thread, so results do not depend on the thread count.
 #include "conv2d.h"
@@ -13,6 +14,7 @@
 #include <memory>
 
 #include "../common/parallel.h"
+#include "conv2d_direct.h"
 #include "gemm.h"
 
 namespace ember {
@@ -195,6 +197,28 @@ void depthwise_backward_weight(const Conv2dGeom& g, const T* gy, const T* x, T* 
     }
 }
 
+// The input gradient of a stride-1 convolution is a stride-1 convolution of grad_y with the kernel flipped in
+// space and transposed in channels, padded by (KH - 1 - pt, KH - 1 - pb, KW - 1 - pl, KW - 1 - pr): the direct
+// path takes it when that padding is not negative and the swapped channel counts are narrow too.
+bool transposed_geometry(const Conv2dGeom& g, Conv2dGeom& t) {
+    t = g;
+    t.h = g.ho, t.w = g.wo, t.c = g.o, t.o = g.c, t.ho = g.h, t.wo = g.w;
+    t.pt = g.kh - 1 - g.pt, t.pb = g.kh - 1 - g.pb, t.pl = g.kw - 1 - g.pl, t.pr = g.kw - 1 - g.pr;
+    return g.groups == 1 && t.pt >= 0 && t.pb >= 0 && t.pl >= 0 && t.pr >= 0 && conv2d_direct_forward_applies(t);
+}
+
+template <typename T>
+void direct_backward_input(const Conv2dGeom& g, const Conv2dGeom& t, const T* gy, const T* w, T* gx) {
+    auto flipped = uninitialized<T>(g.kh * g.kw * g.c * g.o);  // (KH, KW, O, C)
+    for (int64_t i = 0; i < g.kh; ++i)
+        for (int64_t j = 0; j < g.kw; ++j)
+            for (int64_t c = 0; c < g.c; ++c)
+                for (int64_t o = 0; o < g.o; ++o)
+                    flipped[((i * g.kw + j) * g.o + o) * g.c + c] =
+                        w[(((g.kh - 1 - i) * g.kw + (g.kw - 1 - j)) * g.c + c) * g.o + o];
+    conv_direct_kernels<T>().forward(t, gy, flipped.get(), gx);
+}
+
 }  // namespace
 
 template <typename T>
@@ -202,6 +226,7 @@ void conv2d_forward(const Conv2dGeom& g, const T* x, const T* w, T* y) {
     const int64_t M = g.n * g.ho * g.wo, cg = g.cg(), og = g.og(), K = g.kh * g.kw * cg;
     if (M == 0) return;
     if (is_depthwise(g)) return depthwise_forward(g, x, w, y);
+    if (conv2d_direct_forward_applies(g)) return conv_direct_kernels<T>().forward(g, x, w, y);
     if (is_pointwise(g)) {
         for (int64_t gi = 0; gi < g.groups; ++gi)
             gemm<T>(M, og, cg, T(1), x + gi * cg, g.c, 1, w + gi * og, g.o, 1, T(0), y + gi * og, g.o, 1);
@@ -222,6 +247,8 @@ void conv2d_backward_input(const Conv2dGeom& g, const T* gy, const T* w, T* gx) 
     const int64_t cg = g.cg(), og = g.og(), K = g.kh * g.kw * cg, hw = g.ho * g.wo;
     if (g.n * g.h * g.w * g.c == 0) return;
     if (is_depthwise(g)) return depthwise_backward_input(g, gy, w, gx);
+    Conv2dGeom t;
+    if (g.n * g.ho * g.wo > 0 && transposed_geometry(g, t)) return direct_backward_input(g, t, gy, w, gx);
     if (is_pointwise(g)) {
         // dX_g = dY_g @ W_g^T; W_g^T[oo, ci] = w[ci * O + gi * Og + oo].
         for (int64_t gi = 0; gi < g.groups; ++gi)
@@ -247,6 +274,7 @@ void conv2d_backward_weight(const Conv2dGeom& g, const T* gy, const T* x, T* gw)
         std::fill(gw, gw + K * g.o, T(0));
         return;
     }
+    if (conv2d_direct_weight_applies(g)) return conv_direct_kernels<T>().backward_weight(g, gy, x, gw);
     if (is_pointwise(g)) {
         // dW_g = X_g^T @ dY_g, reduced over all pixels by the GEMM's fixed K blocking.
         for (int64_t gi = 0; gi < g.groups; ++gi)

@@ -1,0 +1,48 @@
+// Direct convolution for narrow layers (few input and output channels: LeNet's 1->6 and 6->16 5x5), where the
+// im2col GEMM wastes most of its register tile on a 6- or 16-wide N and the column matrix costs more than the
+// products. Stride 1, no dilation, one group; conv2d.cpp chooses it per pass (the *_applies rules) and keeps the GEMM
+// path for everything else.
+//
+// The trick: an NHWC output row is OW * O contiguous floats, y[ow * O + o]. Replicate every input value O times
+// (xe[c][w * O + o] = x[w, c]) and the tap (kh, kw, c) becomes, for the whole flattened row,
+//     y[i] += xe[c][i + kw * O] * w[kh, kw, c, i % O]
+// a full-width vector FMA whatever O is: the weight vector for lanes i.. repeats every P = lcm(O, lanes) / lanes
+// vectors, so a few patterns per tap hold all of them. The weight gradient is the same sum read the other way
+// (gw[kh, kw, c, i % O] += xe[c][i + kw * O] * gy[i]), and the input gradient is a forward direct convolution of
+// gy with the flipped, transposed kernel.
+#pragma once
+
+#include <cstdint>
+
+#include "../common/shapes.h"
+
+namespace ember {
+
+// Channels at most this many (input and output) may take the direct path.
+constexpr int64_t kDirectMaxChannels = 32;
+
+// Whether the direct path is the faster one for this layer's forward (and, on the transposed geometry, its input
+// gradient), or for its weight gradient.
+bool conv2d_direct_forward_applies(const Conv2dGeom& g);
+bool conv2d_direct_weight_applies(const Conv2dGeom& g);
+
+template <typename T>
+struct ConvDirectKernels {
+    // y (N, Ho, Wo, O) = conv(x, w); stride 1, no dilation, one group.
+    void (*forward)(const Conv2dGeom& g, const T* x, const T* w, T* y);
+    // gw (KH, KW, C, O) = sum over pixels of x window * gy, in a fixed order whatever the thread count.
+    void (*backward_weight)(const Conv2dGeom& g, const T* gy, const T* x, T* gw);
+};
+
+// The table for this CPU ("avx512", "avx2" or "generic", as the GEMM's choice).
+template <typename T>
+const ConvDirectKernels<T>& conv_direct_kernels();
+
+ConvDirectKernels<float> conv_direct_generic_f32();
+ConvDirectKernels<double> conv_direct_generic_f64();
+ConvDirectKernels<float> conv_direct_avx2_f32();
+ConvDirectKernels<double> conv_direct_avx2_f64();
+ConvDirectKernels<float> conv_direct_avx512_f32();
+ConvDirectKernels<double> conv_direct_avx512_f64();
+
+}  // namespace ember

@@ -1,0 +1,56 @@
+// The direct narrow convolution for the baseline ISA, the run-time choice among the compiled-in versions, and
+// the rule for when it applies.
+#include <string>
+
+#include "conv2d_direct_impl.h"
+#include "gemm.h"
+
+EMBER_CONV_DIRECT(generic, 16)
+
+namespace ember {
+
+namespace {
+
+// Stride 1, no dilation, one group, few channels: there the GEMM's 32-wide register tile holds mostly padding
+// (O = 6 or 16) and its reduction (KH * KW * C = 25 or 150) is too short to amortize packing and im2col.
+bool narrow(const Conv2dGeom& g) {
+    return g.groups == 1 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.c <= kDirectMaxChannels &&
+           g.o <= kDirectMaxChannels;
+}
+
+}  // namespace
+
+// The thresholds are measured (dev/conv_bench.py, 1 thread, AVX-512): the direct forward is ahead up to O = 16
+// (2-4x at LeNet's 1->6 and 6->16) and even at O = 32 for C <= 3, behind the GEMM from 8->32 on.
+bool conv2d_direct_forward_applies(const Conv2dGeom& g) { return narrow(g) && (g.o <= 16 || g.c * g.o <= 96); }
+
+// Its weight gradient streams two operands per FMA: ahead only for the narrowest layers (1->6: 5x, 4->8: 1.8x),
+// level at 1->32, behind from 3->16 on.
+bool conv2d_direct_weight_applies(const Conv2dGeom& g) { return narrow(g) && g.c * g.o <= 32; }
+
+// Follows the GEMM's choice (set_gemm_kernel forces both), so tests can run every version on one machine.
+template <>
+const ConvDirectKernels<float>& conv_direct_kernels<float>() {
+    static const ConvDirectKernels<float> generic = conv_direct_generic_f32();
+#ifdef EMBER_X86_KERNELS
+    static const ConvDirectKernels<float> avx2 = conv_direct_avx2_f32(), avx512 = conv_direct_avx512_f32();
+    const std::string name = gemm_kernel_name();
+    if (name == "avx512") return avx512;
+    if (name == "avx2") return avx2;
+#endif
+    return generic;
+}
+
+template <>
+const ConvDirectKernels<double>& conv_direct_kernels<double>() {
+    static const ConvDirectKernels<double> generic = conv_direct_generic_f64();
+#ifdef EMBER_X86_KERNELS
+    static const ConvDirectKernels<double> avx2 = conv_direct_avx2_f64(), avx512 = conv_direct_avx512_f64();
+    const std::string name = gemm_kernel_name();
+    if (name == "avx512") return avx512;
+    if (name == "avx2") return avx2;
+#endif
+    return generic;
+}
+
+}  // namespace ember

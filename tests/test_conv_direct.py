@@ -1,0 +1,106 @@
+"""The direct narrow convolution (csrc/cpu/conv2d_direct*.cpp): the layers it takes (stride 1, few channels) on
+every compiled vector width, against the NumPy reference, in float32 and float64, with float64 finite-difference
+gradients through ops.conv2d and the same bits whatever the thread count."""
+import numpy as np
+import pytest
+
+import ember
+from ember import _C
+from ember.backend import cpu, reference
+from ember.testing import gradcheck
+
+# (N, H, W, C, KH, KW, O, ((top, bottom), (left, right))): LeNet's two layers, every weight-pattern period the
+# kernels specialize (O = 1..8, 16, 32 against 2-, 4-, 8- and 16-lane vectors) and the general one (O = 9, 11),
+# one-pixel images, kernels as wide as the padded input, asymmetric and more-than-kernel padding.
+GEOMETRIES = [
+    (3, 28, 28, 1, 5, 5, 6, ((0, 0), (0, 0))),
+    (2, 14, 14, 6, 5, 5, 16, ((0, 0), (0, 0))),
+    (2, 9, 7, 3, 3, 3, 32, ((1, 1), (1, 1))),
+    (1, 5, 6, 2, 3, 2, 7, ((2, 0), (1, 0))),
+    (2, 4, 9, 5, 2, 4, 9, ((0, 3), (2, 1))),
+    (2, 5, 5, 4, 5, 5, 3, ((4, 4), (4, 4))),
+    (1, 1, 1, 1, 1, 1, 1, ((0, 0), (0, 0))),
+    (1, 3, 8, 2, 3, 3, 11, ((1, 1), (0, 0))),
+    (5, 6, 13, 1, 1, 3, 2, ((0, 0), (1, 1))),
+    (2, 7, 3, 8, 3, 3, 5, ((1, 1), (1, 1))),
+    (1, 4, 17, 4, 2, 2, 8, ((0, 1), (0, 1))),
+    (4, 6, 6, 1, 3, 3, 4, ((1, 1), (1, 1))),
+]
+
+
+def _kernels():
+    for name in ("avx512", "avx2", "generic"):
+        yield pytest.param(name, id=name)
+
+
+@pytest.fixture
+def gemm_kernel(request):
+    try:
+        _C.set_gemm_kernel(request.param)
+    except ValueError as e:
+        pytest.skip(f"this CPU has no {request.param} kernels: {e}")
+    yield request.param
+    _C.set_gemm_kernel("auto")
+
+
+def _args(padding):
+    return (1, 1), padding, (1, 1), 1
+
+
+@pytest.mark.parametrize("gemm_kernel", list(_kernels()), indirect=True)
+@pytest.mark.parametrize("geometry", GEOMETRIES, ids=str)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_all_three_passes_match_the_reference(gemm_kernel, geometry, dtype):
+    n, h, w, c, kh, kw, o, padding = geometry
+    rng = np.random.default_rng(abs(hash(geometry)) % 2**32)
+    x = rng.standard_normal((n, h, w, c)).astype(dtype)
+    k = rng.standard_normal((kh, kw, c, o)).astype(dtype)
+    args = _args(padding)
+    y = cpu.conv2d_forward(x, k, *args)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    x64, k64, gy64 = (a.astype(np.float64) for a in (x, k, gy))
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for got, expected in [(y, reference.conv2d_forward(x64, k64, *args)),
+                          (cpu.conv2d_backward_input(gy, k, x.shape, *args),
+                           reference.conv2d_backward_input(gy64, k64, x.shape, *args)),
+                          (cpu.conv2d_backward_weight(gy, x, k.shape, *args),
+                           reference.conv2d_backward_weight(gy64, x64, k.shape, *args))]:
+        assert got.dtype == dtype
+        scale = max(1.0, float(np.abs(expected).max()))
+        np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * scale)
+
+
+@pytest.mark.parametrize("geometry", GEOMETRIES[:6], ids=str)
+def test_gradients_match_finite_differences(geometry):
+    n, h, w, c, kh, kw, o, padding = geometry
+    n, h, w = min(n, 2), min(h, 8), min(w, 8)  # small enough for central differences of every input
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((n, h, w, c))
+    k = rng.standard_normal((kh, kw, c, o))
+    with ember.use_backend("cpu"):
+        gradcheck(lambda a, b: ember.ops.conv2d(a, b, padding=padding), [x, k], atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("geometry", GEOMETRIES[:3], ids=str)
+def test_results_do_not_depend_on_the_thread_count(geometry):
+    n, h, w, c, kh, kw, o, padding = geometry
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((9, h, w, c), dtype=np.float32)  # 9 images: uneven over threads and weight chunks
+    k = rng.standard_normal((kh, kw, c, o), dtype=np.float32)
+    args = _args(padding)
+    gy = rng.standard_normal(cpu.conv2d_forward(x, k, *args).shape, dtype=np.float32)
+
+    def passes():
+        return (cpu.conv2d_forward(x, k, *args), cpu.conv2d_backward_input(gy, k, x.shape, *args),
+                cpu.conv2d_backward_weight(gy, x, k.shape, *args))
+
+    before = _C.get_num_threads()
+    try:
+        _C.set_num_threads(1)
+        one = passes()
+        _C.set_num_threads(3)
+        three = passes()
+    finally:
+        _C.set_num_threads(before)
+    for a, b in zip(one, three):
+        np.testing.assert_array_equal(a, b)
