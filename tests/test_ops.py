@@ -7,6 +7,7 @@ import pytest
 
 import ember
 from ember.testing import OPS, gradcheck
+from ember.testing.op_table_errors import KINDS, ForeignDeviceArray
 
 # The native backend is part of every install (pip builds ember._C), so it is never skipped here:
 # a missing extension fails these tests instead of hiding them.
@@ -110,12 +111,36 @@ def _error_cases():
                 yield pytest.param(info, backend, case, id=f"{info.name}-{backend}-{i}")
 
 
+def _error_input(a):
+    """Float arrays as float32 tensors; other arrays (int, bool, complex) and foreign-device arrays as tensors of
+    their own; lists, scalars and None as they are (ops take those too)."""
+    if _is_float_array(a):
+        return ember.Tensor._wrap(a.astype(np.float32))
+    if isinstance(a, (np.ndarray, ForeignDeviceArray)):
+        return ember.Tensor._wrap(a)
+    return a
+
+
 @pytest.mark.parametrize("info, backend, case", list(_error_cases()))
 def test_bad_input_raises_a_clear_error(info, backend, case):
-    inputs = [ember.Tensor._wrap(a.astype(np.float32)) if _is_float_array(a) else
-              ember.Tensor._wrap(a) if isinstance(a, np.ndarray) and a.dtype.kind in "iu" else a for a in case.args]
+    inputs = [_error_input(a) for a in case.args]
     with ember.use_backend(backend), pytest.raises(case.error, match=case.match):
         info.op(*inputs, **case.kwargs)
+
+
+@pytest.mark.parametrize("info", OPS, ids=[info.name for info in OPS])
+def test_every_op_has_an_error_case_of_each_kind(info):
+    kinds = {case.kind for case in info.errors}
+    assert kinds <= set(KINDS) | {"argument"}, f"{info.name}: unknown kinds {kinds - set(KINDS) - {'argument'}}"
+    assert set(KINDS) <= kinds, f"{info.name} has no error case of kind {sorted(set(KINDS) - kinds)}"
+
+
+@pytest.mark.parametrize("info", OPS, ids=[info.name for info in OPS])
+def test_error_messages_name_the_op_and_the_shapes(info):
+    for case in info.errors:
+        assert case.match.startswith(f"{info.name}: "), f"{info.name}: {case.match!r} does not name the op first"
+        if case.kind != "argument":
+            assert r"\(" in case.match, f"{info.name}: {case.match!r} names no shape"
 
 
 def test_every_op_has_samples_and_a_reference():

@@ -2,19 +2,49 @@
 import numpy as np
 
 from .. import backend
+from .. import device as _device
 from ..autograd import record  # noqa: F401  (re-exported for the op modules)
 from ..tensor import Tensor
 
 
-def data_of(x):
+def data_of(x, op="ember"):
     """The array or Python scalar behind an operand (Tensor, array, list or scalar)."""
     if isinstance(x, Tensor):
         return x._data
     if isinstance(x, np.generic):
         return x.item()  # NumPy scalars act as Python scalars: float32 * np.float64(2) stays float32, as in torch
-    if isinstance(x, (int, float, bool, np.ndarray)):
+    if isinstance(x, (int, float, bool, np.ndarray)) or hasattr(x, "__cuda_array_interface__"):
+        return x  # device arrays pass as they are: check_inputs judges them
+    return read_nested(op, x)
+
+
+def read_nested(op, x):
+    """An array from nested sequences, as NumPy reads them; a ragged nesting names the two items that differ."""
+    try:
+        return np.asarray(x)
+    except ValueError:
+        raise ValueError(f"{op}: cannot make a tensor of a ragged nested sequence: {_ragged_items(x)}") from None
+
+
+def _ragged_items(seq, path="x"):
+    """Where a nested sequence stops being rectangular: the first two siblings of different shapes (or ranks)."""
+    shapes = []
+    for i, item in enumerate(seq):
+        try:
+            shapes.append(np.shape(item))
+        except ValueError:
+            return _ragged_items(item, f"{path}[{i}]")
+    for i, shape in enumerate(shapes[1:], 1):
+        if shape != shapes[0]:
+            return f"{path}[0] has shape {shapes[0]} but {path}[{i}] has shape {shape}"
+    return "its items have different shapes"
+
+
+def tensor_of(op, x):
+    """An operand as a Tensor: Tensors as they are, arrays, numbers and nested lists as NumPy reads them."""
+    if isinstance(x, Tensor):
         return x
-    return np.asarray(x)
+    return wrap(np.asarray(data_of(x, op)) if not hasattr(x, "__cuda_array_interface__") else x)
 
 
 def wrap(array):
@@ -53,15 +83,17 @@ def check_broadcast(op, *shapes):
                          f"must be equal or 1") from None
 
 
-def normalize_axes(op, axis, ndim):
-    """`axis` (None, int or sequence) as a sorted tuple of non-negative axes; out-of-range raises ValueError."""
+def normalize_axes(op, axis, ndim, shape=None):
+    """`axis` (None, int or sequence) as a sorted tuple of non-negative axes; out-of-range raises ValueError
+    (naming `shape` when given)."""
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     out = []
     for a in axes:
         if not isinstance(a, (int, np.integer)) or not -ndim <= a < max(ndim, 1):
-            raise ValueError(f"{op}: axis {axis!r} is out of range for a tensor with {ndim} dimension(s)")
+            where = f"shape {tuple(shape)} ({ndim} dimension(s))" if shape is not None else f"{ndim} dimension(s)"
+            raise ValueError(f"{op}: axis {axis!r} is out of range for a tensor of {where}")
         out.append(int(a) % max(ndim, 1))
     if len(set(out)) != len(out):
         raise ValueError(f"{op}: repeated axis in {axis!r}")
@@ -73,8 +105,59 @@ def kernels(x):
     return backend.for_array(x._data)
 
 
+_COMPUTED_KINDS = frozenset("biuf")  # bool, signed and unsigned int, float: the dtypes ember computes on
+
+
+def shapes_text(arrays):
+    shapes = [str(tuple(np.shape(a))) for a in arrays]
+    return f"shape {shapes[0]}" if len(shapes) == 1 else f"shapes {' and '.join(shapes)}"
+
+
+def check_inputs(op, *operands):
+    """Refuse what ember cannot compute on, naming the op and every operand's shape: dtypes other than bool, int
+    and float (complex, strings, objects), tensors on different devices, and tensors on a device this process has
+    no array library for. Tensors, arrays and Python scalars may be mixed; None is skipped."""
+    arrays = [x._data if isinstance(x, Tensor) else x for x in operands if x is not None]
+    if all(type(a) is np.ndarray and a.dtype.kind in _COMPUTED_KINDS for a in arrays):
+        return  # the common case, kept cheap: every op calls this
+    arrays = [a for a in arrays if not isinstance(a, (bool, int, float))]
+    _check_devices(op, arrays)
+    for a in arrays:
+        dtype = np.asarray(a).dtype if isinstance(a, complex) else a.dtype
+        if dtype.kind not in _COMPUTED_KINDS:
+            raise TypeError(f"{op}: unsupported dtype {dtype} ({shapes_text(arrays)}); expected bool, int or "
+                            f"float tensors")
+
+
+def _cupy():
+    try:
+        import cupy
+    except ImportError:
+        return None
+    return cupy
+
+
+def _check_devices(op, arrays):
+    devices = [_device.of_array(a) if hasattr(a, "__cuda_array_interface__") else "cpu" for a in arrays]
+    if len(set(devices)) > 1:
+        first = {}  # the first operand on each device, in order
+        for d, a in zip(devices, arrays):
+            first.setdefault(d, a)
+        listed = " and ".join(f"{d} (shape {tuple(a.shape)})" for d, a in first.items())
+        raise RuntimeError(f"{op}: expected all tensors on one device, got {listed}")
+    for a, device in zip(arrays, devices):
+        if device == "cpu":
+            continue
+        cupy = _cupy()
+        if cupy is None or not isinstance(a, cupy.ndarray):
+            why = "CuPy is not installed" if cupy is None else f"its storage is a {type(a).__name__}, not a CuPy array"
+            raise RuntimeError(f"{op}: the tensor of shape {tuple(a.shape)} is on {device}, but ember cannot "
+                               f"compute on {device} in this process: {why}")
+
+
 def require_float(op, *tensors):
-    """Kernel ops run in float32/float64 only, with one dtype for all operands."""
+    """Kernel ops run in float32/float64 only, with one dtype for all operands (on one device)."""
+    check_inputs(op, *tensors)
     dtypes = [t.dtype for t in tensors]
     for t in tensors:
         if t.dtype not in (np.float32, np.float64):

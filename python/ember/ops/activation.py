@@ -1,10 +1,11 @@
 """Activations and softmax, on the native activation kernels (forward and backward)."""
 import numpy as np
 
-from ._util import kernels, normalize_axes, record, require_float, wrap
+from ._util import kernels, normalize_axes, record, require_float, tensor_of, wrap
 
 
 def _activation(name, x, alpha=0.0):
+    x = tensor_of(name, x)
     require_float(name, x)
     backend = kernels(x)
     out = wrap(backend.activation_forward(name, x._data, alpha))
@@ -36,8 +37,9 @@ def tanh(x):
 
 
 def _softmax_family(name, x, axis):
+    x = tensor_of(name, x)
     require_float(name, x)
-    (ax,) = normalize_axes(name, axis, x.ndim)
+    (ax,) = normalize_axes(name, axis, x.ndim, x.shape)
     backend = kernels(x)
     forward = getattr(backend, f"{name}_forward")
     backward = getattr(backend, f"{name}_backward")
@@ -58,6 +60,8 @@ def log_softmax(x, axis=-1):
 
 def gelu(x, approximate=False):
     """Gaussian error linear unit; `approximate=True` is the tanh form. Composite: autograd gives its gradient."""
+    x = tensor_of("gelu", x)
+    require_float("gelu", x)  # erf below computes in the input's dtype: an integer one would truncate it
     if approximate:
         inner = (x + 0.044715 * x * x * x) * float(np.sqrt(2.0 / np.pi))
         return 0.5 * x * (1.0 + tanh(inner))
@@ -68,6 +72,8 @@ def erf(x):
     """The error function, elementwise through math.erf (NumPy has none); d/dx erf = 2/sqrt(pi) exp(-x^2)."""
     from math import erf as scalar_erf
 
+    x = tensor_of("erf", x)
+    require_float("erf", x)
     vectorized = np.vectorize(scalar_erf, otypes=[x.dtype])
     out = wrap(vectorized(x._data))
     data = x._data

@@ -1,5 +1,5 @@
 """2-D convolution, NHWC input and HWIO kernel (Keras' layouts), on the native conv kernels."""
-from ._util import kernels, pair, record, require_float, require_rank, wrap
+from ._util import kernels, pair, record, require_float, require_rank, tensor_of, wrap
 
 
 def same_padding(size, kernel, stride, dilation=1):
@@ -51,6 +51,7 @@ def output_size(op, shape, window, strides, padding, dilation, names):
 
 def conv2d(x, kernel, strides=1, padding="valid", dilation_rate=1, groups=1):
     """Cross-correlate NHWC `x` (N, H, W, C) with HWIO `kernel` (KH, KW, C // groups, O) -> (N, Ho, Wo, O)."""
+    x, kernel = tensor_of("conv2d", x), tensor_of("conv2d", kernel)
     require_float("conv2d", x, kernel)
     require_rank("conv2d", "input", x, 4, "N, H, W, C")
     require_rank("conv2d", "kernel", kernel, 4, "KH, KW, C // groups, O")
@@ -111,6 +112,7 @@ def conv2d_transpose(x, kernel, strides=1, padding="valid", output_padding=None,
     It is conv2d's input gradient, so it runs on the conv2d kernels: forward = conv2d_backward_input, its input
     gradient = conv2d_forward, its kernel gradient = conv2d_backward_weight with the roles of x and y swapped.
     """
+    x, kernel = tensor_of("conv2d_transpose", x), tensor_of("conv2d_transpose", kernel)
     require_float("conv2d_transpose", x, kernel)
     require_rank("conv2d_transpose", "input", x, 4, "N, H, W, C")
     require_rank("conv2d_transpose", "kernel", kernel, 4, "KH, KW, O, C")

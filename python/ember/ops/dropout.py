@@ -1,6 +1,6 @@
 """Inverted dropout: zero a fraction `rate` of the inputs and scale the rest by 1 / (1 - rate)."""
 from .. import random as _random
-from ._util import wrap
+from ._util import require_float, tensor_of, wrap
 from .elementwise import multiply
 
 
@@ -9,6 +9,8 @@ def dropout(x, rate, training=True):
     if not isinstance(rate, (int, float)) or not 0.0 <= rate <= 1.0:
         raise ValueError(f"dropout: invalid value for argument `rate`. Expected a float in [0, 1]. "
                          f"Received: rate={rate!r}")
+    x = tensor_of("dropout", x)
+    require_float("dropout", x)  # the 1 / (1 - rate) scale would be truncated in an integer dtype
     if not training or rate == 0.0:
         return x
     if rate == 1.0:

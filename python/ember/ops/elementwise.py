@@ -6,7 +6,8 @@ import numpy as np
 
 from .. import device as _device
 from ..tensor import as_dtype
-from ._util import Tensor, check_broadcast, data_of, record, tensors_in, unbroadcast, wrap
+from ._util import (Tensor, check_broadcast, check_inputs, data_of, record, shapes_text, tensor_of, tensors_in,
+                    unbroadcast, wrap)
 
 
 def _xp(*arrays):
@@ -16,12 +17,21 @@ def _xp(*arrays):
     return np
 
 
+def _compute(op, compute, xp, *arrays):
+    """Run the ufunc; its own refusals (boolean subtract, integers to negative powers) then name the op."""
+    try:
+        return compute(xp, *arrays)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"{op}: {error} ({shapes_text(arrays)})") from None
+
+
 def _binary(op, compute, a, b, grad_a=None, grad_b=None):
-    da, db = data_of(a), data_of(b)
+    da, db = data_of(a, op), data_of(b, op)
+    check_inputs(op, da, db)
     sa, sb = np.shape(da), np.shape(db)
     if sa != sb:
         check_broadcast(op, sa, sb)
-    out = wrap(compute(_xp(da, db), da, db))
+    out = wrap(_compute(op, compute, _xp(da, db), da, db))
     if grad_a is None:
         return out
     o = out._data  # the array, not the tensor: a closure holding `out` would make a cycle out -> node -> out
@@ -35,9 +45,10 @@ def _binary(op, compute, a, b, grad_a=None, grad_b=None):
 
 
 def _unary(op, compute, x, grad=None):
-    dx = data_of(x)
-    x = x if isinstance(x, Tensor) else wrap(np.asarray(dx))
-    out = wrap(compute(x._xp, dx))
+    x = tensor_of(op, x)
+    check_inputs(op, x)
+    dx = x._data
+    out = wrap(_compute(op, compute, x._xp, dx))
     if grad is None:
         return out
     o = out._data  # not `out`: that would make a reference cycle (see _binary)
@@ -128,11 +139,25 @@ def square(x):
     return _unary("square", lambda xp, v: xp.square(v), x, lambda g, v, o: 2 * g * v)
 
 
+def _broadcasts_to(shape, target):
+    try:
+        return np.broadcast_shapes(shape, target) == tuple(target)
+    except ValueError:
+        return False
+
+
 def clip(x, min=None, max=None):
     """Limit values to [min, max]; the gradient passes where the input lies inside (bounds included)."""
     if min is None and max is None:
         raise ValueError("clip: at least one of `min` and `max` must be given")
-    lo, hi = data_of(min) if min is not None else None, data_of(max) if max is not None else None
+    x = tensor_of("clip", x)
+    lo, hi = data_of(min, "clip") if min is not None else None, data_of(max, "clip") if max is not None else None
+    check_inputs("clip", x, lo, hi)
+    for name, bound in (("min", lo), ("max", hi)):
+        # a bound may broadcast over the input but not grow it: the result (and its gradient) keep x's shape
+        shape = np.shape(bound)
+        if shape and not _broadcasts_to(shape, x.shape):
+            raise ValueError(f"clip: `{name}` of shape {shape} does not broadcast to the input's shape {x.shape}")
 
     def inside(v):
         mask = np.ones_like(v, dtype=bool) if lo is None else (v >= lo)
@@ -143,7 +168,8 @@ def clip(x, min=None, max=None):
 
 def where(condition, a, b):
     """`a` where `condition` holds, else `b` (broadcast); the gradient follows the branch taken."""
-    cond = data_of(condition)
+    cond = data_of(condition, "where")
+    check_inputs("where", cond, data_of(a, "where"), data_of(b, "where"))
     cond = cond.astype(bool) if hasattr(cond, "astype") else bool(cond)
     check_broadcast("where", np.shape(cond), np.shape(data_of(a)), np.shape(data_of(b)))
     return _binary("where", lambda xp, x, y: xp.where(cond, x, y), a, b,

@@ -2,7 +2,7 @@
 import numpy as np
 
 from .. import autograd
-from ._util import Tensor, data_of, record, unbroadcast, wrap
+from ._util import Tensor, check_inputs, data_of, record, tensor_of, unbroadcast, wrap
 
 
 def _normalize_index(index):
@@ -25,8 +25,15 @@ def _index_error(op, x, index, error):
     return IndexError(f"{op}: index {index!r} is invalid for a tensor of shape {x.shape}: {error}")
 
 
+def _index_arrays(index):
+    parts = index if isinstance(index, tuple) else (index,)
+    return [p for p in parts if hasattr(p, "shape")]
+
+
 def getitem(x, index):
+    x = tensor_of("getitem", x)
     index = _normalize_index(index)
+    check_inputs("getitem", x, *_index_arrays(index))
     try:
         out = wrap(x._data[index])
     except (IndexError, TypeError, ValueError) as error:

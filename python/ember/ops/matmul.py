@@ -1,15 +1,12 @@
 """Matrix product with NumPy's matmul semantics (1-D promotion, broadcast batch dims), on the GEMM kernels."""
 import numpy as np
 
-from ._util import Tensor, check_broadcast, kernels, record, unbroadcast, wrap
-
-
-def _operand(x):
-    return x if isinstance(x, Tensor) else wrap(np.asarray(x))
+from ._util import check_broadcast, check_inputs, kernels, record, tensor_of, unbroadcast, wrap
 
 
 def matmul(a, b):
-    a, b = _operand(a), _operand(b)
+    a, b = tensor_of("matmul", a), tensor_of("matmul", b)
+    check_inputs("matmul", a, b)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: operands must have at least 1 dimension, got shapes {a.shape} and {b.shape}")
     k_a = a.shape[-1]

@@ -1,6 +1,6 @@
 """Batch normalization (Keras semantics), composed from differentiable primitives."""
 from .. import autograd
-from ._util import normalize_axes
+from ._util import check_inputs, normalize_axes, require_float, tensor_of
 from .reduction import mean as _mean
 
 
@@ -11,7 +11,10 @@ def batch_norm(x, moving_mean, moving_variance, gamma=None, beta=None, training=
     Training uses the batch's mean and (biased) variance and updates the moving statistics in place:
     moving = moving * momentum + batch * (1 - momentum), as Keras does. Inference uses the moving statistics.
     """
-    (channel_axis,) = normalize_axes("batch_norm", axis, x.ndim)
+    x = tensor_of("batch_norm", x)
+    check_inputs("batch_norm", x, moving_mean, moving_variance, gamma, beta)
+    require_float("batch_norm", x)
+    (channel_axis,) = normalize_axes("batch_norm", axis, x.ndim, x.shape)
     channels = x.shape[channel_axis]
     for name, t in (("moving_mean", moving_mean), ("moving_variance", moving_variance), ("gamma", gamma),
                     ("beta", beta)):

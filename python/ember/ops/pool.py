@@ -1,6 +1,6 @@
 """2-D max and average pooling over NHWC tensors, on the native pooling kernels."""
 from .conv import check_padding, output_size, resolve_padding
-from ._util import kernels, pair, record, require_float, require_rank, wrap
+from ._util import kernels, pair, record, require_float, require_rank, tensor_of, wrap
 
 
 def _pool(op, x, pool_size, strides, padding):
@@ -20,6 +20,7 @@ def _pool(op, x, pool_size, strides, padding):
 
 def max_pool2d(x, pool_size=2, strides=None, padding="valid"):
     """Maximum over each window (strides default to the pool size); a NaN in a window propagates."""
+    x = tensor_of("max_pool2d", x)
     args = _pool("max_pool2d", x, pool_size, strides, padding)
     backend = kernels(x)
     out = wrap(backend.max_pool2d_forward(x._data, *args))
@@ -28,6 +29,7 @@ def max_pool2d(x, pool_size=2, strides=None, padding="valid"):
 
 def avg_pool2d(x, pool_size=2, strides=None, padding="valid"):
     """Mean over each window; padding cells are not counted (Keras' "same" average pooling)."""
+    x = tensor_of("avg_pool2d", x)
     args = _pool("avg_pool2d", x, pool_size, strides, padding)
     backend = kernels(x)
     out = wrap(backend.avg_pool2d_forward(x._data, *args))

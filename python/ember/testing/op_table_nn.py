@@ -9,6 +9,8 @@ from ember import ops
 from ember.backend import reference as ref
 
 from .op_table import ErrorCase, OpInfo, Sample, away_from_zero, normal
+from .op_table_errors import (axis_out_of_range, esc, mixed_devices, not_float, on_device, on_other_device,
+                              ragged_errors, single_input_errors, unsupported_dtype)
 
 
 def _pair(v):
@@ -72,8 +74,7 @@ def _pool_samples(rng):
 def _activation(name, fn, alpha=0.0, make=away_from_zero, **kw):
     return OpInfo(name, fn, lambda x: ref.activation_forward(name, x, alpha),
                   lambda rng: [Sample((make(rng, 3, 7),)), Sample((make(rng, 2, 3, 4, 5),)), Sample((make(rng, 1),))],
-                  errors=[ErrorCase((np.arange(6).reshape(2, 3),), {}, TypeError,
-                                    name + r": expected float32 or float64 inputs, got int64 \(shapes \(2, 3\)\)")],
+                  errors=single_input_errors(name, float_only=True),
                   kernel=True, bench=[("64x112x112x32", _shapes((64, 112, 112, 32)))], **kw)
 
 
@@ -81,8 +82,21 @@ def _softmax(name, fn, forward):
     return OpInfo(name, lambda x, axis=-1: fn(x, axis), lambda x, axis=-1: forward(x, axis),
                   lambda rng: [Sample((normal(rng, 3, 5),)), Sample((normal(rng, 2, 3, 4),), {"axis": 1}),
                                Sample((normal(rng, 4),), {"axis": 0}), Sample((1e4 * normal(rng, 2, 3),))],
-                  errors=[ErrorCase((np.ones((2, 3)),), {"axis": 2}, ValueError, name + r": axis 2 is out of range")],
+                  errors=[axis_out_of_range(name), ragged_errors(name)[1], not_float(name, (2, 3)),
+                          on_other_device(name, (2, 3))],
                   kernel=True, bench=[("256x1000", _shapes((256, 1000)))])
+
+
+def _pool_errors(name):
+    return [ErrorCase((np.ones((2, 2, 1)),), {}, ValueError,
+                      rf"{name}: expected input of rank 4 \(N, H, W, C\), got shape \(2, 2, 1\)", "rank"),
+            ErrorCase((np.ones((1, 2, 2, 1)),), {"pool_size": 3}, ValueError,
+                      rf"{name}: the pool window \(3, 3\).* is larger than the padded input .* of input shape "
+                      rf"\(1, 2, 2, 1\)", "shape"),
+            not_float(name, (1, 4, 4, 1)), on_other_device(name, (1, 4, 4, 1))]
+
+
+_BN_STATS = {"moving_mean": np.zeros(3), "moving_variance": np.ones(3), "training": True}
 
 
 def _batch_norm(x, gamma, beta, moving_mean, moving_variance, training):
@@ -182,39 +196,47 @@ NN_OPS = [
                         Sample((normal(rng, 2, 3, 4), normal(rng, 4, 2))), Sample((normal(rng, 4), normal(rng, 4, 3))),
                         Sample((normal(rng, 2, 1, 3, 5), normal(rng, 4, 5, 2))), Sample((normal(rng, 6), normal(rng, 6))),
                         Sample((normal(rng, 17, 33), normal(rng, 33, 19)))],
-           errors=[ErrorCase((np.ones((2, 3)), np.ones((4, 5))), {}, ValueError,
-                             r"matmul: shapes \(2, 3\) and \(4, 5\) are not aligned"),
+           errors=[ErrorCase((np.ones(()), np.ones(3)), {}, ValueError,
+                             r"matmul: operands must have at least 1 dimension, got shapes \(\) and \(3,\)", "rank"),
+                   ErrorCase((np.ones((2, 3)), np.ones((4, 5))), {}, ValueError,
+                             r"matmul: shapes \(2, 3\) and \(4, 5\) are not aligned", "shape"),
                    ErrorCase((np.ones((2, 2, 3)), np.ones((3, 3, 1))), {}, ValueError,
-                             r"matmul: cannot broadcast shapes \(2,\) and \(3,\)")],
+                             r"matmul: cannot broadcast shapes \(2,\) and \(3,\)", "shape"),
+                   unsupported_dtype("matmul", (2, 3), (3, 4)),
+                   mixed_devices("matmul", (np.ones((2, 3)), on_device((3, 4))))],
            kernel=True, rtol=1e-4, atol=1e-4, flops=_gemm_flops,
            bench=[(f"{m}x{k}x{n}", _shapes((m, k), (k, n))) for m, k, n in
                   [(256, 256, 256), (1024, 1024, 1024), (256, 800, 500), (64, 4096, 1024), (128, 3136, 576)]]),
     OpInfo("conv2d", lambda x, w, **k: ops.conv2d(x, w, **k), conv2d_reference, _conv_samples,
            errors=[ErrorCase((np.ones((2, 5, 5, 3)), np.ones((3, 3, 4, 8))), {}, ValueError,
-                             r"conv2d: input \(2, 5, 5, 3\) and kernel \(3, 3, 4, 8\): expected kernel input channels"),
+                             r"conv2d: input \(2, 5, 5, 3\) and kernel \(3, 3, 4, 8\): expected kernel input channels",
+                             "shape"),
                    ErrorCase((np.ones((5, 5, 3)), np.ones((3, 3, 3, 8))), {}, ValueError,
-                             r"conv2d: expected input of rank 4 \(N, H, W, C\), got shape \(5, 5, 3\)"),
+                             r"conv2d: expected input of rank 4 \(N, H, W, C\), got shape \(5, 5, 3\)", "rank"),
+                   ErrorCase((np.ones((1, 5, 5, 3)), np.ones((3, 3, 3))), {}, ValueError,
+                             r"conv2d: expected kernel of rank 4 \(KH, KW, C // groups, O\), got shape \(3, 3, 3\)",
+                             "rank"),
                    ErrorCase((np.ones((1, 2, 2, 1)), np.ones((3, 3, 1, 1))), {}, ValueError,
-                             r"conv2d: the kernel window \(3, 3\).* is larger than the padded input .*\(1, 2, 2, 1\)"),
+                             r"conv2d: the kernel window \(3, 3\).* is larger than the padded input .*\(1, 2, 2, 1\)",
+                             "shape"),
                    ErrorCase((np.ones((1, 4, 4, 1)), np.ones((3, 3, 1, 1))), {"strides": 0}, ValueError,
                              r"conv2d: invalid value for argument `strides`"),
                    ErrorCase((np.ones((1, 4, 4, 4)), np.ones((3, 3, 2, 3))), {"groups": 2}, ValueError,
                              r"conv2d: invalid value for argument `groups`"),
-                   ErrorCase((np.ones((1, 4, 4, 1), np.int64), np.ones((3, 3, 1, 1))), {}, TypeError,
-                             r"conv2d: expected float32 or float64 inputs, got int64")],
+                   not_float("conv2d", (1, 4, 4, 1), (3, 3, 1, 1)),
+                   mixed_devices("conv2d", (np.ones((1, 4, 4, 1)), on_device((3, 3, 1, 1))))],
            kernel=True, rtol=1e-4, atol=1e-4, flops=_conv_flops,
            bench=[("lenet 64x28x28x1 5x5x6", _shapes((64, 28, 28, 1), (5, 5, 1, 6))),
                   ("vgg 32x28x28x128 3x3x128", _shapes((32, 28, 28, 128), (3, 3, 128, 128), padding="same"))]),
     OpInfo("max_pool2d", lambda x, **k: ops.max_pool2d(x, **k), _pool_reference(ref.max_pool2d_forward), _pool_samples,
-           errors=[ErrorCase((np.ones((1, 2, 2, 1)),), {"pool_size": 3}, ValueError,
-                             r"max_pool2d: the pool window \(3, 3\).* is larger than the padded input"),
-                   ErrorCase((np.ones((2, 2, 1)),), {}, ValueError, r"max_pool2d: expected input of rank 4"),
-                   ErrorCase((np.ones((1, 4, 4, 1)),), {"pool_size": 0}, ValueError,
-                             r"max_pool2d: invalid value for argument `pool_size`")],
+           errors=_pool_errors("max_pool2d") + [
+               ErrorCase((np.ones((1, 4, 4, 1)),), {"pool_size": 0}, ValueError,
+                         r"max_pool2d: invalid value for argument `pool_size`")],
            kernel=True, bench=[("64x112x112x32 2x2", _shapes((64, 112, 112, 32)))]),
     OpInfo("avg_pool2d", lambda x, **k: ops.avg_pool2d(x, **k), _pool_reference(ref.avg_pool2d_forward), _pool_samples,
-           errors=[ErrorCase((np.ones((1, 4, 4, 1)),), {"pool_size": 2, "padding": ((2, 0), (0, 0))}, ValueError,
-                             r"avg_pool2d: padding .* must be smaller than the pool size")],
+           errors=_pool_errors("avg_pool2d") + [
+               ErrorCase((np.ones((1, 4, 4, 1)),), {"pool_size": 2, "padding": ((2, 0), (0, 0))}, ValueError,
+                         r"avg_pool2d: padding .* must be smaller than the pool size")],
            kernel=True, bench=[("64x112x112x32 2x2", _shapes((64, 112, 112, 32)))]),
     _activation("relu", ops.relu),
     _activation("leaky_relu", lambda x: ops.leaky_relu(x, 0.2), 0.2),
@@ -224,24 +246,32 @@ NN_OPS = [
     _softmax("softmax", ops.softmax, ref.softmax_forward),
     _softmax("log_softmax", ops.log_softmax, ref.log_softmax_forward),
     OpInfo("batch_norm", _batch_norm, _batch_norm_reference, _batch_norm_samples,
-           errors=[ErrorCase((np.ones((4, 3)), np.ones(2), np.ones(3)),
-                             {"moving_mean": np.zeros(3), "moving_variance": np.ones(3), "training": True}, ValueError,
-                             r"batch_norm: `gamma` has shape \(2,\), expected \(3,\) for input \(4, 3\)")],
+           errors=[ErrorCase((np.ones((4, 3)), np.ones((1, 3)), np.ones(3)), _BN_STATS, ValueError,
+                             r"batch_norm: `gamma` has shape \(1, 3\), expected \(3,\) for input \(4, 3\)", "rank"),
+                   ErrorCase((np.ones((4, 3)), np.ones(2), np.ones(3)), _BN_STATS, ValueError,
+                             r"batch_norm: `gamma` has shape \(2,\), expected \(3,\) for input \(4, 3\)", "shape"),
+                   ErrorCase((np.arange(12).reshape(4, 3), np.ones(3), np.ones(3)), _BN_STATS, TypeError,
+                             r"batch_norm: expected float32 or float64 inputs, got int64 \(shapes \(4, 3\)\)", "dtype"),
+                   mixed_devices("batch_norm", (np.ones((4, 3)), on_device((3,)), np.ones(3)), _BN_STATS)],
            rtol=1e-4, atol=1e-4),
     OpInfo("dropout", _dropout, _dropout_reference,
            lambda rng: [Sample((normal(rng, 4, 5),), {"rate": 0.5}), Sample((normal(rng, 3, 3, 2),), {"rate": 0.1})],
            errors=[ErrorCase((np.ones(3),), {"rate": 1.5}, ValueError,
-                             r"dropout: invalid value for argument `rate`. Expected a float in \[0, 1\]. Received: rate=1.5")],
+                             r"dropout: invalid value for argument `rate`. Expected a float in \[0, 1\]. Received: rate=1.5")]
+           + single_input_errors("dropout", {"rate": 0.5}, float_only=True),
            propagates_nan=False),
     OpInfo("gelu", lambda x, approximate=False: ops.gelu(x, approximate), _gelu_reference,
-           lambda rng: [Sample((normal(rng, 3, 4),)), Sample((normal(rng, 5),), {"approximate": True})]),
+           lambda rng: [Sample((normal(rng, 3, 4),)), Sample((normal(rng, 5),), {"approximate": True})],
+           errors=single_input_errors("gelu", float_only=True)),
     OpInfo("conv2d_transpose", lambda x, w, **k: ops.conv2d_transpose(x, w, **k), conv2d_transpose_reference,
            _conv_transpose_samples,
            errors=[ErrorCase((np.ones((2, 5, 5, 3)), np.ones((3, 3, 4, 2))), {}, ValueError,
                              r"conv2d_transpose: input \(2, 5, 5, 3\) and kernel \(3, 3, 4, 2\): expected the kernel's "
-                             r"last axis \(input channels\) to be 3, got 2"),
+                             r"last axis \(input channels\) to be 3, got 2", "shape"),
                    ErrorCase((np.ones((5, 5, 3)), np.ones((3, 3, 4, 3))), {}, ValueError,
-                             r"conv2d_transpose: expected input of rank 4 \(N, H, W, C\), got shape \(5, 5, 3\)"),
+                             r"conv2d_transpose: expected input of rank 4 \(N, H, W, C\), got shape \(5, 5, 3\)", "rank"),
+                   not_float("conv2d_transpose", (1, 4, 4, 1), (3, 3, 1, 1)),
+                   mixed_devices("conv2d_transpose", (np.ones((1, 4, 4, 1)), on_device((3, 3, 1, 1)))),
                    ErrorCase((np.ones((1, 4, 4, 1)), np.ones((3, 3, 1, 1))), {"strides": 2, "output_padding": 2},
                              ValueError, r"conv2d_transpose: `output_padding` 2 must be smaller than the strides"),
                    ErrorCase((np.ones((1, 4, 4, 1)), np.ones((3, 3, 1, 1))), {"padding": "full"}, ValueError,

@@ -11,6 +11,7 @@ from ember import ops
 from ember.backend import reference as ref
 
 from .op_table import ErrorCase, OpInfo, Sample, normal
+from .op_table_errors import on_device
 
 # -- ops and references: [outputs | final states] as one (B, T * H + states * H) array --------------------------
 
@@ -101,14 +102,16 @@ def _errors(name, states, gates, bias):
     o = np.ones
     hs = [o((2, 3))] * states
 
-    def e(x, kernel, recurrent, error, match, b=bias, kw=None, h=None):
-        return ErrorCase((x, *(h or hs), kernel, recurrent, b), kw or {}, error, match)
+    def e(x, kernel, recurrent, error, match, b=bias, kw=None, h=None, kind="shape"):
+        return ErrorCase((x, *(h or hs), kernel, recurrent, b), kw or {}, error, match, kind)
 
     k, u = o((4, gates * 3)), o((3, gates * 3))
     factor = "units" if gates == 1 else f"{gates} \\* units"
     return [
         e(o((2, 4)), k, u, ValueError,
-          rf"{name}: expected input of rank 3 \(batch, time, features\), got shape \(2, 4\)"),
+          rf"{name}: expected input of rank 3 \(batch, time, features\), got shape \(2, 4\)", kind="rank"),
+        e(o((2, 5, 4)), o(4 * gates * 3), u, ValueError,
+          rf"{name}: expected kernel of rank 2 \(features, {factor}\), got shape \({4 * gates * 3},\)", kind="rank"),
         e(o((2, 5, 4)), o((5, gates * 3)), u, ValueError,
           rf"{name}: kernel \(5, {gates * 3}\) does not match input features 4: expected \(4, {factor}\)"),
         e(o((2, 5, 4)), k, o((3, gates * 3 + 1)), ValueError,
@@ -119,7 +122,11 @@ def _errors(name, states, gates, bias):
         e(o((2, 5, 4)), k, u, ValueError,
           rf"{name}: mask \(5, 2\) does not match input \(2, 5, 4\): expected \(batch, time\) = \(2, 5\)",
           kw={"mask": np.ones((5, 2), bool)}),
-        e(o((2, 5, 4), np.int64), k, u, TypeError, rf"{name}: expected float32 or float64 inputs, got int64"),
+        e(o((2, 5, 4), np.int64), k, u, TypeError,
+          rf"{name}: expected float32 or float64 inputs, got int64 \(shapes \(2, 5, 4\)", kind="dtype"),
+        e(o((2, 5, 4)), k, u, RuntimeError,
+          rf"{name}: expected all tensors on one device, got cpu \(shape \(2, 5, 4\)\) and cuda:0 \(shape \(2, 3\)\)",
+          h=[on_device((2, 3))] + hs[1:], kind="device"),
         e(o((2, 0, 4)), k, u, ValueError, rf"{name}: input \(2, 0, 4\) has no time steps"),
     ]
 
