@@ -65,8 +65,9 @@ void gru_backward(const RnnDims& d, const T* grad_h, const T* x, const T* h0, co
     const PackedGates<T> ut(G, 1, H, recurrent, 1, G);  // U^T
     // dz: gradient of x W + b_in per step; reset_after: dz_rec, of h' U + b_rec; not: rh = r * h' per step
     // (zero on masked rows) and drh, the gradient at r * h' of the current step.
-    T* dz = scratch<T>(kWork, size_t(TB * G));
-    T* dz_rec = scratch<T>(kWork2, reset_after ? size_t(TB * G) : 0);
+    const int64_t ldz = padded_ld(G);  // padded rows: GEMM operands (see lstm_backward)
+    T* dz = scratch<T>(kWork, size_t(TB * ldz));
+    T* dz_rec = scratch<T>(kWork2, reset_after ? size_t(TB * ldz) : 0);
     T* rh = scratch<T>(kRh, reset_after ? 0 : size_t(TB * H));
     T* drh = scratch<T>(kDrh, reset_after ? 0 : size_t(B * H));
     const int64_t n_carry = 2 * B * H + B * padded_ld(H);
@@ -78,6 +79,7 @@ void gru_backward(const RnnDims& d, const T* grad_h, const T* x, const T* h0, co
     base.dh_rec = dh_rec;  // row stride padded_ld(H)
     base.ld_dh_rec = padded_ld(H);
     base.drh = drh;
+    base.ld_dz = ldz;
     for_unit_blocks(H, ut.nr, B * G * H, [&](int64_t j0, int64_t j1) {
         RnnStep<T> s = base;
         T* dh = carry;
@@ -88,21 +90,21 @@ void gru_backward(const RnnDims& d, const T* grad_h, const T* x, const T* h0, co
             s.dh_prev = dh_prev;
             s.h_prev = t ? h + (t - 1) * B * H : h0;
             s.gates = const_cast<T*>(gates + t * B * S);  // read only in the backward passes
-            s.dz = dz + t * B * G;
+            s.dz = dz + t * B * ldz;
             s.mask = mask ? mask + t * B : nullptr;
             if (reset_after) {
-                s.dz_rec = dz_rec + t * B * G;
+                s.dz_rec = dz_rec + t * B * ldz;
                 cells.gru_backward(s, 0, B, j0, j1);
                 step_barrier();
-                ut.multiply(B, s.dz_rec, G, 0, j0, j1, dh_rec + j0, s.ld_dh_rec, 0, G);
+                ut.multiply(B, s.dz_rec, ldz, 0, j0, j1, dh_rec + j0, s.ld_dh_rec, 0, G);
             } else {
                 s.rh = rh + t * B * H;
                 cells.gru_backward_zh(s, 0, B, j0, j1);
                 step_barrier();
-                ut.multiply(B, s.dz + 2 * H, G, 0, j0, j1, drh + j0, H, 2 * H, H);
+                ut.multiply(B, s.dz + 2 * H, ldz, 0, j0, j1, drh + j0, H, 2 * H, H);
                 cells.gru_backward_r(s, 0, B, j0, j1);
                 step_barrier();
-                ut.multiply(B, s.dz, G, 0, j0, j1, dh_rec + j0, s.ld_dh_rec, 0, 2 * H);
+                ut.multiply(B, s.dz, ldz, 0, j0, j1, dh_rec + j0, s.ld_dh_rec, 0, 2 * H);
             }
             std::swap(dh, dh_prev);
         }
@@ -110,17 +112,17 @@ void gru_backward(const RnnDims& d, const T* grad_h, const T* x, const T* h0, co
     const T* dh = carry + (d.T % 2 ? B * H : 0);
     for (int64_t b = 0; b < B; ++b)
         for (int64_t j = 0; j < H; ++j) grad_h0[b * H + j] = dh[b * H + j] + dh_rec[b * base.ld_dh_rec + j];
-    gemm<T>(d.I, G, TB, T(1), x, 1, d.I, dz, G, 1, T(0), grad_kernel, G, 1);
+    gemm<T>(d.I, G, TB, T(1), x, 1, d.I, dz, ldz, 1, T(0), grad_kernel, G, 1);
     if (reset_after) {
-        grad_recurrent_gemm<T>(d.T, B, H, G, h0, h, H, dz_rec, G, grad_recurrent, G);
-        column_sums<T>(TB, G, dz, G, grad_bias);
-        column_sums<T>(TB, G, dz_rec, G, grad_bias + G);
+        grad_recurrent_gemm<T>(d.T, B, H, G, h0, h, H, dz_rec, ldz, grad_recurrent, G);
+        column_sums<T>(TB, G, dz, ldz, grad_bias);
+        column_sums<T>(TB, G, dz_rec, ldz, grad_bias + G);
     } else {
-        grad_recurrent_gemm<T>(d.T, B, H, 2 * H, h0, h, H, dz, G, grad_recurrent, G);
-        gemm<T>(H, H, TB, T(1), rh, 1, H, dz + 2 * H, G, 1, T(0), grad_recurrent + 2 * H, G, 1);
-        column_sums<T>(TB, G, dz, G, grad_bias);
+        grad_recurrent_gemm<T>(d.T, B, H, 2 * H, h0, h, H, dz, ldz, grad_recurrent, G);
+        gemm<T>(H, H, TB, T(1), rh, 1, H, dz + 2 * H, ldz, 1, T(0), grad_recurrent + 2 * H, G, 1);
+        column_sums<T>(TB, G, dz, ldz, grad_bias);
     }
-    gemm<T>(TB, d.I, G, T(1), dz, G, 1, kernel, 1, G, T(0), grad_x, d.I, 1);
+    gemm<T>(TB, d.I, G, T(1), dz, ldz, 1, kernel, 1, G, T(0), grad_x, d.I, 1);
 }
 
 #define EMBER_GRU_INSTANTIATE(T)                                                                                  \

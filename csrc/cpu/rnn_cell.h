@@ -38,6 +38,7 @@ struct RnnStep {
     T* dh_prev = nullptr;      // gradient at h_{t-1} except the dz U^T part (a GEMM adds that), (B, H)
     T* dz = nullptr;           // gate pre-activation gradients (B, G * H), zero on masked rows
     T* dz_rec = nullptr;       // GRU reset_after: gradient of h_{t-1} U + b_rec, (B, 3H)
+    int64_t ld_dz = 0;         // row stride of dz and dz_rec (LSTM, GRU: padded; they are GEMM operands)
     const T* drh = nullptr;    // GRU (not reset_after): gradient at r * h_{t-1}, (B, H)
 };
 

@@ -145,7 +145,7 @@ void lstm_backward_pass(const RnnStep<T>& s, int64_t b0, int64_t b1, int64_t j0,
         const T* __restrict ct = s.c + b * H;
         const T* __restrict cp = s.c_prev + b * H;
         T* __restrict dc = s.dc + b * H;
-        T* __restrict dzi = s.dz + b * 4 * H;
+        T* __restrict dzi = s.dz + b * s.ld_dz;
         T* __restrict dzf = dzi + H;
         T* __restrict dzg = dzi + 2 * H;
         T* __restrict dzo = dzi + 3 * H;
@@ -264,10 +264,10 @@ void gru_backward_pass(const RnnStep<T>& s, int64_t b0, int64_t b1, int64_t j0, 
         const T* __restrict dh = s.dh + b * H;
         const T* __restrict dr = s.dh_rec + b * s.ld_dh_rec;
         const T* __restrict hp = s.h_prev + b * H;
-        T* __restrict dzz = s.dz + b * 3 * H;
+        T* __restrict dzz = s.dz + b * s.ld_dz;
         T* __restrict dzr = dzz + H;
         T* __restrict dzh = dzz + 2 * H;
-        T* __restrict drz = s.dz_rec + b * 3 * H;
+        T* __restrict drz = s.dz_rec + b * s.ld_dz;
         T* __restrict drr = drz + H;
         T* __restrict drq = drz + 2 * H;
         T* __restrict dp = s.dh_prev + b * H;
@@ -310,7 +310,7 @@ void gru_backward_zh_pass(const RnnStep<T>& s, int64_t b0, int64_t b1, int64_t j
         const T* __restrict dh = s.dh + b * H;
         const T* __restrict dr = s.dh_rec + b * s.ld_dh_rec;
         const T* __restrict hp = s.h_prev + b * H;
-        T* __restrict dzz = s.dz + b * 3 * H;
+        T* __restrict dzz = s.dz + b * s.ld_dz;
         T* __restrict dzh = dzz + 2 * H;
         T* __restrict dp = s.dh_prev + b * H;
         if (!keeps(s, b)) {
@@ -338,7 +338,7 @@ void gru_backward_r_pass(const RnnStep<T>& s, int64_t b0, int64_t b1, int64_t j0
         const T* __restrict gr = s.gates + b * 4 * H + H;
         const T* __restrict drh = s.drh + b * H;
         const T* __restrict hp = s.h_prev + b * H;
-        T* __restrict dzr = s.dz + b * 3 * H + H;
+        T* __restrict dzr = s.dz + b * s.ld_dz + H;
         T* __restrict dp = s.dh_prev + b * H;
         T* __restrict rh = s.rh + b * H;
         if (!keeps(s, b)) {  // rh = 0 too: a NaN r of a masked step must not reach grad_recurrent as NaN * 0
