@@ -1,5 +1,6 @@
 """Two CPU ranks on this machine under mpiexec (rank_program.py): data-parallel training equals one process on
 the full batches, ranks stay identical, and a rank that raises, dies or hangs ends the whole job."""
+import pathlib
 import sys
 
 import pytest
@@ -88,3 +89,13 @@ def test_torchrun_style_variables_without_an_mpi_job_raise_a_clear_error(mpi_job
     job = run_job([sys.executable, "-c", code], clean_environment(RANK="1", WORLD_SIZE="2", LOCAL_RANK="1"), 60)
     assert job.returncode != 0
     assert "RANK=1 and WORLD_SIZE=2 are set" in job.stderr and "mpiexec -n 2" in job.stderr
+
+
+def test_distributed_digits_example_learns_on_two_ranks(mpi_job):
+    pytest.importorskip("sklearn")
+    example = pathlib.Path(__file__).resolve().parents[2] / "examples" / "distributed_digits.py"
+    job = mpi_job(example, "--epochs", 6, "--verbose", 0, program=None, timeout=120)
+    assert job.returncode == 0, job.stderr
+    lines = [line for line in job.stdout.splitlines() if line.startswith("test accuracy")]
+    assert len(lines) == 1  # printed by rank 0 only
+    assert float(lines[0].split()[2]) >= 0.9  # 6 epochs; the full 40 reach the one-process 0.98-0.99
