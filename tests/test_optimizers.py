@@ -442,3 +442,15 @@ def test_each_optimizer_fits_a_linear_regression(name, learning_rate):
         w.grad = b.grad = None
         losses.append(loss.item())
     assert losses[-1] < 0.01 * losses[0]
+
+
+@pytest.mark.parametrize("make", [lambda lr: ember.optimizers.Adam(lr), lambda lr: ember.optimizers.SGD(lr),
+                                  lambda lr: ember.optimizers.RMSprop(lr)])
+def test_a_positional_number_is_the_learning_rate_as_in_keras(make):
+    opt = make(0.25)
+    assert opt.learning_rate == 0.25 and opt.params is None
+
+
+def test_a_positional_schedule_is_the_learning_rate_as_in_keras():
+    schedule = ember.schedules.ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5)
+    assert ember.optimizers.Adam(schedule)._learning_rate is schedule

@@ -68,6 +68,11 @@ def zeros_like(array):
     return _device.array_module(array).zeros_like(array)
 
 
+def _is_learning_rate(value):
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)) or isinstance(
+        value, _schedules.LearningRateSchedule)
+
+
 def _as_param_list(params):
     if params is None:
         return None
@@ -95,6 +100,8 @@ class Optimizer:
                  global_clipnorm=None, name=None, **kwargs):
         if kwargs:
             raise ValueError(f"Argument(s) not recognized: {kwargs}")
+        if _is_learning_rate(params):  # Keras' positional form: Adam(0.001) gives the learning rate first
+            params, learning_rate = None, params
         self.params = _as_param_list(params)
         self.learning_rate = learning_rate
         self.weight_decay = None if weight_decay is None else non_negative("weight_decay", weight_decay)
