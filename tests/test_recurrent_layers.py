@@ -371,7 +371,7 @@ def test_bidirectional_states_config_and_errors():
     assert [w.name.split("/")[-1] for w in layer.weights] == ["kernel", "recurrent_kernel", "bias"] * 2
     clone = L.Bidirectional.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
-    with pytest.raises(ValueError, match="Invalid merge mode"):
+    with pytest.raises(ValueError, match="Invalid value for argument `merge_mode`"):
         L.Bidirectional(L.LSTM(2), merge_mode="max")
     with pytest.raises(ValueError, match="go_backwards"):
         L.Bidirectional(L.LSTM(2), backward_layer=L.LSTM(2))

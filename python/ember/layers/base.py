@@ -36,6 +36,17 @@ def shape_of(x):
     return tuple(x.shape)
 
 
+def _float_dtype(dtype):
+    """A layer computes in a floating dtype (its weights take gradients): float32 unless given."""
+    try:
+        value = np.dtype(dtype or "float32")
+    except TypeError:
+        value = None
+    if value is None or value.kind != "f":
+        raise invalid_argument("dtype", "a floating-point dtype such as 'float32' or 'float64'", dtype)
+    return value
+
+
 def as_tensor(x, dtype):
     if isinstance(x, (list, tuple)):
         return [as_tensor(item, dtype) for item in x]
@@ -63,9 +74,11 @@ class Layer:
         if kwargs:
             raise TypeError(f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}")
         object.__setattr__(self, "_layers", [])
+        if name is not None and not isinstance(name, str):
+            raise invalid_argument("name", "a string", name)
         self.name = name or unique_name(snake_case(type(self).__name__))
         self.trainable = bool(trainable)
-        self.dtype = np.dtype(dtype or "float32")
+        self.dtype = _float_dtype(dtype)
         self.built = False
         self._weights = []            # own weights in creation order
         self._frozen = set()          # ids of own weights that never train (e.g. moving statistics)
@@ -73,6 +86,7 @@ class Layer:
         if input_dim is not None:
             input_shape = (input_dim,)
         self._input_shape_arg = tuple(input_shape) if input_shape is not None else None
+        self._input_rank = None       # (ndim, layout) once check_rank has seen an input
         self.output_shape = None
 
     def __setattr__(self, name, value):
@@ -176,17 +190,22 @@ class Layer:
         if any(isinstance(x, SymbolicTensor) for x in (inputs if isinstance(inputs, (list, tuple)) else [inputs])):
             return call_symbolic(self, inputs, kwargs)
         inputs = as_tensor(inputs, self.dtype)
-        if not self.built:
-            self.build(shape_of(inputs))
-            self.built = True
-        if _accepts(type(self), "training"):
-            kwargs["training"] = training
-        mask = kwargs.pop("mask", None)
-        if mask is None:
-            mask = _mask_of(inputs)
-        if mask is not None and _accepts(type(self), "mask"):
-            kwargs["mask"] = mask
-        out = self.call(inputs, **kwargs)
+        try:
+            if not self.built:
+                self.build(shape_of(inputs))
+                self.built = True
+            elif getattr(self, "_input_rank", None) is not None and isinstance(inputs, Tensor):
+                self.check_rank(inputs.shape, *self._input_rank)  # the rank build checked holds for every call
+            if _accepts(type(self), "training"):
+                kwargs["training"] = training
+            mask = kwargs.pop("mask", None)
+            if mask is None:
+                mask = _mask_of(inputs)
+            if mask is not None and _accepts(type(self), "mask"):
+                kwargs["mask"] = mask
+            out = self.call(inputs, **kwargs)
+        except (ValueError, TypeError) as error:
+            raise in_layer(self, inputs, error) from None
         if isinstance(out, Tensor):
             self.output_shape = (None,) + tuple(out.shape[1:])
             out._keras_mask = self.compute_mask(inputs, mask)
@@ -208,6 +227,7 @@ class Layer:
         return (batch,) + tuple(out.shape[1:])
 
     def check_rank(self, input_shape, ndim, layout):
+        self._input_rank = (ndim, layout)
         if len(input_shape) != ndim:
             raise ValueError(f"Input 0 of layer {self.name!r} is incompatible with the layer: expected ndim={ndim} "
                              f"({layout}), found ndim={len(input_shape)}. Full shape received: {tuple(input_shape)}")
@@ -225,6 +245,18 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def in_layer(layer, inputs, error):
+    """An error from building or calling `layer`, naming the layer and the shapes it was called on (Keras'
+    "Exception encountered when calling ..."), unless the message names this layer already. Errors from inner
+    layers nest, as Keras': the model's name, then the layer's that raised."""
+    message = str(error)
+    if type(error) not in (ValueError, TypeError) or re.search(rf"\b[Ll]ayer {re.escape(repr(layer.name))}", message):
+        return error
+    named = type(error)(f"Exception encountered when calling layer {layer.name!r} ({type(layer).__name__}) on "
+                        f"input shape {shape_of(inputs)}: {message}")
+    return named.with_traceback(error.__traceback__)
 
 
 _CALL_ARGS = {}

@@ -29,7 +29,8 @@ class BaseConv(Layer):
 
     def input_channels(self, input_shape):
         self.check_rank(input_shape, self.rank + 2, layout(self.data_format, self.rank))
-        return channels_of(input_shape, self.data_format)
+        self._channels = channels_of(input_shape, self.data_format)
+        return self._channels
 
     def add_bias(self, size):
         if not self.use_bias:
@@ -37,6 +38,11 @@ class BaseConv(Layer):
         return self.add_weight("bias", (size,), self.bias_initializer, regularizer=self.bias_regularizer)
 
     def call(self, inputs):
+        if channels_of(inputs.shape, self.data_format) != self._channels:  # the weights were made for these
+            axis = -1 if self.data_format == "channels_last" else 1
+            raise ValueError(f"Input 0 of layer {self.name!r} is incompatible with the layer: expected axis {axis} "
+                             f"of input shape to have value {self._channels}, but received input with shape "
+                             f"{inputs.shape}")
         out = self.convolve(to_channels_last(inputs, self.data_format))
         if self.bias is not None:
             out = out + self.bias

@@ -70,6 +70,11 @@ class Flatten(Layer):
         super().__init__(**kwargs)
         self.data_format = _data_format(data_format)
 
+    def build(self, input_shape):
+        if len(input_shape) < 1:
+            raise ValueError(f"Input 0 of layer {self.name!r} is incompatible with the layer: expected min_ndim=1 "
+                             f"(batch, ...), found ndim=0. Full shape received: {tuple(input_shape)}")
+
     def call(self, inputs):
         if inputs.ndim > 2:
             inputs = to_channels_last(inputs, self.data_format)
@@ -104,6 +109,18 @@ class Reshape(Layer):
         return {**super().get_config(), "target_shape": list(self.target_shape)}
 
 
+def _noise_shape(value):
+    """A tuple of positive ints and Nones (None: the input's size on that axis)."""
+    try:
+        shape = tuple(value)
+    except TypeError:
+        shape = None
+    if isinstance(value, str) or shape is None or not all(
+            n is None or (isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0) for n in shape):
+        raise invalid_argument("noise_shape", "None or a tuple of positive ints and Nones", value)
+    return tuple(None if n is None else int(n) for n in shape)
+
+
 class Dropout(Layer):
     """Inverted dropout, active only when called with training=True; `noise_shape` broadcasts one mask (None
     entries take the input's size); `seed` gives the layer its own generator."""
@@ -113,7 +130,9 @@ class Dropout(Layer):
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
             raise invalid_argument("rate", "a float value between 0 and 1", rate)
         self.rate = float(rate)
-        self.noise_shape = None if noise_shape is None else tuple(None if n is None else int(n) for n in noise_shape)
+        self.noise_shape = None if noise_shape is None else _noise_shape(noise_shape)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise invalid_argument("seed", "None or a non-negative int", seed)
         self.seed = seed
         self._generator = None if seed is None else np.random.default_rng(seed)
 

@@ -4,7 +4,7 @@ import functools
 import numpy as np
 
 from .. import ops
-from .base import Layer
+from .base import Layer, invalid_argument
 
 
 def _check_list(layer, input_shape, minimum=1):
@@ -82,6 +82,8 @@ class Minimum(Merge):
 class Concatenate(_ListInput):
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+            raise invalid_argument("axis", "an int", axis)
         self.axis = int(axis)
 
     def build(self, input_shape):

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import activations, backend as _backend, ops
 from ..tensor import Tensor
-from .base import Layer, _accepts, as_tensor
+from .base import Layer, _accepts, as_tensor, invalid_argument
 from .recurrent_cells import GRUCell, LSTMCell, SimpleRNNCell, _deserialize, _serialize
 
 
@@ -29,7 +29,7 @@ class RNN(Layer):
         if isinstance(cell, dict):
             cell = _deserialize(cell)
         if not callable(getattr(cell, "call", None)):
-            raise ValueError(f"Argument `cell` should have a `call` method. Received: cell={cell!r}")
+            raise invalid_argument("cell", "a cell: a layer with a `call` method and a `state_size`", cell)
         if getattr(cell, "state_size", None) is None:
             raise ValueError(f"The RNN cell should have a `state_size` attribute (single integer or list of "
                              f"integers, one integer per RNN state). Received: cell={cell!r}")

@@ -89,9 +89,24 @@ class _Cell(Layer):
         """`cell(x_t, [h, (c)])` -> (output, new_states), as a Keras cell."""
         inputs = as_tensor(inputs, self.dtype)
         states = [as_tensor(s, self.dtype) for s in (states if isinstance(states, (list, tuple)) else [states])]
+        self._check_step(inputs, states)
         if not self.built:
             self.build(tuple(inputs.shape))
         return self.call(inputs, states, training=training)
+
+    def _check_step(self, inputs, states):
+        """One step's input is (batch, features) and its states (batch, size) each, with the sizes of state_size."""
+        self.check_rank(inputs.shape, 2, "batch, features")
+        if self.built and inputs.shape[-1] != self.kernel.shape[0]:
+            raise ValueError(f"Input 0 of layer {self.name!r} is incompatible with the layer: expected axis -1 of "
+                             f"input shape to have value {self.kernel.shape[0]}, but received input with shape "
+                             f"{inputs.shape}")
+        sizes = self.state_size if isinstance(self.state_size, (list, tuple)) else [self.state_size]
+        expected = [(inputs.shape[0], n) for n in sizes]
+        received = [tuple(s.shape) for s in states]
+        if received != expected:
+            raise ValueError(f"Layer {self.name!r} expects states of shapes {expected} (batch, units) for input "
+                             f"{inputs.shape}; received {received}")
 
     # dropout: Keras draws one mask per sequence for the inputs and one for the recurrent state
     def begin_sequence(self, batch, input_dim, training):

@@ -3,7 +3,7 @@ TimeDistributed (one layer applied to every time step)."""
 import numpy as np
 
 from .. import ops
-from .base import LAYER_CLASSES, Layer, _accepts
+from .base import LAYER_CLASSES, Layer, _accepts, invalid_argument
 
 _MERGE_MODES = ("concat", "sum", "ave", "mul", None)
 
@@ -34,14 +34,11 @@ class Bidirectional(Layer):
 
     def __init__(self, layer, merge_mode="concat", backward_layer=None, **kwargs):
         if not isinstance(layer, Layer):
-            raise ValueError(f"Please initialize `Bidirectional` layer with a `ember.layers.Layer` instance. "
-                             f"Received: {layer!r}")
+            raise invalid_argument("layer", "an ember.layers.Layer instance (a recurrent layer)", layer)
         if backward_layer is not None and not isinstance(backward_layer, (Layer, dict)):
-            raise ValueError(f"`backward_layer` need to be a `ember.layers.Layer` instance. Received: "
-                             f"{backward_layer!r}")
+            raise invalid_argument("backward_layer", "None or an ember.layers.Layer instance", backward_layer)
         if merge_mode not in _MERGE_MODES:
-            raise ValueError(f"Invalid merge mode. Received: {merge_mode}. Merge mode should be one of "
-                             f'{{"sum", "mul", "ave", "concat", None}}')
+            raise invalid_argument("merge_mode", "one of 'sum', 'mul', 'ave', 'concat' or None", merge_mode)
         super().__init__(**kwargs)
         # fresh copies from the layer's config, so that nothing of the given layer's state is shared
         self.forward_layer = _from_config(layer, name="forward_" + _remove_prefix(layer.name, "forward_"))
@@ -142,8 +139,7 @@ class TimeDistributed(Layer):
 
     def __init__(self, layer, **kwargs):
         if not isinstance(layer, Layer):
-            raise ValueError(f"Please initialize `TimeDistributed` layer with a `ember.layers.Layer` instance. "
-                             f"Received: {layer!r}")
+            raise invalid_argument("layer", "an ember.layers.Layer instance", layer)
         super().__init__(**kwargs)
         self.layer = layer
         self.supports_masking = True
