@@ -37,6 +37,19 @@ template <class... Args>
     throw std::invalid_argument(os.str());
 }
 
+// Size arithmetic on untrusted values (shapes, window arguments) that throws instead of wrapping: signed overflow
+// is undefined behaviour, and a wrapped size would pass later checks with a wrong value.
+inline int64_t checked_add(const std::string& context, int64_t a, int64_t b) {
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r)) fail(context, ": ", a, " + ", b, " overflows 64-bit sizes");
+    return r;
+}
+inline int64_t checked_mul(const std::string& context, int64_t a, int64_t b) {
+    int64_t r;
+    if (__builtin_mul_overflow(a, b, &r)) fail(context, ": ", a, " * ", b, " overflows 64-bit sizes");
+    return r;
+}
+
 }  // namespace ember
 
 // EMBER_CHECK(cond, "conv2d: ", ...) throws std::invalid_argument built from the message parts.

@@ -1,6 +1,9 @@
 #include "parallel.h"
 
+#include <algorithm>
 #include <atomic>
+
+#include "check.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -11,7 +14,7 @@ namespace ember {
 namespace {
 int default_threads() {
 #ifdef _OPENMP
-    return omp_get_max_threads();
+    return std::min(omp_get_max_threads(), kMaxThreads);  // OMP_NUM_THREADS is not checked by anyone else
 #else
     return 1;
 #endif
@@ -19,7 +22,10 @@ int default_threads() {
 std::atomic<int> g_threads{0};
 }  // namespace
 
-void set_num_threads(int n) { g_threads.store(n > 0 ? n : 0); }
+void set_num_threads(int n) {
+    EMBER_CHECK(n <= kMaxThreads, "set_num_threads: expected at most ", kMaxThreads, " threads, got ", n);
+    g_threads.store(n > 0 ? n : 0);
+}
 
 int get_num_threads() {
     const int n = g_threads.load();

@@ -4,11 +4,15 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 
 namespace ember {
 
-void set_num_threads(int n);  // n <= 0 restores the default (OpenMP's max threads)
+// libgomp sizes some per-team arrays on the caller's stack: a team of ~100000 threads overflows it (a segfault,
+// measured), so teams are capped here; 1024 is far above any useful count.
+constexpr int kMaxThreads = 1024;
+void set_num_threads(int n);  // n <= 0 restores the default (OpenMP's max threads); n > kMaxThreads throws
 int get_num_threads();
 
 struct CpuFeatures {
@@ -24,6 +28,15 @@ inline void split_range(int64_t n, int64_t parts, int64_t i, int64_t& begin, int
     const int64_t q = n / parts, r = n % parts;
     begin = i * q + (i < r ? i : r);
     end = begin + q + (i < r ? 1 : 0);
+}
+
+// The product of non-negative sizes, saturating at INT64_MAX: a work estimate that decides whether to go
+// parallel, where sizes that are each valid (a pooling window mostly of padding) may multiply past 2^63.
+inline int64_t work_estimate(std::initializer_list<int64_t> sizes) {
+    int64_t r = 1;
+    for (int64_t s : sizes)
+        if (__builtin_mul_overflow(r, s, &r)) return INT64_MAX;
+    return r;
 }
 
 }  // namespace ember

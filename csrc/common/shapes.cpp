@@ -29,12 +29,16 @@ Conv2dGeom conv2d_geometry(const char* op, const Shape& x, const Shape& w, int64
     g.kh = w[0]; g.kw = w[1]; g.o = w[3];
     g.sh = sh; g.sw = sw; g.pt = pt; g.pb = pb; g.pl = pl; g.pr = pr; g.dh = dh; g.dw = dw;
     g.groups = groups;
-    const int64_t eh = dh * (g.kh - 1) + 1, ew = dw * (g.kw - 1) + 1;  // dilated kernel extent
-    EMBER_CHECK(g.h + pt + pb >= eh && g.w + pl + pr >= ew, both,
-                ": expected padded input size (", g.h + pt + pb, ", ", g.w + pl + pr,
+    // Every later index (oh * sh - pt + i * dh, ...) lies within these extents, so checking them here keeps all
+    // of the kernels' 64-bit arithmetic from overflowing, whatever the arguments.
+    const int64_t eh = checked_add(both, checked_mul(both, dh, g.kh - 1), 1);  // dilated kernel extent
+    const int64_t ew = checked_add(both, checked_mul(both, dw, g.kw - 1), 1);
+    const int64_t hp = checked_add(both, checked_add(both, g.h, pt), pb);  // padded input size
+    const int64_t wp = checked_add(both, checked_add(both, g.w, pl), pr);
+    EMBER_CHECK(hp >= eh && wp >= ew, both, ": expected padded input size (", hp, ", ", wp,
                 ") >= dilated kernel size (", eh, ", ", ew, ")");
-    g.ho = (g.h + pt + pb - eh) / sh + 1;
-    g.wo = (g.w + pl + pr - ew) / sw + 1;
+    g.ho = (hp - eh) / sh + 1;
+    g.wo = (wp - ew) / sw + 1;
     return g;
 }
 
@@ -50,10 +54,12 @@ Pool2dGeom pool2d_geometry(const char* op, const Shape& x, int64_t ph, int64_t p
     Pool2dGeom g{};
     g.n = x[0]; g.h = x[1]; g.w = x[2]; g.c = x[3];
     g.ph = ph; g.pw = pw; g.sh = sh; g.sw = sw; g.pt = pt; g.pb = pb; g.pl = pl; g.pr = pr;
-    EMBER_CHECK(g.h + pt + pb >= ph && g.w + pl + pr >= pw, pre, ": expected padded input size (",
-                g.h + pt + pb, ", ", g.w + pl + pr, ") >= pool size (", ph, ", ", pw, ")");
-    g.ho = (g.h + pt + pb - ph) / sh + 1;
-    g.wo = (g.w + pl + pr - pw) / sw + 1;
+    const int64_t hp = checked_add(pre, checked_add(pre, g.h, pt), pb);  // padded input size (see conv2d_geometry)
+    const int64_t wp = checked_add(pre, checked_add(pre, g.w, pl), pr);
+    EMBER_CHECK(hp >= ph && wp >= pw, pre, ": expected padded input size (", hp, ", ", wp, ") >= pool size (", ph,
+                ", ", pw, ")");
+    g.ho = (hp - ph) / sh + 1;
+    g.wo = (wp - pw) / sw + 1;
     return g;
 }
 

@@ -77,7 +77,7 @@ void im2col(const Conv2dGeom& g, const T* x, int64_t gi, int64_t r0, int64_t r1,
 template <typename T>
 void col2im(const Conv2dGeom& g, const T* dcol, int64_t gi, int64_t n0, int64_t n1, T* gx) {
     const int64_t cg = g.cg(), K = g.kh * g.kw * cg;
-#pragma omp parallel for num_threads(threads_for((n1 - n0) * g.h * g.w * K)) schedule(static)
+#pragma omp parallel for num_threads(threads_for(work_estimate({n1 - n0, g.h, g.w, K}))) schedule(static)
     for (int64_t t = 0; t < (n1 - n0) * g.h; ++t) {
         const int64_t n = n0 + t / g.h, hi = t % g.h;
         for (int64_t wi = 0; wi < g.w; ++wi) {
@@ -104,7 +104,7 @@ void col2im(const Conv2dGeom& g, const T* dcol, int64_t gi, int64_t n0, int64_t 
 template <typename T>
 void depthwise_forward(const Conv2dGeom& g, const T* x, const T* w, T* y) {
     const int64_t mult = g.og();
-#pragma omp parallel for num_threads(threads_for(g.n * g.ho * g.wo * g.o * g.kh * g.kw)) schedule(static)
+#pragma omp parallel for num_threads(threads_for(work_estimate({g.n, g.ho, g.wo, g.o, g.kh, g.kw}))) schedule(static)
     for (int64_t t = 0; t < g.n * g.ho; ++t) {
         const int64_t n = t / g.ho, oh = t % g.ho;
         for (int64_t ow = 0; ow < g.wo; ++ow) {
@@ -134,7 +134,7 @@ void depthwise_forward(const Conv2dGeom& g, const T* x, const T* w, T* y) {
 template <typename T>
 void depthwise_backward_input(const Conv2dGeom& g, const T* gy, const T* w, T* gx) {
     const int64_t mult = g.og();
-#pragma omp parallel for num_threads(threads_for(g.n * g.h * g.w * g.o * g.kh * g.kw)) schedule(static)
+#pragma omp parallel for num_threads(threads_for(work_estimate({g.n, g.h, g.w, g.o, g.kh, g.kw}))) schedule(static)
     for (int64_t t = 0; t < g.n * g.h; ++t) {
         const int64_t n = t / g.h, hi = t % g.h;
         for (int64_t wi = 0; wi < g.w; ++wi) {
@@ -171,7 +171,7 @@ template <typename T>
 void depthwise_backward_weight(const Conv2dGeom& g, const T* gy, const T* x, T* gw) {
     const int64_t mult = g.og(), block = 64, n_blocks = (g.o + block - 1) / block;
     std::fill(gw, gw + g.kh * g.kw * g.o, T(0));
-#pragma omp parallel for num_threads(threads_for(g.n * g.ho * g.wo * g.o * g.kh * g.kw)) schedule(static)
+#pragma omp parallel for num_threads(threads_for(work_estimate({g.n, g.ho, g.wo, g.o, g.kh, g.kw}))) schedule(static)
     for (int64_t t = 0; t < g.kh * n_blocks; ++t) {
         const int64_t i = t / n_blocks, o0 = (t % n_blocks) * block, o1 = std::min(g.o, o0 + block);
         for (int64_t n = 0; n < g.n; ++n)

@@ -217,7 +217,7 @@ void gemm_run(const GemmKernel<T>& kr, int nt, int64_t M, int64_t N, int64_t K, 
     const bool direct = kr.fn_direct && csa == 1 && N <= direct_max_n();
     const int64_t KC = kr.kc, MC = direct ? M : kr.mc, NC = kr.nc;
     const int64_t n_panels = ceil_div(N, NR);
-    if (M * N * K < int64_t(48) * 48 * 48) nt = 1;  // a parallel region costs more than it saves
+    if (work_estimate({M, N, K}) < int64_t(48) * 48 * 48) nt = 1;  // a parallel region costs more than it saves
     int64_t n_jc = ceil_div(N, NC);
     if (nt > 1 && n_jc % nt != 0) n_jc = std::min(n_panels, ceil_div(n_jc, nt) * nt);
     const int64_t n_ms = n_jc < nt ? ceil_div(nt, n_jc) : 1;
@@ -356,7 +356,7 @@ void gemm_batched(int64_t batch, int64_t m, int64_t n, int64_t k, T alpha, const
     const GemmKernel<T> kr = kernel_for<T>(current_choice());
     const int nt = get_num_threads();
     // Items too small to share among the threads run one per thread instead.
-    if (nt > 1 && batch >= nt && m * n * k < int64_t(192) * 192 * 192) {
+    if (nt > 1 && batch >= nt && work_estimate({m, n, k}) < int64_t(192) * 192 * 192) {
 #pragma omp parallel for num_threads(nt) schedule(static)
         for (int64_t p = 0; p < batch; ++p)
             gemm_run(kr, 1, m, n, k, alpha, a + p * bs_a, rs_a, cs_a, b + p * bs_b, rs_b, cs_b, beta, c + p * bs_c,

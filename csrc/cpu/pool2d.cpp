@@ -35,7 +35,7 @@ inline bool takes_over(T v, T b) {
 
 template <typename T>
 void max_pool2d_forward(const Pool2dGeom& g, const T* x, T* y) {
-#pragma omp parallel for num_threads(threads_for(g.n * g.ho * g.wo * g.c * g.ph * g.pw)) schedule(static)
+#pragma omp parallel for num_threads(threads_for(work_estimate({g.n, g.ho, g.wo, g.c, g.ph, g.pw}))) schedule(static)
     for (int64_t t = 0; t < g.n * g.ho; ++t) {
         const int64_t n = t / g.ho, oh = t % g.ho;
         for (int64_t ow = 0; ow < g.wo; ++ow) {
@@ -60,7 +60,7 @@ void max_pool2d_forward(const Pool2dGeom& g, const T* x, T* y) {
 template <typename T>
 void max_pool2d_backward(const Pool2dGeom& g, const T* gy, const T* x, T* gx) {
     const int64_t n_blocks = (g.c + kBlock - 1) / kBlock;
-#pragma omp parallel for num_threads(threads_for(g.n * g.ho * g.wo * g.c * g.ph * g.pw)) schedule(static)
+#pragma omp parallel for num_threads(threads_for(work_estimate({g.n, g.ho, g.wo, g.c, g.ph, g.pw}))) schedule(static)
     for (int64_t t = 0; t < g.n * n_blocks; ++t) {
         const int64_t n = t / n_blocks, c0 = (t % n_blocks) * kBlock, cb = std::min(kBlock, g.c - c0);
         for (int64_t hi = 0; hi < g.h; ++hi)
@@ -98,7 +98,7 @@ void max_pool2d_backward(const Pool2dGeom& g, const T* gy, const T* x, T* gx) {
 
 template <typename T>
 void avg_pool2d_forward(const Pool2dGeom& g, const T* x, T* y) {
-#pragma omp parallel for num_threads(threads_for(g.n * g.ho * g.wo * g.c * g.ph * g.pw)) schedule(static)
+#pragma omp parallel for num_threads(threads_for(work_estimate({g.n, g.ho, g.wo, g.c, g.ph, g.pw}))) schedule(static)
     for (int64_t t = 0; t < g.n * g.ho; ++t) {
         const int64_t n = t / g.ho, oh = t % g.ho;
         for (int64_t ow = 0; ow < g.wo; ++ow) {
@@ -119,7 +119,7 @@ void avg_pool2d_forward(const Pool2dGeom& g, const T* x, T* y) {
 template <typename T>
 void avg_pool2d_backward(const Pool2dGeom& g, const T* gy, T* gx) {
     const int64_t n_blocks = (g.c + kBlock - 1) / kBlock;
-#pragma omp parallel for num_threads(threads_for(g.n * g.ho * g.wo * g.c * g.ph * g.pw)) schedule(static)
+#pragma omp parallel for num_threads(threads_for(work_estimate({g.n, g.ho, g.wo, g.c, g.ph, g.pw}))) schedule(static)
     for (int64_t t = 0; t < g.n * n_blocks; ++t) {
         const int64_t n = t / n_blocks, c0 = (t % n_blocks) * kBlock, cb = std::min(kBlock, g.c - c0);
         for (int64_t hi = 0; hi < g.h; ++hi)
