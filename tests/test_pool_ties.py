@@ -1,0 +1,30 @@
+"""Max pooling's gradient goes to the first cell holding the window's maximum (the first NaN when there is one),
+as the reference does: windows full of ties and NaNs, overlapping, padded and strided, float64, on the kernels."""
+import numpy as np
+import pytest
+
+from ember.backend import cpu, reference
+
+WINDOWS = [((2, 2), (2, 2), ((0, 0), (0, 0))), ((3, 3), (1, 2), ((1, 1), (0, 2))), ((2, 3), (2, 1), ((1, 0), (1, 1)))]
+
+
+@pytest.mark.parametrize("window", WINDOWS, ids=str)
+@pytest.mark.parametrize("with_nan", [False, True])
+def test_max_pool_gradient_goes_to_the_first_maximum(window, with_nan):
+    rng = np.random.default_rng(len(str(window)) + with_nan)
+    x = rng.integers(0, 3, (2, 7, 6, 70)).astype(np.float64)  # 70 channels: a full block of 64 and a tail
+    if with_nan:
+        x[0, 1, 1, 2] = x[1, 2, 3, 0] = x[1, 2, 2, 0] = x[0, 3, 3, 65] = np.nan
+    gy = rng.standard_normal(reference.max_pool2d_forward(x, *window).shape)
+    got, expected = cpu.max_pool2d_backward(gy, x, *window), reference.max_pool2d_backward(gy, x, *window)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    np.testing.assert_allclose(np.nan_to_num(got), np.nan_to_num(expected), rtol=1e-12, atol=1e-12)
+
+
+def test_relu_gradient_keeps_the_reference_semantics_for_inf_and_nan():
+    x = np.array([-1.0, 0.0, 2.0, np.nan, -np.inf, np.inf, 3.0, -2.0] * 5)
+    gy = np.array([np.inf, np.nan, np.nan, 1.0, 2.0, -np.inf, np.inf, 5.0] * 5)
+    y = reference.activation_forward("relu", x)
+    got = cpu.activation_backward("relu", x, y, gy)
+    expected = reference.activation_backward("relu", x, y, gy)
+    np.testing.assert_array_equal(got, expected)
