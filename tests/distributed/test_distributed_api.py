@@ -173,7 +173,7 @@ def test_gpu_tensors_without_cupy_get_the_install_command(monkeypatch):
         nccl._load_cupy()
 
 
-# -- gradient buckets and DistributedDataParallel ------------------------------------------------------------------------
+# -- gradient buckets and DistributedDataParallel -------------------------------------------------------------------
 def test_buckets_split_by_size_and_scale_gradients_by_the_share():
     dist.init()
     params = [ember.tensor(np.ones(n), dtype="float64", requires_grad=True) for n in (3, 5, 2)]
@@ -186,6 +186,11 @@ def test_buckets_split_by_size_and_scale_gradients_by_the_share():
     np.testing.assert_array_equal(params[0].grad.numpy(), np.full(3, 0.5))
     np.testing.assert_array_equal(params[1].grad.numpy(), np.full(5, 1.0))
     assert params[2].grad is None  # no rank had a gradient: it stays None (the optimizer skips it)
+
+
+def test_buckets_hold_one_dtype_each():
+    params = [ember.tensor(np.ones(2), dtype=d, requires_grad=True) for d in ("float32", "float32", "float64")]
+    assert [len(b.params) for b in GradientBuckets(params).buckets] == [1, 2]  # reversed: float64 first
 
 
 def test_buckets_refuse_a_gradient_of_the_wrong_shape():
@@ -231,7 +236,7 @@ def test_distributed_data_parallel_refuses_what_is_not_a_model():
         dist.DistributedDataParallel([1, 2])
 
 
-# -- fit(distributed=True) ------------------------------------------------------------------------------------------------
+# -- fit(distributed=True) ---------------------------------------------------------------------------------------------
 def fitted(distributed, tmp_path=None):
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(30, 4)).astype("float32"), rng.integers(0, 2, size=(30, 1))
@@ -274,3 +279,46 @@ def test_other_ranks_neither_print_nor_write_csv(monkeypatch, tmp_path, capsys):
               callbacks=callbacks)
     assert not log.exists()
     assert capsys.readouterr().out == ""
+
+
+def test_fit_distributed_refuses_a_train_step_that_does_not_average_gradients():
+    class OwnStep(ember.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = layers.Dense(1)
+
+        def call(self, inputs, training=None):
+            return self.dense(inputs)
+
+        def train_step(self, x, y):  # forgets self._distributed.sync_gradients
+            loss = self.compute_loss(y, self(x, training=True))
+            loss.backward()
+            self.optimizer.step(self.trainable_weights)
+            return float(loss.item())
+
+    model = OwnStep()
+    model.compile("sgd", "mse")
+    with pytest.raises(RuntimeError, match="did not average the gradients"):
+        model.fit(np.ones((4, 3), np.float32), np.ones((4, 1), np.float32), batch_size=2, verbose=0,
+                  distributed=True)
+
+
+def test_fit_distributed_refuses_x_and_y_of_different_lengths():
+    model = small_model()
+    model.compile("sgd", "mse")
+    with pytest.raises(ValueError, match="`x` has 4 samples but `y` has 3"):
+        model.fit(np.ones((4, 4), np.float32), np.ones((3, 1), np.float32), verbose=0, distributed=True)
+
+
+def test_nccl_path_with_one_gpu_reduces_broadcasts_and_gathers_on_the_device():
+    cupy = pytest.importorskip("cupy", reason="the NCCL path needs CuPy and a GPU (not on CPU-only CI)")
+    if cupy.cuda.runtime.getDeviceCount() == 0:
+        pytest.skip("no CUDA device")
+    dist.init(backend="nccl")
+    t = ember.Tensor(cupy.arange(4, dtype=cupy.float32))
+    assert dist.all_reduce(t, "mean") is t and t.device == "cuda:0"
+    dist.broadcast(t, root=0)
+    gathered = dist.all_gather(t)
+    dist.barrier()
+    np.testing.assert_array_equal(gathered[0].numpy(), np.arange(4, dtype=np.float32))
+    assert dist.group_for(t._data).name == "nccl"

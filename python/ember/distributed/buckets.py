@@ -52,7 +52,7 @@ class _Bucket:
 
 
 def _bucketed(params, bucket_bytes):
-    buckets, current, size = [], [], 0
+    buckets, current, current_key, size = [], [], None, 0
     for p in reversed(params):
         key = (_device.of_array(p._data), p.dtype)
         if current and (key != current_key or size + p._data.nbytes > bucket_bytes):

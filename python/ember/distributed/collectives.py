@@ -11,7 +11,7 @@ import numpy as np
 from ..tensor import Tensor
 from . import launch as _launch
 from .failure import install_excepthook
-from .groups import REDUCE_OPS, LocalGroup
+from .groups import REDUCE_OPS, LocalGroup, MPIGroup
 
 DEFAULT_TIMEOUT = 300.0
 BACKENDS = ("auto", "mpi", "nccl")
@@ -72,8 +72,6 @@ def _timeout(value):
 
 
 def _mpi_group(launch, timeout):
-    from .groups import MPIGroup
-
     try:
         from mpi4py import MPI
     except ImportError:

@@ -85,7 +85,8 @@ class DistributedDataParallel:
                 self.module(*args, **build_kwargs)
             self._sync()
         elif self.broadcast_buffers:
-            buffers = [w for w in _weights(self.module) if id(w) not in {id(t) for t in _trainable(self.module)}]
+            trainable = {id(t) for t in _trainable(self.module)}
+            buffers = [w for w in _weights(self.module) if id(w) not in trainable]
             if buffers:
                 broadcast_weights(buffers)
         return self.module(*args, **kwargs)

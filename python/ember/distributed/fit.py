@@ -39,6 +39,7 @@ class FitStrategy:
         broadcast_weights(model.weights)
         self.buckets = None
         self.share = 1.0 / self.size
+        self.synced = False
 
     def verbose(self, verbose):
         return verbose if self.rank == 0 else 0
@@ -49,6 +50,8 @@ class FitStrategy:
 
     def batches(self, x, y, batch_size, shuffle):
         n = _length(x, "x")
+        if y is not None and _length(y, "y") != n:
+            raise ValueError(f"fit: `x` has {n} samples but `y` has {_length(y, 'y')}; expected the same number")
         if batch_size < self.size:
             raise ValueError(f"Invalid value for argument `batch_size`. With distributed=True it is the global "
                              f"batch, shared by {self.size} ranks: expected at least {self.size}. "
@@ -62,7 +65,13 @@ class FitStrategy:
                 return
             mine = np.array_split(index, self.size)[self.rank]
             self.share = len(mine) / len(index)
+            self.synced = False
             yield _take(x, mine), _take(y, mine)
+            if not self.synced:  # the same code runs on every rank: all raise here, none hangs
+                raise RuntimeError("fit(distributed=True): the training step did not average the gradients over "
+                                   "the ranks, so the replicas would drift apart. A custom train_step must call "
+                                   "self._distributed.sync_gradients(params, loss) between backward and the "
+                                   "optimizer step (Trainer.train_step does).")
 
     def _shuffled(self, n):
         order = _random.generator().permutation(n).astype(np.int64) if self.rank == 0 else np.empty(n, np.int64)
@@ -73,6 +82,7 @@ class FitStrategy:
         if self.buckets is None or not self.buckets.matches(params):
             self.buckets = GradientBuckets(params)
         (global_loss,) = self.buckets.reduce(self.share, extras=(loss,))
+        self.synced = True
         return float(global_loss)
 
     def logs(self, model, loss_sum, count, prefix=""):

@@ -32,6 +32,7 @@ class NcclGroup(Group):
     """NCCL over the same ranks as `host` (an MPIGroup or LocalGroup), which carries the unique id."""
 
     name = "nccl"
+    timeout = property(lambda self: self.host.timeout)  # init(timeout=...) later changes both wires
 
     def __init__(self, host):
         super().__init__()
@@ -40,7 +41,6 @@ class NcclGroup(Group):
         self.host = host
         self.rank, self.size = host.rank, host.size
         self.local_rank, self.local_size = host.local_rank, host.local_size
-        self.timeout = host.timeout
         devices = cupy.cuda.runtime.getDeviceCount()
         if host.local_size > devices:
             raise RuntimeError(f"ember.distributed: {host.local_size} ranks on this machine but {devices} GPU(s); "
