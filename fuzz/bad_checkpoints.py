@@ -15,6 +15,9 @@ import zipfile
 import numpy as np
 
 
+FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # zip members' timestamp: the same bytes on every run
+
+
 def safetensors(header, data=b"", length=None):
     """A file from a header (dict, or raw JSON bytes) and a data buffer; `length` overrides the header length."""
     text = header if isinstance(header, bytes) else json.dumps(header).encode()
@@ -48,7 +51,9 @@ def zip_bomb(inner_bytes=1 << 20):
     np.lib.format.write_array_header_1_0(npy, {"descr": "|u1", "fortran_order": False, "shape": (inner_bytes,)})
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        with archive.open("bomb.npy", "w", force_zip64=True) as member:
+        member_info = zipfile.ZipInfo("bomb.npy", date_time=FIXED_TIME)
+        member_info.compress_type = zipfile.ZIP_DEFLATED
+        with archive.open(member_info, "w", force_zip64=True) as member:
             member.write(npy.getvalue())
             chunk = b"\0" * (1 << 20)
             for start in range(0, inner_bytes, len(chunk)):
@@ -60,7 +65,7 @@ def torch_style_zip(marker):
     """A PyTorch-style checkpoint: a zip holding a pickle (data.pkl) that would run a payload."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("archive/data.pkl", pickle_payload(marker, protocol=2))
+        archive.writestr(zipfile.ZipInfo("archive/data.pkl", date_time=FIXED_TIME), pickle_payload(marker, protocol=2))
     return buffer.getvalue()
 
 
