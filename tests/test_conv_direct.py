@@ -104,3 +104,45 @@ def test_results_do_not_depend_on_the_thread_count(geometry):
         _C.set_num_threads(before)
     for a, b in zip(one, three):
         np.testing.assert_array_equal(a, b)
+
+
+# Depthwise (groups == C): (N, H, W, C, KH, KW, multiplier, strides, padding, dilation). Channel counts cover the
+# 4-, 2- and 1-vector blocks and single-channel tails of every width.
+DEPTHWISE = [
+    (2, 7, 6, 128, 3, 3, 1, (1, 1), ((1, 1), (1, 1)), (1, 1)),
+    (1, 9, 8, 37, 3, 3, 1, (2, 2), ((1, 0), (0, 1)), (1, 1)),
+    (2, 8, 9, 21, 3, 2, 1, (1, 2), ((2, 2), (1, 1)), (2, 1)),
+    (1, 5, 5, 3, 5, 5, 1, (1, 1), ((2, 2), (2, 2)), (1, 1)),
+    (1, 6, 6, 5, 3, 3, 2, (2, 1), ((1, 1), (1, 1)), (1, 1)),
+    (3, 4, 4, 70, 1, 1, 1, (1, 1), ((0, 0), (0, 0)), (1, 1)),
+]
+
+
+@pytest.mark.parametrize("gemm_kernel", list(_kernels()), indirect=True)
+@pytest.mark.parametrize("geometry", DEPTHWISE, ids=str)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_depthwise_passes_match_the_reference(gemm_kernel, geometry, dtype):
+    n, h, w, c, kh, kw, mult, strides, padding, dilation = geometry
+    rng = np.random.default_rng(abs(hash(geometry)) % 2**32)
+    x = rng.standard_normal((n, h, w, c)).astype(dtype)
+    k = rng.standard_normal((kh, kw, 1, c * mult)).astype(dtype)
+    args = (strides, padding, dilation, c)
+    y = cpu.conv2d_forward(x, k, *args)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    x64, k64, gy64 = (a.astype(np.float64) for a in (x, k, gy))
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for got, expected in [(y, reference.conv2d_forward(x64, k64, *args)),
+                          (cpu.conv2d_backward_input(gy, k, x.shape, *args),
+                           reference.conv2d_backward_input(gy64, k64, x.shape, *args)),
+                          (cpu.conv2d_backward_weight(gy, x, k.shape, *args),
+                           reference.conv2d_backward_weight(gy64, x64, k.shape, *args))]:
+        scale = max(1.0, float(np.abs(expected).max()))
+        np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * scale)
+
+
+def test_depthwise_gradients_match_finite_differences():
+    rng = np.random.default_rng(11)
+    x, k = rng.standard_normal((2, 5, 6, 19)), rng.standard_normal((3, 3, 1, 19))
+    with ember.use_backend("cpu"):
+        gradcheck(lambda a, b: ember.ops.conv2d(a, b, strides=(2, 1), padding="same", groups=19), [x, k],
+                  atol=1e-6, rtol=1e-5)

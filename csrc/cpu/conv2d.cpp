@@ -99,104 +99,6 @@ void col2im(const Conv2dGeom& g, const T* dcol, int64_t gi, int64_t n0, int64_t 
     }
 }
 
-// ---- depthwise: groups == C, each input channel ch feeds outputs ch*mult .. ch*mult + mult - 1 ----
-
-template <typename T>
-void depthwise_forward(const Conv2dGeom& g, const T* x, const T* w, T* y) {
-    const int64_t mult = g.og();
-#pragma omp parallel for num_threads(threads_for(work_estimate({g.n, g.ho, g.wo, g.o, g.kh, g.kw}))) schedule(static)
-    for (int64_t t = 0; t < g.n * g.ho; ++t) {
-        const int64_t n = t / g.ho, oh = t % g.ho;
-        for (int64_t ow = 0; ow < g.wo; ++ow) {
-            T* dst = y + ((n * g.ho + oh) * g.wo + ow) * g.o;
-            std::fill(dst, dst + g.o, T(0));
-            for (int64_t i = 0; i < g.kh; ++i) {
-                const int64_t hi = oh * g.sh - g.pt + i * g.dh;
-                if (hi < 0 || hi >= g.h) continue;
-                for (int64_t j = 0; j < g.kw; ++j) {
-                    const int64_t wi = ow * g.sw - g.pl + j * g.dw;
-                    if (wi < 0 || wi >= g.w) continue;
-                    const T* xs = x + ((n * g.h + hi) * g.w + wi) * g.c;
-                    const T* ws = w + (i * g.kw + j) * g.o;
-                    if (mult == 1) {
-#pragma omp simd
-                        for (int64_t ch = 0; ch < g.c; ++ch) dst[ch] += xs[ch] * ws[ch];
-                    } else {
-                        for (int64_t ch = 0; ch < g.c; ++ch)
-                            for (int64_t q = 0; q < mult; ++q) dst[ch * mult + q] += xs[ch] * ws[ch * mult + q];
-                    }
-                }
-            }
-        }
-    }
-}
-
-template <typename T>
-void depthwise_backward_input(const Conv2dGeom& g, const T* gy, const T* w, T* gx) {
-    const int64_t mult = g.og();
-#pragma omp parallel for num_threads(threads_for(work_estimate({g.n, g.h, g.w, g.o, g.kh, g.kw}))) schedule(static)
-    for (int64_t t = 0; t < g.n * g.h; ++t) {
-        const int64_t n = t / g.h, hi = t % g.h;
-        for (int64_t wi = 0; wi < g.w; ++wi) {
-            T* dst = gx + ((n * g.h + hi) * g.w + wi) * g.c;
-            std::fill(dst, dst + g.c, T(0));
-            for (int64_t i = 0; i < g.kh; ++i) {
-                const int64_t th = hi + g.pt - i * g.dh;
-                if (th < 0 || th % g.sh != 0 || th / g.sh >= g.ho) continue;
-                const int64_t oh = th / g.sh;
-                for (int64_t j = 0; j < g.kw; ++j) {
-                    const int64_t tw = wi + g.pl - j * g.dw;
-                    if (tw < 0 || tw % g.sw != 0 || tw / g.sw >= g.wo) continue;
-                    const int64_t ow = tw / g.sw;
-                    const T* gs = gy + ((n * g.ho + oh) * g.wo + ow) * g.o;
-                    const T* ws = w + (i * g.kw + j) * g.o;
-                    if (mult == 1) {
-#pragma omp simd
-                        for (int64_t ch = 0; ch < g.c; ++ch) dst[ch] += gs[ch] * ws[ch];
-                    } else {
-                        for (int64_t ch = 0; ch < g.c; ++ch) {
-                            T s = 0;
-                            for (int64_t q = 0; q < mult; ++q) s += gs[ch * mult + q] * ws[ch * mult + q];
-                            dst[ch] += s;
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-// Each task owns kernel row i and a block of output channels, and sums over (n, oh, ow) in order.
-template <typename T>
-void depthwise_backward_weight(const Conv2dGeom& g, const T* gy, const T* x, T* gw) {
-    const int64_t mult = g.og(), block = 64, n_blocks = (g.o + block - 1) / block;
-    std::fill(gw, gw + g.kh * g.kw * g.o, T(0));
-#pragma omp parallel for num_threads(threads_for(work_estimate({g.n, g.ho, g.wo, g.o, g.kh, g.kw}))) schedule(static)
-    for (int64_t t = 0; t < g.kh * n_blocks; ++t) {
-        const int64_t i = t / n_blocks, o0 = (t % n_blocks) * block, o1 = std::min(g.o, o0 + block);
-        for (int64_t n = 0; n < g.n; ++n)
-            for (int64_t oh = 0; oh < g.ho; ++oh) {
-                const int64_t hi = oh * g.sh - g.pt + i * g.dh;
-                if (hi < 0 || hi >= g.h) continue;
-                for (int64_t ow = 0; ow < g.wo; ++ow) {
-                    const T* gs = gy + ((n * g.ho + oh) * g.wo + ow) * g.o;
-                    for (int64_t j = 0; j < g.kw; ++j) {
-                        const int64_t wi = ow * g.sw - g.pl + j * g.dw;
-                        if (wi < 0 || wi >= g.w) continue;
-                        const T* xs = x + ((n * g.h + hi) * g.w + wi) * g.c;
-                        T* dst = gw + (i * g.kw + j) * g.o;
-                        if (mult == 1) {
-#pragma omp simd
-                            for (int64_t oc = o0; oc < o1; ++oc) dst[oc] += gs[oc] * xs[oc];
-                        } else {
-                            for (int64_t oc = o0; oc < o1; ++oc) dst[oc] += gs[oc] * xs[oc / mult];
-                        }
-                    }
-                }
-            }
-    }
-}
-
 // The input gradient of a stride-1 convolution is a stride-1 convolution of grad_y with the kernel flipped in
 // space and transposed in channels, padded by (KH - 1 - pt, KH - 1 - pb, KW - 1 - pl, KW - 1 - pr): the direct
 // path takes it when that padding is not negative and the swapped channel counts are narrow too.
@@ -229,7 +131,7 @@ template <typename T>
 void conv2d_forward(const Conv2dGeom& g, const T* x, const T* w, T* y) {
     const int64_t M = g.n * g.ho * g.wo, cg = g.cg(), og = g.og(), K = g.kh * g.kw * cg;
     if (M == 0) return;
-    if (is_depthwise(g)) return depthwise_forward(g, x, w, y);
+    if (is_depthwise(g)) return conv_direct_kernels<T>().depthwise_forward(g, x, w, y);
     if (conv2d_direct_forward_applies(g)) return conv_direct_kernels<T>().forward(g, x, w, y);
     if (is_pointwise(g)) {
         for (int64_t gi = 0; gi < g.groups; ++gi)
@@ -250,7 +152,7 @@ template <typename T>
 void conv2d_backward_input(const Conv2dGeom& g, const T* gy, const T* w, T* gx) {
     const int64_t cg = g.cg(), og = g.og(), K = g.kh * g.kw * cg, hw = g.ho * g.wo;
     if (g.n * g.h * g.w * g.c == 0) return;
-    if (is_depthwise(g)) return depthwise_backward_input(g, gy, w, gx);
+    if (is_depthwise(g)) return conv_direct_kernels<T>().depthwise_backward_input(g, gy, w, gx);
     Conv2dGeom t;
     if (g.n * g.ho * g.wo > 0 && transposed_geometry(g, t)) return direct_backward_input(g, t, gy, w, gx);
     if (is_pointwise(g)) {
@@ -273,7 +175,7 @@ void conv2d_backward_input(const Conv2dGeom& g, const T* gy, const T* w, T* gx) 
 template <typename T>
 void conv2d_backward_weight(const Conv2dGeom& g, const T* gy, const T* x, T* gw) {
     const int64_t M = g.n * g.ho * g.wo, cg = g.cg(), og = g.og(), K = g.kh * g.kw * cg;
-    if (is_depthwise(g)) return depthwise_backward_weight(g, gy, x, gw);
+    if (is_depthwise(g)) return conv_direct_kernels<T>().depthwise_backward_weight(g, gy, x, gw);
     if (M == 0) {
         std::fill(gw, gw + K * g.o, T(0));
         return;

@@ -32,6 +32,10 @@ struct ConvDirectKernels {
     void (*forward)(const Conv2dGeom& g, const T* x, const T* w, T* y);
     // gw (KH, KW, C, O) = sum over pixels of x window * gy, in a fixed order whatever the thread count.
     void (*backward_weight)(const Conv2dGeom& g, const T* gy, const T* x, T* gw);
+    // Depthwise (groups == C, any stride, padding, dilation): conv2d_depthwise_impl.h.
+    void (*depthwise_forward)(const Conv2dGeom& g, const T* x, const T* w, T* y);
+    void (*depthwise_backward_input)(const Conv2dGeom& g, const T* gy, const T* w, T* gx);
+    void (*depthwise_backward_weight)(const Conv2dGeom& g, const T* gy, const T* x, T* gw);
 };
 
 // The table for this CPU ("avx512", "avx2" or "generic", as the GEMM's choice).
