@@ -5,6 +5,7 @@ has already validated shapes and dtypes and resolved padding to explicit pairs, 
 Each function returns a new array of the input's dtype (float32 or float64).
 
     matmul(a, b)                                   a (..., M, K), b (..., K, N), batch dims broadcast
+    column_sums(a)                                 a (M, N) -> (N,): a bias gradient, summed over the rows
     conv2d_forward(x, w, strides, padding, dilation, groups)
         x (N, H, W, C) NHWC, w (KH, KW, C // groups, O) HWIO, strides (sh, sw),
         padding ((top, bottom), (left, right)), dilation (dh, dw); returns (N, Ho, Wo, O) where

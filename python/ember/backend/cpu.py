@@ -41,6 +41,24 @@ def matmul(a, b):
     return out
 
 
+_ones = np.ones(0, np.float32)
+
+
+def column_sums(a):
+    """On the GEMM (ones @ a): NumPy's sum over the rows of a narrow matrix walks it row by row, 12x slower at
+    (36864, 6); the GEMM's reduction order is fixed, so the result does not depend on the thread count."""
+    global _ones
+    a = np.asarray(a)
+    if a.ndim != 2 or not _native(a) or a.shape[0] < 64:
+        return _reference.column_sums(a)
+    rows = a.shape[0]
+    if _ones.size < rows or _ones.dtype != a.dtype:
+        _ones = np.ones(max(rows, _ones.size), a.dtype)
+    out = np.empty((1, 1, a.shape[1]), a.dtype)
+    _C.gemm(_ones[:rows].reshape(1, 1, rows), np.ascontiguousarray(a)[None], out)
+    return out.reshape(a.shape[1])
+
+
 def _conv_out(size, pad, k, stride, dilation):
     return max((size + pad[0] + pad[1] - dilation * (k - 1) - 1) // stride + 1, 0)
 

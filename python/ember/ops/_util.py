@@ -69,6 +69,11 @@ def unbroadcast(grad, shape):
         return grad
     extra = grad.ndim - len(shape)
     axes = tuple(range(extra)) + tuple(i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1)
+    kept = grad.ndim - len(axes)
+    if axes == tuple(range(len(axes))) and grad.dtype.kind == "f" and grad.size:  # a bias: leading axes summed
+        rows = int(np.prod(grad.shape[:len(axes)]))
+        return backend.for_array(grad).column_sums(grad.reshape(rows, -1)).reshape(shape) if kept else \
+            grad.sum().reshape(shape)
     if axes:
         grad = grad.sum(axis=axes, keepdims=True)
     return grad.reshape(shape)
@@ -165,6 +170,14 @@ def require_float(op, *tensors):
             raise TypeError(f"{op}: expected float32 or float64 inputs, got {t.dtype} (shapes {shapes})")
     if len(set(dtypes)) > 1:
         raise TypeError(f"{op}: inputs must share one dtype, got {', '.join(map(str, dtypes))}")
+
+
+def empty_result(op, shape, inputs):
+    """An op's result over an empty batch, computed without a backend: an empty output of `shape` and zero
+    gradients for every input (nothing reached the weights). As in torch; no kernel needs to handle size 0."""
+    x = inputs[0]
+    out = wrap(x._xp.zeros(shape, x.dtype))
+    return record(op, out, inputs, lambda g: [t._xp.zeros(t.shape, t.dtype) for t in inputs])
 
 
 def require_rank(op, name, x, rank, layout):

@@ -5,7 +5,7 @@ The signatures are those listed in ember.backend's docstring.
 """
 from .activation import activation_backward, activation_forward
 from .conv import conv2d_backward_input, conv2d_backward_weight, conv2d_forward
-from .matmul import matmul
+from .matmul import column_sums, matmul
 from .pool import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
 from .recurrent import (gru_backward, gru_forward, lstm_backward, lstm_forward, simple_rnn_backward,
                         simple_rnn_forward)

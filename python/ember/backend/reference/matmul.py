@@ -9,3 +9,8 @@ import numpy as np
 def matmul(a, b):
     """a (..., M, K) @ b (..., K, N) -> (..., M, N), in the inputs' dtype."""
     return np.matmul(a, b)
+
+
+def column_sums(a):
+    """a (M, N) -> (N,): the sum of each column (a bias gradient: the gradient summed over every row)."""
+    return a.sum(axis=0)
