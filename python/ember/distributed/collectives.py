@@ -170,16 +170,21 @@ def reset_communication_stats():
 
 
 # -- collectives on tensors -------------------------------------------------------------------------------------
-def _buffer(tensor, op_name):
-    """The tensor's array, made contiguous and writeable (a copy, put back into the tensor) when it is not."""
-    if not isinstance(tensor, Tensor):
-        raise TypeError(f"ember.distributed.{op_name}: expected an ember Tensor. Received: {type(tensor).__name__}")
+def in_place_buffer(tensor):
+    """The tensor's array, made C-contiguous and writeable (a copy, put back into the tensor) when it is not:
+    what a collective can fill in place."""
     array = tensor._data
-    if isinstance(array, np.generic) or not (array.flags.c_contiguous and array.flags.writeable):
-        xp = tensor._xp
-        array = xp.array(array, copy=True, order="C")
+    writeable = getattr(array.flags, "writeable", True)  # CuPy arrays are always writeable and have no such flag
+    if isinstance(array, np.generic) or not (array.flags.c_contiguous and writeable):
+        array = tensor._xp.array(array, copy=True, order="C")
         tensor._data = array
     return array
+
+
+def _buffer(tensor, op_name):
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"ember.distributed.{op_name}: expected an ember Tensor. Received: {type(tensor).__name__}")
+    return in_place_buffer(tensor)
 
 
 def all_reduce(tensor, op="sum"):

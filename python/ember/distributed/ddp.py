@@ -29,10 +29,9 @@ def broadcast_weights(weights, root=0):
     """Copy rank `root`'s values of `weights` (ember tensors) into every rank's, in place, in one wait."""
     pending = []
     for w in weights:
-        if not (w._data.flags.c_contiguous and w._data.flags.writeable):
-            w._data = w._data.copy()
-        carrier = collectives.group_for(w._data)
-        pending.append((carrier, carrier.start_broadcast(w._data, root)))
+        array = collectives.in_place_buffer(w)
+        carrier = collectives.group_for(array)
+        pending.append((carrier, carrier.start_broadcast(array, root)))
     for carrier in {id(c): c for c, _ in pending}.values():
         carrier.wait([r for c, r in pending if c is carrier], "weight broadcast from rank 0")
 
@@ -42,10 +41,9 @@ def average_weights(weights):
     pending = []
     for w in weights:
         if w.dtype.kind == "f":
-            if not (w._data.flags.c_contiguous and w._data.flags.writeable):
-                w._data = w._data.copy()
-            carrier = collectives.group_for(w._data)
-            pending.append((w, carrier, carrier.start_all_reduce(w._data, "sum")))
+            array = collectives.in_place_buffer(w)
+            carrier = collectives.group_for(array)
+            pending.append((w, carrier, carrier.start_all_reduce(array, "sum")))
     for carrier in {id(c): c for _, c, _ in pending}.values():
         carrier.wait([r for _, c, r in pending if c is carrier], "non-trainable weight averaging")
     for w, carrier, _ in pending:
