@@ -1,24 +1,31 @@
-"""Side-by-side bench of every kernel op in the op table: ember cpu, NumPy (ember's reference or BLAS), PyTorch.
+"""Side-by-side bench of every kernel op in the op table and of end-to-end training steps: ember cpu, NumPy
+(ember's reference or BLAS), PyTorch; against the machine's peak measured in the same run.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/run.py [--quick] [--ops matmul,conv2d]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/run.py [--quick] [--ops matmul,conv2d,lenet5]
 
-Contenders run in one process, in alternating blocks (see time_interleaved), so a noisy machine slows them
-alike; each figure is the median per call. Writes bench/out/results.json too.
+Contenders run in one process, in alternating blocks (see timing.time_interleaved), so a noisy machine slows them
+alike; each figure is the median per call. "%peak" compares GFLOP/s rows with the FMA peak and GB/s rows with the
+copy bandwidth, both at the thread count used (peak.py). Writes bench/out/results.json, and bench/out/ratios.png
+when matplotlib is installed.
 """
 import argparse
-import json
 import os
 import platform
-import statistics
+import sys
 import time
 
 import numpy as np
 
 import ember
 from ember.testing import OPS, Sample
-from ember.testing.op_table_rnn import torch_rnn_weights
 
-RECURRENT = ("simple_rnn", "lstm", "gru")
+import peak
+import report
+import steps
+from peers import ember_call, torch_peer
+from timing import runnable, time_interleaved
+
+OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out")
 
 
 def _torch():
@@ -30,171 +37,112 @@ def _torch():
     return torch
 
 
-def _pair(v):
-    return (v, v) if isinstance(v, int) else tuple(v)
+def rows_of(op, label, times, work, unit, peaks, threads):
+    """Table rows of one entry: `work` (flops, bytes or images) per call, in `unit` per second."""
+    rows = []
+    for name, seconds in times.items():
+        rate = work / seconds / (1 if unit == "img/s" else 1e9)
+        rows.append({"op": op, "shape": label, "contender": name, "ms": seconds * 1e3, "rate": rate, "unit": unit,
+                     "percent_peak": peak.percent_of_peak(peaks, unit, rate, threads),
+                     "ember_speedup": seconds / times["ember"]})
+    return rows
 
 
-def torch_recurrent(torch, name, sample, backward):
-    """nn.RNN / nn.LSTM / nn.GRU (batch_first) with the sample's Keras-layout weights; forward, or forward and
-    backward of the sum of every output and final state (as ember's op-table op, which concatenates them)."""
-    x, *states, kernel, recurrent_kernel, bias = sample.args
-    cls = {"simple_rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[name]
-    module = cls(x.shape[2], recurrent_kernel.shape[0], batch_first=True)
-    with torch.no_grad():
-        for pname, value in torch_rnn_weights(name, kernel, recurrent_kernel, bias).items():
-            getattr(module, pname).copy_(torch.from_numpy(np.ascontiguousarray(value)))
-    xt = torch.from_numpy(x).requires_grad_(backward)
-    st = [torch.from_numpy(s)[None].requires_grad_(backward) for s in states]
-    st = tuple(st) if name == "lstm" else st[0]
-
-    def run():
-        out, final = module(xt, st)
-        return out.sum() + sum(f.sum() for f in (final if name == "lstm" else (final,)))
-
-    if backward:
-        return lambda: run().backward()
-
-    def forward():
-        with torch.no_grad():
-            return run()
-
-    return forward
+def op_cases(wanted, quick):
+    """(op info, label, backward) for each bench shape of each op in the op table (the first shape with --quick)."""
+    for info in OPS:
+        if not info.bench or (wanted and info.name not in wanted):
+            continue
+        for label, shapes in info.bench[:1] if quick else info.bench:
+            for backward in (False, True) if info.bench_backward else (False,):
+                if info.bench_backward:
+                    yield info, f"{label} {'fwd+bwd' if backward else 'fwd'}", shapes, backward
+                else:
+                    yield info, label, shapes, backward
 
 
-def torch_peer(torch, name, sample, backward=False):
-    """A zero-argument callable doing the op's forward (and backward where asked) in PyTorch on the same data
-    (NHWC as channels_last)."""
-    import torch.nn.functional as F
-
-    if name in RECURRENT:
-        return torch_recurrent(torch, name, sample, backward)
-    if backward:
-        return None
-    args = [torch.from_numpy(np.ascontiguousarray(a)) for a in sample.args]
-    kw = sample.kwargs
-    if name == "matmul":
-        return lambda: torch.matmul(*args)
-    if name == "conv2d":
-        x = args[0].permute(0, 3, 1, 2)  # NHWC memory seen as NCHW: torch's channels_last
-        w = args[1].permute(3, 2, 0, 1).contiguous(memory_format=torch.channels_last)
-        padding = kw.get("padding", "valid")
-        return lambda: F.conv2d(x, w, stride=_pair(kw.get("strides", 1)), padding=padding,
-                                dilation=_pair(kw.get("dilation_rate", 1)), groups=kw.get("groups", 1))
-    if name in ("max_pool2d", "avg_pool2d"):
-        x = args[0].permute(0, 3, 1, 2)
-        pool = _pair(kw.get("pool_size", 2))
-        fn = F.max_pool2d if name == "max_pool2d" else F.avg_pool2d
-        return lambda: fn(x, pool, kw.get("strides") or pool)
-    if name in ("relu", "sigmoid", "tanh"):
-        return lambda: getattr(torch, name)(args[0])
-    if name == "leaky_relu":
-        return lambda: F.leaky_relu(args[0], 0.2)
-    if name == "elu":
-        return lambda: F.elu(args[0])
-    if name in ("softmax", "log_softmax"):
-        return lambda: getattr(torch, name)(args[0], -1)
-    return None
+def bench_op(info, label, shapes, backward, torch, timing, peaks, threads):
+    rng = np.random.default_rng(0)
+    sample = Sample(tuple(rng.standard_normal(s, dtype=np.float32) for s in shapes.args), shapes.kwargs)
+    contenders = {"ember": ember_call(info, sample, "cpu", backward),
+                  "numpy": (lambda s=sample: np.matmul(*s.args)) if info.name == "matmul"
+                  else ember_call(info, sample, "reference", backward)}
+    peer = torch_peer(torch, info.name, sample, backward) if torch else None
+    if peer:
+        contenders["torch"] = peer
+    contenders = runnable(contenders)
+    if "ember" not in contenders:
+        return []
+    times = time_interleaved(contenders, **timing)
+    work = info.flops(sample) if info.flops else sum(a.nbytes for a in sample.args) * 2
+    work *= 3 if backward else 1  # a backward costs about two forwards (input and weight gradients)
+    return rows_of(info.name, label, times, work, "GFLOP/s" if info.flops else "GB/s", peaks, threads)
 
 
-def ember_call(info, sample, backend, backward=False):
-    """The op's forward on `backend`; with `backward`, forward and backward of the sum of its output."""
-    tensors = [ember.Tensor._wrap(a) if isinstance(a, np.ndarray) else a for a in sample.args]
-    if backward:
-        for t in tensors:
-            if isinstance(t, ember.Tensor) and t.dtype.kind == "f":
-                t.requires_grad = True
-
-        def train_step():
-            with ember.use_backend(backend):
-                ember.ops.sum(info.op(*tensors, **sample.kwargs)).backward()
-
-        return train_step
-
-    def call():
-        with ember.use_backend(backend), ember.no_grad():
-            return info.op(*tensors, **sample.kwargs)
-
-    return call
-
-
-def runnable(contenders):
-    """The contenders that run (one call each); a backend without the op yet is reported and left out."""
-    kept = {}
-    for name, fn in contenders.items():
-        try:
-            fn()
-        except (AttributeError, NotImplementedError) as error:
-            print(f"  ({name} left out: {type(error).__name__}: {error})")
-        else:
-            kept[name] = fn
-    return kept
-
-
-def time_interleaved(contenders, rounds, calls=3, settle=0.1):
-    """Median seconds per call of each contender, measured in alternating blocks.
-
-    Each round gives every contender one block: a pause (so that the previous library's worker threads, which
-    spin for a while after each call, go to sleep and leave the cores free), one warm-up call, then `calls`
-    timed calls. Alternating blocks keep slow drifts of a shared machine from favouring anyone.
-    """
-    samples = {name: [] for name in contenders}
-    for _ in range(rounds):
-        for name, fn in contenders.items():
-            time.sleep(settle)
-            fn()
-            for _ in range(calls):
-                start = time.perf_counter()
-                fn()
-                samples[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in samples.items()}
+def bench_step(case, torch, timing):
+    contenders = {"ember": steps.ember_step(case)}
+    if torch:
+        contenders["torch"] = steps.torch_step(torch, case)
+    times = time_interleaved(runnable(contenders), **timing)
+    return rows_of("train_step", case.label, times, case.batch, "img/s", None, None)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds, first shape of each op only")
-    parser.add_argument("--ops", default="", help="comma-separated op names (default: all with bench shapes)")
+    parser.add_argument("--ops", default="", help="comma-separated op and step names (default: all); steps: "
+                        + ", ".join(case.name for case in steps.STEPS))
+    parser.add_argument("--json", default=os.path.join(OUT_DIR, "results.json"), help="where to write the results")
+    parser.add_argument("--plot", default=os.path.join(OUT_DIR, "ratios.png"),
+                        help="where to draw the speedups (needs matplotlib; '' for no plot)")
+    parser.add_argument("--peak-seconds", type=float, default=None,
+                        help="seconds per peak measurement (default 1, 0.2 with --quick)")
     args = parser.parse_args(argv)
+    started = time.perf_counter()
     torch = _torch()
     wanted = set(filter(None, args.ops.split(",")))
-    rounds = 3 if args.quick else 7
+    known = [info.name for info in OPS if info.bench] + [case.name for case in steps.STEPS]
+    if wanted - set(known):
+        parser.error(f"--ops: unknown {', '.join(sorted(wanted - set(known)))}; expected some of {', '.join(known)}")
+    # --quick: shorter pauses and blocks, to stay under a minute (the NumPy reference takes 0.1-0.4 s per call on
+    # the large activation and pooling shapes).
+    timing = dict(rounds=3, calls=2, settle=0.05) if args.quick else dict(rounds=7, calls=3, settle=0.1)
+    threads = ember.get_num_threads()
 
-    print(f"ember {ember.__version__} | {platform.processor() or platform.machine()} | threads "
-          f"{ember.get_num_threads()} | numpy {np.__version__} | torch {torch.__version__ if torch else 'absent'}")
-    print(f"{'op':<12} {'shape':<28} {'contender':<10} {'ms':>9} {'rate':>14} {'ember speedup':>14}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # other work on the machine skews figures
+    print(f"ember {ember.__version__} | {platform.processor() or platform.machine()} | threads {threads} | "
+          f"numpy {np.__version__} | torch {torch.__version__ if torch else 'absent'}"
+          + (f" | load average {load:.1f} on {os.cpu_count()} cores" if load is not None else ""))
+    peaks = peak.measure(threads, args.peak_seconds or (0.2 if args.quick else 1.0))
+    print(peak.describe(peaks))
+    print(report.HEADER)
     rows = []
-    for info in OPS:
-        if not info.bench or (wanted and info.name not in wanted):
+    for info, label, shapes, backward in op_cases(wanted, args.quick):
+        for row in bench_op(info, label, shapes, backward, torch, timing, peaks, threads):
+            print(report.format_row(row), flush=True)
+            rows.append(row)
+    overhead = None
+    for case in steps.STEPS:
+        if wanted and case.name not in wanted:
             continue
-        modes = (False, True) if info.bench_backward else (False,)
-        for (label, shapes), backward in [(case, b) for case in (info.bench[:1] if args.quick else info.bench)
-                                          for b in modes]:
-            if info.bench_backward:
-                label = f"{label} {'fwd+bwd' if backward else 'fwd'}"
-            rng = np.random.default_rng(0)
-            sample = Sample(tuple(rng.standard_normal(s).astype(np.float32) for s in shapes.args), shapes.kwargs)
-            contenders = {"ember": ember_call(info, sample, "cpu", backward),
-                          "numpy": (lambda s=sample: np.matmul(*s.args)) if info.name == "matmul"
-                          else ember_call(info, sample, "reference", backward)}
-            peer = torch_peer(torch, info.name, sample, backward) if torch else None
-            if peer:
-                contenders["torch"] = peer
-            contenders = runnable(contenders)
-            if "ember" not in contenders:
-                continue
-            times = time_interleaved(contenders, rounds)
-            work = info.flops(sample) if info.flops else sum(a.nbytes for a in sample.args) * 2
-            work *= 3 if backward else 1  # a backward costs about two forwards (input and weight gradients)
-            unit = "GFLOP/s" if info.flops else "GB/s"
-            for name, seconds in times.items():
-                ratio = times[name] / times["ember"]
-                print(f"{info.name:<12} {label:<28} {name:<10} {seconds * 1e3:9.3f} "
-                      f"{work / seconds / 1e9:8.1f} {unit:<5} {ratio:14.2f}")
-                rows.append({"op": info.name, "shape": label, "contender": name, "ms": seconds * 1e3,
-                             "rate": work / seconds / 1e9, "unit": unit, "ember_speedup": ratio})
-    out_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out")
-    os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "results.json"), "w") as f:
-        json.dump({"date": time.strftime("%Y-%m-%d"), "rows": rows}, f, indent=1)
+        for row in bench_step(case, torch, timing):
+            print(report.format_row(row), flush=True)
+            rows.append(row)
+        if case.name == "lenet5":
+            overhead = steps.lenet5_overhead(10 if args.quick else 50)
+    if overhead:
+        print("\n".join(steps.describe_overhead(overhead)))
+
+    seconds = time.perf_counter() - started
+    command = " ".join(["bench/run.py"] + (sys.argv[1:] if argv is None else list(argv)))
+    report.write_json(args.json, {
+        "date": time.strftime("%Y-%m-%d %H:%M"), "command": command, "threads": threads, "load_average": load,
+        "numpy": np.__version__, "torch": torch.__version__ if torch else None, "peaks": peaks, "rows": rows,
+        "lenet5_overhead": overhead, "seconds": seconds})
+    plotted = bool(args.plot) and report.plot_ratios(
+        args.plot, rows, f"ember {ember.__version__}, {threads} threads, {time.strftime('%Y-%m-%d')}")
+    print(f"wrote {args.json}" + (f" and {args.plot}" if plotted else "") + f" | bench took {seconds:.0f} s")
+    return rows
 
 
 if __name__ == "__main__":

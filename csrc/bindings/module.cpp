@@ -17,6 +17,7 @@ namespace ember {
 void bind_gemm_conv(py::module_& m);
 void bind_pool_activation(py::module_& m);
 void bind_rnn(py::module_& m);
+void bind_bench(py::module_& m);
 }  // namespace ember
 
 #ifdef EMBER_SANITIZE
@@ -95,4 +96,5 @@ PYBIND11_MODULE(_C, m) {
     bind_gemm_conv(m);
     bind_pool_activation(m);
     bind_rnn(m);
+    bind_bench(m);
 }

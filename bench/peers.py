@@ -1,0 +1,94 @@
+"""The contenders of an op-table entry: ember's op on a backend, and the same op in PyTorch on the same data."""
+import numpy as np
+
+import ember
+from ember.testing.op_table_rnn import torch_rnn_weights
+
+RECURRENT = ("simple_rnn", "lstm", "gru")
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def torch_recurrent(torch, name, sample, backward):
+    """nn.RNN / nn.LSTM / nn.GRU (batch_first) with the sample's Keras-layout weights; forward, or forward and
+    backward of the sum of every output and final state (as ember's op-table op, which concatenates them)."""
+    x, *states, kernel, recurrent_kernel, bias = sample.args
+    cls = {"simple_rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[name]
+    module = cls(x.shape[2], recurrent_kernel.shape[0], batch_first=True)
+    with torch.no_grad():
+        for pname, value in torch_rnn_weights(name, kernel, recurrent_kernel, bias).items():
+            getattr(module, pname).copy_(torch.from_numpy(np.ascontiguousarray(value)))
+    xt = torch.from_numpy(x).requires_grad_(backward)
+    st = [torch.from_numpy(s)[None].requires_grad_(backward) for s in states]
+    st = tuple(st) if name == "lstm" else st[0]
+
+    def run():
+        out, final = module(xt, st)
+        return out.sum() + sum(f.sum() for f in (final if name == "lstm" else (final,)))
+
+    if backward:
+        return lambda: run().backward()
+
+    def forward():
+        with torch.no_grad():
+            return run()
+
+    return forward
+
+
+def torch_peer(torch, name, sample, backward=False):
+    """A zero-argument callable doing the op's forward (and backward where asked) in PyTorch on the same data
+    (NHWC as channels_last)."""
+    import torch.nn.functional as F
+
+    if name in RECURRENT:
+        return torch_recurrent(torch, name, sample, backward)
+    if backward:
+        return None
+    args = [torch.from_numpy(np.ascontiguousarray(a)) for a in sample.args]
+    kw = sample.kwargs
+    if name == "matmul":
+        return lambda: torch.matmul(*args)
+    if name == "conv2d":
+        x = args[0].permute(0, 3, 1, 2)  # NHWC memory seen as NCHW: torch's channels_last
+        w = args[1].permute(3, 2, 0, 1).contiguous(memory_format=torch.channels_last)
+        padding = kw.get("padding", "valid")
+        return lambda: F.conv2d(x, w, stride=_pair(kw.get("strides", 1)), padding=padding,
+                                dilation=_pair(kw.get("dilation_rate", 1)), groups=kw.get("groups", 1))
+    if name in ("max_pool2d", "avg_pool2d"):
+        x = args[0].permute(0, 3, 1, 2)
+        pool = _pair(kw.get("pool_size", 2))
+        fn = F.max_pool2d if name == "max_pool2d" else F.avg_pool2d
+        return lambda: fn(x, pool, kw.get("strides") or pool)
+    if name in ("relu", "sigmoid", "tanh"):
+        return lambda: getattr(torch, name)(args[0])
+    if name == "leaky_relu":
+        return lambda: F.leaky_relu(args[0], 0.2)
+    if name == "elu":
+        return lambda: F.elu(args[0])
+    if name in ("softmax", "log_softmax"):
+        return lambda: getattr(torch, name)(args[0], -1)
+    return None
+
+
+def ember_call(info, sample, backend, backward=False):
+    """The op's forward on `backend`; with `backward`, forward and backward of the sum of its output."""
+    tensors = [ember.Tensor._wrap(a) if isinstance(a, np.ndarray) else a for a in sample.args]
+    if backward:
+        for t in tensors:
+            if isinstance(t, ember.Tensor) and t.dtype.kind == "f":
+                t.requires_grad = True
+
+        def train_step():
+            with ember.use_backend(backend):
+                ember.ops.sum(info.op(*tensors, **sample.kwargs)).backward()
+
+        return train_step
+
+    def call():
+        with ember.use_backend(backend), ember.no_grad():
+            return info.op(*tensors, **sample.kwargs)
+
+    return call
