@@ -130,7 +130,19 @@ def collectives():
     values["broadcast_from_1"] = dist.broadcast(b, root=1).tolist()
     values["all_gather"] = [g.tolist() for g in dist.all_gather(ember.tensor([[r, r + 0.5]], dtype=F64))]
     dist.barrier()
+    values["failed_save"] = failed_save()
     return values
+
+
+def failed_save():
+    """Rank 0 cannot write the file: every rank must raise (rank 0 its own error), none may wait forever."""
+    model = cnn()
+    try:
+        model.save_weights(os.path.join("/nonexistent-directory", "weights.safetensors"))
+    except Exception as error:
+        mine = f"{type(error).__name__}: {error}"
+    gathered = dist.all_gather(ember.tensor(np.frombuffer(mine[:80].ljust(80).encode(), np.uint8)))
+    return [bytes(g.numpy()).decode().strip() for g in gathered]
 
 
 class FailAtBatch(ember.callbacks.Callback):

@@ -53,8 +53,13 @@ def test_distributed_data_parallel_on_two_ranks_matches_one_process(equivalence)
     assert result["ddp"]["ranks_identical"]
 
 
-def test_collectives_on_two_ranks(mpi_job):
-    result = result_of(mpi_job("collectives"))
+@pytest.fixture(scope="module")
+def collectives(mpi_job):
+    return result_of(mpi_job("collectives"))
+
+
+def test_collectives_on_two_ranks(collectives):
+    result = collectives
     assert result["sum"] == [3.0, 17.0] and result["mean"] == [1.5, 8.5]
     assert result["max"] == [2.0, 10.0] and result["min"] == [1.0, 7.0] and result["prod"] == [2.0, 70.0]
     assert result["scalar_sum"] == 5.0
@@ -62,6 +67,12 @@ def test_collectives_on_two_ranks(mpi_job):
     assert result["int_max"] == [1, 5]
     assert result["broadcast_from_1"] == [1.0, 1.0]
     assert result["all_gather"] == [[[0.0, 0.5]], [[1.0, 1.5]]]
+
+
+def test_a_save_that_fails_on_rank_zero_raises_on_every_rank(collectives):
+    rank0, rank1 = collectives["failed_save"]
+    assert rank0.startswith("FileNotFoundError")  # rank 0's own error
+    assert rank1.startswith("RuntimeError: ember.distributed: save_weights failed on rank 0")
 
 
 def test_an_exception_on_one_rank_ends_the_whole_job(mpi_job):
