@@ -1,5 +1,6 @@
-"""Side-by-side bench of every kernel op in the op table and of end-to-end training steps: ember cpu, NumPy
-(ember's reference or BLAS), PyTorch; against the machine's peak measured in the same run.
+"""Side-by-side bench of the op table's kernels and of training steps, against the machine's measured peak.
+
+Contenders: ember cpu, NumPy (ember's reference backend, or BLAS for matmul), PyTorch when installed.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/run.py [--quick] [--ops matmul,conv2d,lenet5]
 
