@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 import ember
-from ember.testing import OPS, gradcheck
-from ember.testing.op_table_errors import KINDS, ForeignDeviceArray
+from ember.testing import KINDS, OPS, ForeignDeviceArray, gradcheck
 
 # The native backend is part of every install (pip builds ember._C), so it is never skipped here:
 # a missing extension fails these tests instead of hiding them.

@@ -1,16 +1,18 @@
 """Activations and softmax, on the native activation kernels (forward and backward)."""
 import numpy as np
 
-from ._util import kernels, normalize_axes, record, require_float, tensor_of, wrap
+from ._util import empty_result, kernels, normalize_axes, record, require_float, tensor_of, wrap
 
 
 def _activation(name, x, alpha=0.0):
     x = tensor_of(name, x)
     require_float(name, x)
-    backend = kernels(x)
-    out = wrap(backend.activation_forward(name, x._data, alpha))
+    backend, shape = kernels(x), x.shape
+    # reshaped back: the native backend's ascontiguousarray makes a 0-d array 1-d
+    out = wrap(backend.activation_forward(name, x._data, alpha).reshape(shape))
     y = out._data  # the array, not `out`: a closure holding the tensor would make a cycle out -> node -> out
-    return record(name, out, [x], lambda g: [backend.activation_backward(name, x._data, y, g, alpha)])
+    return record(name, out, [x],
+                  lambda g: [backend.activation_backward(name, x._data, y, g, alpha).reshape(shape)])
 
 
 def relu(x):
@@ -40,6 +42,8 @@ def _softmax_family(name, x, axis):
     x = tensor_of(name, x)
     require_float(name, x)
     (ax,) = normalize_axes(name, axis, x.ndim, x.shape)
+    if x.size == 0:
+        return empty_result(name, x.shape, [x])  # as torch; the reference's max has no identity for empty rows
     backend = kernels(x)
     forward = getattr(backend, f"{name}_forward")
     backward = getattr(backend, f"{name}_backward")

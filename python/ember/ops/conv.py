@@ -1,5 +1,5 @@
 """2-D convolution, NHWC input and HWIO kernel (Keras' layouts), on the native conv kernels."""
-from ._util import kernels, pair, record, require_float, require_rank, tensor_of, wrap
+from ._util import empty_result, kernels, pair, record, require_float, require_rank, tensor_of, wrap
 
 
 def same_padding(size, kernel, stride, dilation=1):
@@ -69,7 +69,9 @@ def conv2d(x, kernel, strides=1, padding="valid", dilation_rate=1, groups=1):
         raise ValueError(f"conv2d: sizes must be >= 1, got input {x.shape} and kernel {kernel.shape}")
     pads = resolve_padding("conv2d", padding, (h, w), (kh, kw), strides, dilation)
     check_padding("conv2d", pads)
-    output_size("conv2d", (h, w), (kh, kw), strides, pads, dilation, ("input", "kernel", x.shape))
+    ho, wo = output_size("conv2d", (h, w), (kh, kw), strides, pads, dilation, ("input", "kernel", x.shape))
+    if n == 0:
+        return empty_result("conv2d", (0, ho, wo, o), [x, kernel])
 
     backend = kernels(x)
     args = (strides, pads, dilation, groups)
@@ -139,6 +141,8 @@ def conv2d_transpose(x, kernel, strides=1, padding="valid", output_padding=None,
     if ho < 1 or wo < 1:
         raise ValueError(f"conv2d_transpose: input {x.shape} and kernel {kernel.shape} give an empty output "
                          f"({ho}, {wo})")
+    if n == 0:
+        return empty_result("conv2d_transpose", (0, ho, wo, o), [x, kernel])
     backend = kernels(x)
     args = (strides, (pad_h, pad_w), dilation, 1)
     out = wrap(backend.conv2d_backward_input(x._data, kernel._data, (n, ho, wo, o), *args))

@@ -32,8 +32,9 @@ def batch_norm(x, moving_mean, moving_variance, gamma=None, beta=None, training=
         mean = _mean(x, reduce_axes, keepdims=True)
         centered = x - mean
         variance = _mean(centered * centered, reduce_axes, keepdims=True)
+        empty = any(x.shape[a] == 0 for a in reduce_axes)  # no values: no statistics (torch keeps them too)
         with autograd.no_grad():
-            for moving, batch in ((moving_mean, mean), (moving_variance, variance)):
+            for moving, batch in ((moving_mean, mean), (moving_variance, variance)) if not empty else ():
                 stat = batch._data.reshape(channels).astype(moving.dtype)
                 moving._data = moving._data * momentum + stat * (1.0 - momentum)
     else:

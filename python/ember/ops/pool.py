@@ -6,6 +6,8 @@ from ._util import kernels, pair, record, require_float, require_rank, tensor_of
 def _pool(op, x, pool_size, strides, padding):
     require_float(op, x)
     require_rank(op, "input", x, 4, "N, H, W, C")
+    if min(x.shape[1:]) < 1:  # as torch: only the batch may be empty
+        raise ValueError(f"{op}: sizes must be >= 1, got input {x.shape}")
     pool = pair(op, "pool_size", pool_size)
     strides = pool if strides is None else pair(op, "strides", strides)
     pads = resolve_padding(op, padding, x.shape[1:3], pool, strides)

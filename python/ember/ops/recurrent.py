@@ -36,6 +36,8 @@ def _check_weights(op, x, kernel, recurrent_kernel, gates, gate_names):
                          f"recurrent_kernel {recurrent_kernel.shape}")
     if x.shape[1] < 1:
         raise ValueError(f"{op}: input {x.shape} has no time steps; expected at least one")
+    if features < 1:  # as torch (input_size must be > 0); a batch of 0 is fine
+        raise ValueError(f"{op}: input {x.shape} has no features; expected at least one")
     return units
 
 
@@ -89,6 +91,15 @@ def _sequence_results(xp, h):
     return [wrap(_batch_major(xp, h)), wrap(h[-1].copy())]
 
 
+def _empty_batch(op, x, units, states, inputs):
+    """A batch of 0 (as torch allows): empty outputs and final states, zero weight gradients, no kernel call."""
+    xp = x._xp
+    outs = [wrap(xp.zeros((0, x.shape[1], units), x.dtype))] + [wrap(xp.zeros((0, units), x.dtype))
+                                                                 for _ in range(states)]
+    return tuple(record_outputs(op, outs, inputs, lambda grads: _grads_for(
+        inputs, [xp.zeros(t.shape, t.dtype) for t in inputs])))
+
+
 def _data(t):
     return None if t is None else t._data
 
@@ -124,9 +135,11 @@ def simple_rnn(x, h0, kernel, recurrent_kernel, bias=None, activation="tanh", ma
         "simple_rnn", x, [("h0", h0)], kernel, recurrent_kernel, bias, 1, "")
     _check_bias("simple_rnn", bias, (units,), units)
     m = _time_major_mask("simple_rnn", mask, x)
+    inputs = [x, h0, kernel, recurrent_kernel] + ([] if bias is None else [bias])
+    if x.shape[0] == 0:
+        return _empty_batch("simple_rnn", x, units, 1, inputs)
     backend, xt, xp = kernels(x), _time_major(x), x._xp
     h = backend.simple_rnn_forward(xt, h0._data, kernel._data, recurrent_kernel._data, _data(bias), activation, m)
-    inputs = [x, h0, kernel, recurrent_kernel] + ([] if bias is None else [bias])
 
     def backward(grads):
         gx, gh0, gk, gu, gb = backend.simple_rnn_backward(
@@ -146,10 +159,12 @@ def lstm(x, h0, c0, kernel, recurrent_kernel, bias=None, mask=None):
         "lstm", x, [("h0", h0), ("c0", c0)], kernel, recurrent_kernel, bias, 4, "[i, f, g, o]")
     _check_bias("lstm", bias, (4 * units,), units)
     m = _time_major_mask("lstm", mask, x)
+    inputs = [x, h0, c0, kernel, recurrent_kernel] + ([] if bias is None else [bias])
+    if x.shape[0] == 0:
+        return _empty_batch("lstm", x, units, 2, inputs)
     backend, xt, xp = kernels(x), _time_major(x), x._xp
     weights = (kernel._data, recurrent_kernel._data)
     h, c, gates = backend.lstm_forward(xt, h0._data, c0._data, *weights, _data(bias), m)
-    inputs = [x, h0, c0, kernel, recurrent_kernel] + ([] if bias is None else [bias])
 
     def backward(grads):
         g_outputs, g_hT, g_cT = grads  # only the final cell state is an output: c's other steps get zeros
@@ -173,10 +188,12 @@ def gru(x, h0, kernel, recurrent_kernel, bias=None, reset_after=True, mask=None)
     reset_after = bool(reset_after)
     _check_bias("gru", bias, (2, 3 * units) if reset_after else (3 * units,), units)
     m = _time_major_mask("gru", mask, x)
+    inputs = [x, h0, kernel, recurrent_kernel] + ([] if bias is None else [bias])
+    if x.shape[0] == 0:
+        return _empty_batch("gru", x, units, 1, inputs)
     backend, xt, xp = kernels(x), _time_major(x), x._xp
     args = (kernel._data, recurrent_kernel._data, _data(bias), reset_after, m)
     h, gates = backend.gru_forward(xt, h0._data, *args)
-    inputs = [x, h0, kernel, recurrent_kernel] + ([] if bias is None else [bias])
 
     def backward(grads):
         gx, gh0, gk, gu, gb = backend.gru_backward(_step_gradient(xp, h, *grads), xt, h0._data, *args, h, gates)

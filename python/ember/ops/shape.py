@@ -26,7 +26,8 @@ def flatten(x, start_axis=0):
     """Merge the axes from `start_axis` on into one (Flatten keeps the batch axis with start_axis=1)."""
     x = _operand("flatten", x)
     (start,) = normalize_axes("flatten", start_axis, x.ndim, x.shape) if x.ndim else (0,)
-    return reshape(x, x.shape[:start] + (-1,))
+    # the merged size written out, not -1: a -1 beside a 0 is ambiguous ((0, 0) -> (0, -1) has no answer)
+    return reshape(x, x.shape[:start] + (int(np.prod(x.shape[start:], dtype=np.int64)),))
 
 
 def transpose(x, axes=None):
@@ -145,12 +146,8 @@ def split(x, indices_or_sections, axis=0):
         bounds = [length // n * i for i in range(1, n)]
     else:
         bounds = [int(b) for b in indices_or_sections]
-    edges = [0] + [min(max(b, 0), length) for b in bounds] + [length]
-    pieces = []
-    for start, stop in zip(edges[:-1], edges[1:]):
-        index = (slice(None),) * ax + (slice(start, max(start, stop)),)
-        pieces.append(x[index])
-    return pieces
+    edges = [0] + bounds + [length]  # slice bounds as NumPy takes them: a negative one counts from the end
+    return [x[(slice(None),) * ax + (slice(start, stop),)] for start, stop in zip(edges[:-1], edges[1:])]
 
 
 def pad(x, pad_width, mode="constant", constant_values=0):

@@ -2,7 +2,9 @@
 
 An entry (OpInfo) holds the ember op, an independent NumPy reference of its forward, sample inputs (float64
 NumPy arrays; tests cast them to float32 where they compare in float32), bad inputs with the exception they
-must raise, tolerances and bench shapes. Adding an op means adding an entry here (or in op_table_nn.py).
+must raise (one of each kind: rank, shape, dtype, device; op_table_errors.py), a hypothesis strategy of valid
+inputs of any size (op_table_strategies.py), tolerances and bench shapes. Adding an op means adding an entry
+here (or in op_table_nn.py, op_table_shape.py, op_table_rnn.py).
 """
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
@@ -20,6 +22,7 @@ from .op_table_errors import (ErrorCase, axis_out_of_range, binary_errors, esc, 
 class Sample:
     args: tuple
     kwargs: dict = field(default_factory=dict)
+    error: Optional[str] = None   # property tests: the op must raise ValueError matching this (an input torch refuses)
 
     def __repr__(self):
         shapes = ", ".join(str(np.shape(a)) if isinstance(a, np.ndarray) else repr(a) for a in self.args)
@@ -48,6 +51,19 @@ class OpInfo:
     flops: Optional[Callable] = None  # Sample -> floating-point operations of one forward
     bench_backward: bool = False      # the bench also times forward + backward (sum of the output)
     note: Any = None
+    strategy: Optional[Callable] = None  # () -> hypothesis strategy of Samples of any size (see `strategy` below)
+
+
+def strategy(name, **kwargs):
+    """An OpInfo.strategy: op_table_strategies.<name>(**kwargs), imported only when called (hypothesis is a test
+    dependency, not a run-time one)."""
+    def make():
+        from . import op_table_strategies
+
+        return getattr(op_table_strategies, name)(**kwargs)
+
+    make.__name__ = name
+    return make
 
 
 # -- sample makers --------------------------------------------------------------------------------------------
@@ -100,11 +116,12 @@ def _tie_free_binary(rng):
 
 def _binary(name, fn, np_fn, samples=None, **kw):
     return OpInfo(name, fn, np_fn, samples or binary_samples(), errors=binary_errors(name) + kw.pop("errors", []),
-                  **kw)
+                  strategy=strategy("broadcasting"), **kw)
 
 
 def _unary(name, fn, np_fn, make=normal, **kw):
-    return OpInfo(name, fn, np_fn, unary_samples(make), errors=single_input_errors(name) + kw.pop("errors", []), **kw)
+    return OpInfo(name, fn, np_fn, unary_samples(make), errors=single_input_errors(name) + kw.pop("errors", []),
+                  strategy=strategy("unary"), **kw)
 
 
 def _axes_samples(rng):
@@ -122,11 +139,12 @@ def _spread_samples(rng):
     return [s for s in _axes_samples(rng) if s.args[0].size > 1]
 
 
-def _reduction(name, fn, np_fn, samples=_axes_samples, errors=None, **kw):
+def _reduction(name, fn, np_fn, samples=_axes_samples, errors=None, hypothesis=None, **kw):
     """Rank: an axis the tensor lacks; shape: a ragged list (an empty axis for the ops with no identity)."""
     errors = [axis_out_of_range(name)] + (errors or ragged_errors(name)[1:]) + [
         unsupported_dtype(name, (2, 3)), on_other_device(name, (2, 3))]
-    return OpInfo(name, lambda x, **k: fn(x, **k), lambda x, **k: np_fn(x, **k), samples, errors=errors, **kw)
+    return OpInfo(name, lambda x, **k: fn(x, **k), lambda x, **k: np_fn(x, **k), samples, errors=errors,
+                  strategy=hypothesis or strategy("reduction"), **kw)
 
 
 def _empty_axis(name, shape, kwargs, axis):
@@ -167,7 +185,7 @@ MATH_OPS = [
     _unary("log1p", ops.log1p, np.log1p, lambda rng, *s: np.asarray(positive(rng, *s) - 0.9)),
     OpInfo("softplus", ops.softplus, _softplus_reference,
            lambda rng: unary_samples()(rng) + [Sample((np.array([-1e4, -50.0, -1.0, 0.0, 1.0, 50.0, 1e4]),))],
-           errors=single_input_errors("softplus")),
+           errors=single_input_errors("softplus"), strategy=strategy("unary")),
     _unary("sqrt", ops.sqrt, np.sqrt, positive),
     _unary("square", ops.square, np.square),
     OpInfo("clip", lambda x, **k: ops.clip(x, **k), lambda x, **k: np.clip(x, k.get("min"), k.get("max")),
@@ -180,7 +198,8 @@ MATH_OPS = [
                    ErrorCase((np.ones((2, 3)),), {"max": np.ones(4)}, ValueError,
                              r"clip: `max` of shape \(4,\) does not broadcast to the input's shape \(2, 3\)", "shape"),
                    unsupported_dtype("clip", (2, 3), kwargs={"min": 0.0}),
-                   mixed_devices("clip", (np.ones(3),), {"min": on_device((3,))})]),
+                   mixed_devices("clip", (np.ones(3),), {"min": on_device((3,))})],
+           strategy=strategy("clip")),
     OpInfo("where", lambda c, a, b: ops.where(c, a, b), np.where,
            lambda rng: [Sample((normal(rng, 3, 4) > 0, normal(rng, 3, 4), normal(rng, 4))),
                         Sample((np.array([True, False, True]), normal(rng, 2, 3), normal(rng, 1)))],
@@ -191,20 +210,25 @@ MATH_OPS = [
                    ErrorCase((np.ones((2, 3)) > 0, np.ones((2, 3), complex), np.ones((2, 3))), {}, TypeError,
                              r"where: unsupported dtype complex128 \(shapes \(2, 3\) and \(2, 3\) and \(2, 3\)\)", "dtype"),
                    mixed_devices("where", (np.ones((2, 3)) > 0, np.ones((2, 3)), on_device((2, 3))))],
+           strategy=strategy("broadcasting", n=3, condition=True),
            propagates_nan=False),
     _binary("less", ops.less, np.less, differentiable=False, propagates_nan=False),
     _binary("greater_equal", ops.greater_equal, np.greater_equal, differentiable=False, propagates_nan=False),
     _binary("equal", ops.equal, np.equal, differentiable=False, propagates_nan=False),
     _reduction("sum", ops.sum, np.sum),
     _reduction("mean", ops.mean, np.mean),
-    _reduction("max", ops.max, np.max, _tie_free, errors=[_empty_axis("max", (0, 3), {}, 0)]),
-    _reduction("min", ops.min, np.min, _tie_free, errors=[_empty_axis("min", (2, 0), {"axis": 1}, 1)]),
+    _reduction("max", ops.max, np.max, _tie_free, errors=[_empty_axis("max", (0, 3), {}, 0)],
+               hypothesis=strategy("reduction", extremum="max")),
+    _reduction("min", ops.min, np.min, _tie_free, errors=[_empty_axis("min", (2, 0), {"axis": 1}, 1)],
+               hypothesis=strategy("reduction", extremum="min")),
     _reduction("var", ops.var, np.var),
     _reduction("std", ops.std, np.std, _spread_samples),  # sqrt has no derivative at a zero spread
     _reduction("argmax", ops.argmax, np.argmax, _single_axis_samples, differentiable=False, propagates_nan=False,
                errors=[ErrorCase((np.ones((2, 0)),), {"axis": 1}, ValueError,
-                                 r"argmax: cannot take argmax over axis 1 of size 0 \(tensor of shape \(2, 0\)\)", "shape")]),
+                                 r"argmax: cannot take argmax over axis 1 of size 0 \(tensor of shape \(2, 0\)\)", "shape")],
+               hypothesis=strategy("reduction", many=False, index="argmax")),
     _reduction("argmin", ops.argmin, np.argmin, _single_axis_samples, differentiable=False, propagates_nan=False,
                errors=[ErrorCase((np.ones((0,)),), {}, ValueError,
-                                 r"argmin: cannot take argmin of an empty tensor of shape \(0,\)", "shape")]),
+                                 r"argmin: cannot take argmin of an empty tensor of shape \(0,\)", "shape")],
+               hypothesis=strategy("reduction", many=False, index="argmin")),
 ]

@@ -8,8 +8,8 @@ import ember
 from ember import ops
 from ember.backend import reference as ref
 
-from .op_table import ErrorCase, OpInfo, Sample, away_from_zero, normal
-from .op_table_errors import (axis_out_of_range, esc, mixed_devices, not_float, on_device, on_other_device,
+from .op_table import ErrorCase, OpInfo, Sample, away_from_zero, normal, strategy
+from .op_table_errors import (axis_out_of_range, mixed_devices, not_float, on_device, on_other_device,
                               ragged_errors, single_input_errors, unsupported_dtype)
 
 
@@ -31,6 +31,19 @@ def _pads(padding, spatial, window, strides, dilation):
     return padding
 
 
+def _any_batch(reference):
+    """`reference` for a batch of 0 too: computed on one zero image, then none of it (the reference backend,
+    the spec, needs a non-empty batch)."""
+    def wrapped(x, *args, **kwargs):
+        if x.shape[0]:
+            return reference(x, *args, **kwargs)
+        return reference(np.zeros((1,) + x.shape[1:], x.dtype), *args, **kwargs)[:0]
+
+    wrapped.__name__ = reference.__name__
+    return wrapped
+
+
+@_any_batch
 def conv2d_reference(x, w, strides=1, padding="valid", dilation_rate=1, groups=1):
     strides, dilation = _pair(strides), _pair(dilation_rate)
     pads = _pads(padding, x.shape[1:3], w.shape[:2], strides, dilation)
@@ -74,16 +87,16 @@ def _pool_samples(rng):
 def _activation(name, fn, alpha=0.0, make=away_from_zero, **kw):
     return OpInfo(name, fn, lambda x: ref.activation_forward(name, x, alpha),
                   lambda rng: [Sample((make(rng, 3, 7),)), Sample((make(rng, 2, 3, 4, 5),)), Sample((make(rng, 1),))],
-                  errors=single_input_errors(name, float_only=True),
+                  errors=single_input_errors(name, float_only=True), strategy=strategy("unary"),
                   kernel=True, bench=[("64x112x112x32", _shapes((64, 112, 112, 32)))], **kw)
 
 
 def _softmax(name, fn, forward):
-    return OpInfo(name, lambda x, axis=-1: fn(x, axis), lambda x, axis=-1: forward(x, axis),
+    return OpInfo(name, lambda x, axis=-1: fn(x, axis), lambda x, axis=-1: forward(x, axis) if x.size else x.copy(),
                   lambda rng: [Sample((normal(rng, 3, 5),)), Sample((normal(rng, 2, 3, 4),), {"axis": 1}),
                                Sample((normal(rng, 4),), {"axis": 0}), Sample((1e4 * normal(rng, 2, 3),))],
                   errors=[axis_out_of_range(name), ragged_errors(name)[1], not_float(name, (2, 3)),
-                          on_other_device(name, (2, 3))],
+                          on_other_device(name, (2, 3))], strategy=strategy("along_axis"),
                   kernel=True, bench=[("256x1000", _shapes((256, 1000)))])
 
 
@@ -133,7 +146,7 @@ def _dropout_reference(x, rate):
 def _gelu_reference(x, approximate=False):
     if approximate:
         return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
-    return 0.5 * x * (1 + np.vectorize(math.erf)(x / np.sqrt(2)))
+    return 0.5 * x * (1 + np.vectorize(math.erf, otypes=[x.dtype])(x / np.sqrt(2)))
 
 
 def _gemm_flops(sample):
@@ -147,6 +160,7 @@ def _conv_flops(sample):
     return 2 * x.shape[0] * out.shape[1] * out.shape[2] * w.shape[0] * w.shape[1] * w.shape[2] * w.shape[3]
 
 
+@_any_batch
 def conv2d_transpose_reference(x, w, strides=1, padding="valid", output_padding=None, dilation_rate=1):
     """Keras' output length (deconv_output_length) and TF's placement of the crop, written out apart from ops."""
     strides, dilation = _pair(strides), _pair(dilation_rate)
@@ -206,7 +220,8 @@ NN_OPS = [
                    mixed_devices("matmul", (np.ones((2, 3)), on_device((3, 4))))],
            kernel=True, rtol=1e-4, atol=1e-4, flops=_gemm_flops,
            bench=[(f"{m}x{k}x{n}", _shapes((m, k), (k, n))) for m, k, n in
-                  [(256, 256, 256), (1024, 1024, 1024), (256, 800, 500), (64, 4096, 1024), (128, 3136, 576)]]),
+                  [(256, 256, 256), (1024, 1024, 1024), (256, 800, 500), (64, 4096, 1024), (128, 3136, 576)]],
+           strategy=strategy("matmul")),
     OpInfo("conv2d", lambda x, w, **k: ops.conv2d(x, w, **k), conv2d_reference, _conv_samples,
            errors=[ErrorCase((np.ones((2, 5, 5, 3)), np.ones((3, 3, 4, 8))), {}, ValueError,
                              r"conv2d: input \(2, 5, 5, 3\) and kernel \(3, 3, 4, 8\): expected kernel input channels",
@@ -227,17 +242,20 @@ NN_OPS = [
                    mixed_devices("conv2d", (np.ones((1, 4, 4, 1)), on_device((3, 3, 1, 1))))],
            kernel=True, rtol=1e-4, atol=1e-4, flops=_conv_flops,
            bench=[("lenet 64x28x28x1 5x5x6", _shapes((64, 28, 28, 1), (5, 5, 1, 6))),
-                  ("vgg 32x28x28x128 3x3x128", _shapes((32, 28, 28, 128), (3, 3, 128, 128), padding="same"))]),
+                  ("vgg 32x28x28x128 3x3x128", _shapes((32, 28, 28, 128), (3, 3, 128, 128), padding="same"))],
+           strategy=strategy("conv2d")),
     OpInfo("max_pool2d", lambda x, **k: ops.max_pool2d(x, **k), _pool_reference(ref.max_pool2d_forward), _pool_samples,
            errors=_pool_errors("max_pool2d") + [
                ErrorCase((np.ones((1, 4, 4, 1)),), {"pool_size": 0}, ValueError,
                          r"max_pool2d: invalid value for argument `pool_size`")],
-           kernel=True, bench=[("64x112x112x32 2x2", _shapes((64, 112, 112, 32)))]),
+           kernel=True, bench=[("64x112x112x32 2x2", _shapes((64, 112, 112, 32)))],
+           strategy=strategy("pool2d")),
     OpInfo("avg_pool2d", lambda x, **k: ops.avg_pool2d(x, **k), _pool_reference(ref.avg_pool2d_forward), _pool_samples,
            errors=_pool_errors("avg_pool2d") + [
                ErrorCase((np.ones((1, 4, 4, 1)),), {"pool_size": 2, "padding": ((2, 0), (0, 0))}, ValueError,
                          r"avg_pool2d: padding .* must be smaller than the pool size")],
-           kernel=True, bench=[("64x112x112x32 2x2", _shapes((64, 112, 112, 32)))]),
+           kernel=True, bench=[("64x112x112x32 2x2", _shapes((64, 112, 112, 32)))],
+           strategy=strategy("pool2d")),
     _activation("relu", ops.relu),
     _activation("leaky_relu", lambda x: ops.leaky_relu(x, 0.2), 0.2),
     _activation("elu", lambda x: ops.elu(x, 1.0), 1.0),
@@ -253,16 +271,19 @@ NN_OPS = [
                    ErrorCase((np.arange(12).reshape(4, 3), np.ones(3), np.ones(3)), _BN_STATS, TypeError,
                              r"batch_norm: expected float32 or float64 inputs, got int64 \(shapes \(4, 3\)\)", "dtype"),
                    mixed_devices("batch_norm", (np.ones((4, 3)), on_device((3,)), np.ones(3)), _BN_STATS)],
-           rtol=1e-4, atol=1e-4),
+           rtol=1e-4, atol=1e-4,
+           strategy=strategy("batch_norm")),
     OpInfo("dropout", _dropout, _dropout_reference,
            lambda rng: [Sample((normal(rng, 4, 5),), {"rate": 0.5}), Sample((normal(rng, 3, 3, 2),), {"rate": 0.1})],
            errors=[ErrorCase((np.ones(3),), {"rate": 1.5}, ValueError,
                              r"dropout: invalid value for argument `rate`. Expected a float in \[0, 1\]. Received: rate=1.5")]
            + single_input_errors("dropout", {"rate": 0.5}, float_only=True),
-           propagates_nan=False),
+           propagates_nan=False,
+           strategy=strategy("dropout")),
     OpInfo("gelu", lambda x, approximate=False: ops.gelu(x, approximate), _gelu_reference,
            lambda rng: [Sample((normal(rng, 3, 4),)), Sample((normal(rng, 5),), {"approximate": True})],
-           errors=single_input_errors("gelu", float_only=True)),
+           errors=single_input_errors("gelu", float_only=True),
+           strategy=strategy("unary", flags=("approximate",))),
     OpInfo("conv2d_transpose", lambda x, w, **k: ops.conv2d_transpose(x, w, **k), conv2d_transpose_reference,
            _conv_transpose_samples,
            errors=[ErrorCase((np.ones((2, 5, 5, 3)), np.ones((3, 3, 4, 2))), {}, ValueError,
@@ -280,5 +301,6 @@ NN_OPS = [
                              r"conv2d_transpose: invalid value for argument `strides`")],
            kernel=True, rtol=1e-4, atol=1e-4,
            bench=[("dcgan 64x14x14x128 4x4 s2", _shapes((64, 14, 14, 128), (4, 4, 64, 128), strides=2,
-                                                        padding="same"))]),
+                                                        padding="same"))],
+           strategy=strategy("conv2d_transpose")),
 ]

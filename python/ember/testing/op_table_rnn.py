@@ -10,14 +10,15 @@ import numpy as np
 from ember import ops
 from ember.backend import reference as ref
 
-from .op_table import ErrorCase, OpInfo, Sample, normal
+from .op_table import ErrorCase, OpInfo, Sample, normal, strategy
 from .op_table_errors import on_device
 
 # -- ops and references: [outputs | final states] as one (B, T * H + states * H) array --------------------------
 
 
 def _flat(outputs, *states):
-    return ops.concatenate([ops.reshape(outputs, (outputs.shape[0], -1)), *states], axis=1)
+    b, t, h = outputs.shape  # sizes written out: a -1 beside a batch of 0 would be ambiguous
+    return ops.concatenate([ops.reshape(outputs, (b, t * h)), *states], axis=1)
 
 
 def _time_major(a):
@@ -33,6 +34,20 @@ def simple_rnn_op(x, h0, kernel, recurrent_kernel, bias, activation="tanh", mask
     return _flat(*ops.simple_rnn(x, h0, kernel, recurrent_kernel, bias, activation=activation, mask=mask))
 
 
+def _any_batch(states):
+    """A reference for a batch of 0 too: [outputs | states] of no rows (the reference backend needs a batch)."""
+    def decorate(reference):
+        def wrapped(x, h0, *args, **kwargs):
+            if x.shape[0]:
+                return reference(x, h0, *args, **kwargs)
+            return np.zeros((0, (x.shape[1] + states) * h0.shape[1]), x.dtype)
+
+        return wrapped
+
+    return decorate
+
+
+@_any_batch(states=1)
 def simple_rnn_reference(x, h0, kernel, recurrent_kernel, bias, activation="tanh", mask=None):
     h = ref.simple_rnn_forward(_time_major(x), h0, kernel, recurrent_kernel, bias, activation, _time_major(mask))
     return _packed(h, h[-1])
@@ -42,6 +57,7 @@ def lstm_op(x, h0, c0, kernel, recurrent_kernel, bias, mask=None):
     return _flat(*ops.lstm(x, h0, c0, kernel, recurrent_kernel, bias, mask=mask))
 
 
+@_any_batch(states=2)
 def lstm_reference(x, h0, c0, kernel, recurrent_kernel, bias, mask=None):
     h, c, _ = ref.lstm_forward(_time_major(x), h0, c0, kernel, recurrent_kernel, bias, _time_major(mask))
     return _packed(h, h[-1], c[-1])
@@ -51,6 +67,7 @@ def gru_op(x, h0, kernel, recurrent_kernel, bias, reset_after=True, mask=None):
     return _flat(*ops.gru(x, h0, kernel, recurrent_kernel, bias, reset_after=reset_after, mask=mask))
 
 
+@_any_batch(states=1)
 def gru_reference(x, h0, kernel, recurrent_kernel, bias, reset_after=True, mask=None):
     h, _ = ref.gru_forward(_time_major(x), h0, kernel, recurrent_kernel, bias, reset_after, _time_major(mask))
     return _packed(h, h[-1])
@@ -93,6 +110,14 @@ def _rnn_samples(states, gates, bias_shape, variants):
     return samples
 
 
+def _rnn_bias(h, kw):
+    return (h,)
+
+
+def _lstm_bias(h, kw):
+    return (4 * h,)
+
+
 def _gru_bias(h, kw):
     return (2, 3 * h) if kw.get("reset_after", True) else (3 * h,)
 
@@ -128,6 +153,7 @@ def _errors(name, states, gates, bias):
           rf"{name}: expected all tensors on one device, got cpu \(shape \(2, 5, 4\)\) and cuda:0 \(shape \(2, 3\)\)",
           h=[on_device((2, 3))] + hs[1:], kind="device"),
         e(o((2, 0, 4)), k, u, ValueError, rf"{name}: input \(2, 0, 4\) has no time steps"),
+        e(o((2, 5, 0)), o((0, gates * 3)), u, ValueError, rf"{name}: input \(2, 5, 0\) has no features"),
     ]
 
 
@@ -173,7 +199,9 @@ def torch_rnn_weights(name, kernel, recurrent_kernel, bias, reset_after=True):
 
 RNN_OPS = [
     OpInfo("simple_rnn", simple_rnn_op, simple_rnn_reference,
-           _rnn_samples(1, 1, lambda h, kw: (h,), [{"activation": "tanh"}, {"activation": "relu"}]),
+           _rnn_samples(1, 1, _rnn_bias, [{"activation": "tanh"}, {"activation": "relu"}]),
+           strategy=strategy("recurrent", states=1, gates=1, bias_shape=_rnn_bias,
+                             variants=[{"activation": "tanh"}, {"activation": "relu"}]),
            errors=_errors("simple_rnn", 1, 1, np.ones(3)) + [
                ErrorCase((np.ones((2, 5, 4)), np.ones((2, 3)), np.ones((4, 3)), np.ones((3, 3)), None),
                          {"activation": "gelu"}, ValueError,
@@ -181,7 +209,8 @@ RNN_OPS = [
            kernel=True, rtol=1e-4, atol=1e-4, flops=_rnn_flops(1), bench_backward=True,
            bench=[(f"T{t} B{b} I{i} H{h}", Sample(((b, t, i), (b, h), (i, h), (h, h), (h,)), {}))
                   for t, b, i, h in BENCH_SIZES[:1]]),
-    OpInfo("lstm", lstm_op, lstm_reference, _rnn_samples(2, 4, lambda h, kw: (4 * h,), [{}]),
+    OpInfo("lstm", lstm_op, lstm_reference, _rnn_samples(2, 4, _lstm_bias, [{}]),
+           strategy=strategy("recurrent", states=2, gates=4, bias_shape=_lstm_bias, variants=[{}]),
            errors=_errors("lstm", 2, 4, np.ones(12)) + [
                ErrorCase((np.ones((2, 5, 4)), np.ones((2, 3)), np.ones((2, 4)), np.ones((4, 12)), np.ones((3, 12)),
                           None), {}, ValueError, r"lstm: c0 \(2, 4\) does not match input \(2, 5, 4\) and units 3")],
@@ -189,6 +218,8 @@ RNN_OPS = [
            bench=_bench(2, 4, lambda h: (4 * h,))),
     OpInfo("gru", gru_op, gru_reference,
            _rnn_samples(1, 3, _gru_bias, [{"reset_after": True}, {"reset_after": False}]),
+           strategy=strategy("recurrent", states=1, gates=3, bias_shape=_gru_bias,
+                             variants=[{"reset_after": True}, {"reset_after": False}]),
            errors=_errors("gru", 1, 3, np.ones((2, 9))) + [
                ErrorCase((np.ones((2, 5, 4)), np.ones((2, 3)), np.ones((4, 9)), np.ones((3, 9)), np.ones((2, 9))),
                          {"reset_after": False}, ValueError, r"gru: bias \(2, 9\) does not match units 3: expected "

@@ -3,7 +3,7 @@ import numpy as np
 
 from ember import ops
 
-from .op_table import ErrorCase, OpInfo, Sample, normal
+from .op_table import ErrorCase, OpInfo, Sample, normal, strategy
 from .op_table_errors import (axis_out_of_range, mixed_devices, on_device, on_other_device, ragged_errors,
                               unsupported_dtype)
 
@@ -29,6 +29,12 @@ def _np_split_piece(x, sections, axis, piece):
     return np.split(x, sections, axis)[piece]
 
 
+def _expand_reference(x, shape):
+    """np.broadcast_to with torch's -1: keep that dimension of x."""
+    lead = len(shape) - x.ndim
+    return np.broadcast_to(x, tuple(x.shape[i - lead] if n == -1 else n for i, n in enumerate(shape)))
+
+
 def _index_samples(rng):
     x = normal(rng, 4, 5)
     return [Sample((x,), {"index": (slice(1, 3), slice(None, None, 2))}),
@@ -46,32 +52,38 @@ SHAPE_OPS = [
                         Sample((normal(rng, 1),), {"shape": ()})],
            errors=_one_tensor("reshape", {"shape": (6,)}, shape=ErrorCase(
                (np.ones((3, 4)),), {"shape": (5, 2)}, ValueError,
-               r"reshape: cannot reshape a tensor of shape \(3, 4\) \(12 elements\) into shape \(5, 2\)", "shape"))),
+               r"reshape: cannot reshape a tensor of shape \(3, 4\) \(12 elements\) into shape \(5, 2\)", "shape")),
+           strategy=strategy("reshape")),
     OpInfo("transpose", lambda x, axes=None: ops.transpose(x, axes), lambda x, axes=None: np.transpose(x, axes),
            lambda rng: [Sample((normal(rng, 3, 4),)), Sample((normal(rng, 2, 3, 4),), {"axes": (1, 2, 0)})],
            errors=[ErrorCase((np.ones((2, 3)),), {"axes": (0, 0)}, ValueError,
                              r"transpose: axes \(0, 0\) are not a permutation of the 2 axes of shape \(2, 3\)")]
            + _one_tensor("transpose", {}, rank=ErrorCase(
                (np.ones((2, 3, 4)),), {"axes": (1, 0)}, ValueError,
-               r"transpose: axes \(1, 0\) are not a permutation of the 3 axes of shape \(2, 3, 4\)", "rank"))),
-    OpInfo("expand", lambda x, shape: ops.expand(x, shape), lambda x, shape: np.broadcast_to(x, shape),
+               r"transpose: axes \(1, 0\) are not a permutation of the 3 axes of shape \(2, 3, 4\)", "rank")),
+           strategy=strategy("transpose")),
+    OpInfo("expand", lambda x, shape: ops.expand(x, shape), _expand_reference,
            lambda rng: [Sample((normal(rng, 3, 1),), {"shape": (2, 3, 4)}), Sample((normal(rng, 1),), {"shape": (5,)})],
            errors=_one_tensor("expand", {"shape": (2, 3)}, rank=ErrorCase(
                (np.ones((2, 3)),), {"shape": (3,)}, ValueError, r"expand: cannot broadcast shape \(2, 3\) to \(3,\)", "rank"),
                shape=ErrorCase((np.ones((3, 2)),), {"shape": (3, 4)}, ValueError,
-                               r"expand: cannot broadcast shape \(3, 2\) to \(3, 4\)", "shape"))),
+                               r"expand: cannot broadcast shape \(3, 2\) to \(3, 4\)", "shape")),
+           strategy=strategy("expand")),
     OpInfo("squeeze", lambda x, axis=None: ops.squeeze(x, axis), lambda x, axis=None: np.squeeze(x, axis),
            lambda rng: [Sample((normal(rng, 3, 1, 4, 1),)), Sample((normal(rng, 1, 5),), {"axis": 0})],
            errors=_one_tensor("squeeze", {}, rank=axis_out_of_range("squeeze"), shape=ErrorCase(
                (np.ones((2, 3)),), {"axis": 0}, ValueError, r"squeeze: axis 0 of shape \(2, 3\) has size 2, expected 1",
-               "shape"))),
+               "shape")),
+           strategy=strategy("squeeze")),
     OpInfo("expand_dims", lambda x, axis: ops.expand_dims(x, axis), lambda x, axis: np.expand_dims(x, axis),
            lambda rng: [Sample((normal(rng, 3, 4),), {"axis": 1}), Sample((normal(rng, 2),), {"axis": -1})],
-           errors=_one_tensor("expand_dims", {"axis": 0}, rank=axis_out_of_range("expand_dims", axis=5))),
+           errors=_one_tensor("expand_dims", {"axis": 0}, rank=axis_out_of_range("expand_dims", axis=5)),
+           strategy=strategy("expand_dims")),
     OpInfo("flatten", lambda x, start_axis=0: ops.flatten(x, start_axis),
-           lambda x, start_axis=0: x.reshape(x.shape[:start_axis] + (-1,)),
+           lambda x, start_axis=0: x.reshape(x.shape[:start_axis] + (int(np.prod(x.shape[start_axis:])),)),
            lambda rng: [Sample((normal(rng, 2, 3, 4),), {"start_axis": 1}), Sample((normal(rng, 3, 2),))],
-           errors=_one_tensor("flatten", {}, rank=axis_out_of_range("flatten", key="start_axis"))),
+           errors=_one_tensor("flatten", {}, rank=axis_out_of_range("flatten", key="start_axis")),
+           strategy=strategy("flatten")),
     OpInfo("concatenate", lambda *xs, axis=0: ops.concatenate(list(xs), axis),
            lambda *xs, axis=0: np.concatenate(xs, axis),
            lambda rng: [Sample((normal(rng, 2, 3), normal(rng, 4, 3))),
@@ -80,7 +92,8 @@ SHAPE_OPS = [
                              r"concatenate: shapes \(2, 3\), \(2, 3, 1\) must match except along axis 0", "rank"),
                    ErrorCase((np.ones((2, 3)), np.ones((2, 4))), {"axis": 0}, ValueError,
                              r"concatenate: shapes \(2, 3\), \(2, 4\) must match except along axis 0", "shape")]
-           + _joined("concatenate")),
+           + _joined("concatenate"),
+           strategy=strategy("joined")),
     OpInfo("stack", lambda *xs, axis=0: ops.stack(list(xs), axis), lambda *xs, axis=0: np.stack(xs, axis),
            lambda rng: [Sample((normal(rng, 2, 3), normal(rng, 2, 3))),
                         Sample((normal(rng, 4), normal(rng, 4), normal(rng, 4)), {"axis": 1})],
@@ -88,7 +101,8 @@ SHAPE_OPS = [
                              r"stack: all tensors must have one shape, got \(2, 3\), \(2, 3, 1\)", "rank"),
                    ErrorCase((np.ones((2, 3)), np.ones((3, 2))), {}, ValueError,
                              r"stack: all tensors must have one shape, got \(2, 3\), \(3, 2\)", "shape")]
-           + _joined("stack")),
+           + _joined("stack"),
+           strategy=strategy("joined", stack=True)),
     OpInfo("split", _split_piece, _np_split_piece,
            lambda rng: [Sample((normal(rng, 6, 2),), {"sections": 3, "axis": 0, "piece": 1}),
                         Sample((normal(rng, 2, 7),), {"sections": [2, 5], "axis": 1, "piece": 2})],
@@ -97,7 +111,8 @@ SHAPE_OPS = [
                               shape=ErrorCase((np.ones((5, 2)),), {"sections": 2, "axis": 0, "piece": 0}, ValueError,
                                               r"split: axis 0 of shape \(5, 2\) \(size 5\) does not divide into 2",
                                               "shape")),
-           propagates_nan=False),
+           propagates_nan=False,
+           strategy=strategy("split")),
     OpInfo("pad", lambda x, pad_width, constant_values=0: ops.pad(x, pad_width, constant_values=constant_values),
            lambda x, pad_width, constant_values=0: np.pad(x, pad_width, constant_values=constant_values),
            lambda rng: [Sample((normal(rng, 2, 3),), {"pad_width": ((1, 0), (2, 3))}),
@@ -111,7 +126,8 @@ SHAPE_OPS = [
                (np.ones((2, 3)),), {"pad_width": ((1, 1),) * 3}, ValueError,
                r"pad: pad_width .* of shape \(3, 2\) does not fit a tensor of shape \(2, 3\)", "rank"),
                shape=ErrorCase((np.ones((2, 3)),), {"pad_width": ((1, 2, 3),) * 2}, ValueError,
-                               r"pad: pad_width .* of shape \(2, 3\) does not fit a tensor of shape \(2, 3\)", "shape"))),
+                               r"pad: pad_width .* of shape \(2, 3\) does not fit a tensor of shape \(2, 3\)", "shape")),
+           strategy=strategy("pad")),
     OpInfo("getitem", lambda x, index: x[index], lambda x, index: x[index], _index_samples,
            errors=[ErrorCase((np.ones((2, 3)),), {"index": (0, 0, 0)}, IndexError,
                              r"getitem: index \(0, 0, 0\) is invalid for a tensor of shape \(2, 3\): too many indices",
@@ -127,5 +143,6 @@ SHAPE_OPS = [
                    unsupported_dtype("getitem", (2, 3), kwargs={"index": 0}),
                    on_other_device("getitem", (2, 3), {"index": 0}),
                    mixed_devices("getitem", (np.ones((2, 3)),), {"index": on_device((2,), np.int64)})],
-           propagates_nan=False),
+           propagates_nan=False,
+           strategy=strategy("getitem")),
 ]
