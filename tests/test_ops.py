@@ -127,6 +127,29 @@ def test_bad_input_raises_a_clear_error(info, backend, case):
         info.op(*inputs, **case.kwargs)
 
 
+RAW_OPERANDS = [  # operands that are no tensor at all, passed as they are: lists, object arrays, device arrays
+    ("add", lambda: ember.ops.add(ember.tensor(np.ones((2, 3))), ["a", "b", "c"]), TypeError,
+     r"add: unsupported dtype <U1 \(shapes \(2, 3\) and \(3,\)\)"),
+    ("exp", lambda: ember.ops.exp(np.array([1.0, None], dtype=object)), TypeError,
+     r"exp: unsupported dtype object \(shape \(2,\)\)"),
+    ("relu", lambda: ember.ops.relu([["a", "b"]]), TypeError, r"relu: unsupported dtype <U1 \(shape \(1, 2\)\)"),
+    ("sum", lambda: ember.ops.sum(ForeignDeviceArray((2, 3))), RuntimeError,
+     r"sum: the tensor of shape \(2, 3\) is on cuda:0, but ember cannot compute on cuda:0"),
+    ("matmul", lambda: ember.ops.matmul(ember.tensor(np.ones((2, 3))), ForeignDeviceArray((3, 4))), RuntimeError,
+     r"matmul: expected all tensors on one device, got cpu \(shape \(2, 3\)\) and cuda:0 \(shape \(3, 4\)\)"),
+    ("conv2d", lambda: ember.ops.conv2d(ForeignDeviceArray((1, 4, 4, 1)), np.ones((3, 3, 1, 1), np.float32)),
+     RuntimeError, r"conv2d: expected all tensors on one device, got cuda:0 \(shape \(1, 4, 4, 1\)\) and cpu"),
+    ("lstm", lambda: ember.ops.lstm([["a"]], None, None, np.ones((1, 4)), np.ones((1, 4))), TypeError,
+     r"lstm: unsupported dtype <U1 \(shapes \(1, 1\) and \(1, 4\) and \(1, 4\)\)"),
+]
+
+
+@pytest.mark.parametrize("call, error, match", [case[1:] for case in RAW_OPERANDS], ids=[c[0] for c in RAW_OPERANDS])
+def test_raw_operands_of_the_wrong_kind_raise_a_clear_error(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
 @pytest.mark.parametrize("info", OPS, ids=[info.name for info in OPS])
 def test_every_op_has_an_error_case_of_each_kind(info):
     kinds = {case.kind for case in info.errors}
