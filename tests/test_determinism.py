@@ -34,7 +34,7 @@ def _recurrent():
     # 64 units at batch 32: enough work per time step (2^18 multiply-adds) that the recurrent kernels split
     # their units across threads; smaller layers would run on one thread whatever the setting
     return ember.Sequential([
-        ember.Input((12, 5)),
+        ember.Input((8, 5)),
         layers.LSTM(64, return_sequences=True),
         layers.Dropout(0.2),
         layers.GRU(64),
@@ -50,12 +50,12 @@ def _seeded_fit(kind, seed=SEED, epochs=2):
     ember.manual_seed(seed)
     model, shape, target = MODELS[kind]()
     data = np.random.default_rng(0)  # the data is fixed; only ember's seed drives init, shuffle and dropout
-    x = data.standard_normal((96,) + shape).astype("float32")
+    x = data.standard_normal((80,) + shape).astype("float32")  # batches of 32, 32 and 16: a short last one
     if target == "classes":
-        y = data.integers(0, 4, 96)
+        y = data.integers(0, 4, 80)
         model.compile(optimizer="adam", loss=ember.losses.SparseCategoricalCrossentropy(from_logits=True))
     else:
-        y = data.standard_normal((96, 1)).astype("float32")
+        y = data.standard_normal((80, 1)).astype("float32")
         model.compile(optimizer="adam", loss="mse")
     initial = model.get_weights()
     model.fit(x, y, batch_size=32, epochs=epochs, shuffle=True, verbose=0)
@@ -87,8 +87,9 @@ def test_a_seeded_fit_gives_bit_identical_weights_on_one_and_two_threads(kind, r
 
 
 @pytest.mark.parametrize("kind", sorted(MODELS))
-def test_another_seed_gives_other_weights(kind):
+def test_another_seed_gives_other_weights(kind, restore_threads):
     # the seed reaches the initializers, the shuffle and the dropout masks: without that the test above is empty
+    ember.set_num_threads(1)  # (one thread: this is about the seed, and it is cheaper)
     _, first = _seeded_fit(kind, seed=SEED, epochs=1)
     _, second = _seeded_fit(kind, seed=SEED + 1, epochs=1)
     assert any(not np.array_equal(a, b) for a, b in zip(first, second))
