@@ -4,6 +4,7 @@ switches (no_grad, the backend chosen by use_backend) must not leak from one thr
 
 Every thread starts at a barrier so that the calls overlap; each case repeats enough calls that a shared
 buffer or a racy switch would show as a wrong bit."""
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -231,3 +232,28 @@ def test_set_backend_is_process_wide():
     finally:
         ember.set_backend(previous)
     assert seen == ["reference"]
+
+
+class _CountingDense(layers.Dense):
+    """A Dense layer that counts its builds."""
+
+    def build(self, input_shape):
+        self.builds = getattr(self, "builds", 0) + 1
+        super().build(input_shape)
+
+
+def test_threads_making_the_first_calls_of_an_unbuilt_model_build_it_once():
+    # unbuilt (no Input): the first call builds; two threads building at once gave a model with doubled weights
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: the race shows within a few trials
+    try:
+        for trial in range(50):
+            dense = _CountingDense(4)
+            model = ember.Sequential([layers.Conv2D(8, 3), layers.Flatten(), dense])
+            x = np.random.default_rng(trial).standard_normal((2, 8, 8, 3)).astype("float32")
+            results = _run_together([lambda: model.predict(x) for _ in range(THREADS)])
+            assert dense.builds == 1 and len(model.weights) == 4, f"trial {trial}: {len(model.weights)} weights"
+            for out in results:
+                np.testing.assert_array_equal(out, model.predict(x))
+    finally:
+        sys.setswitchinterval(switch)

@@ -3,6 +3,7 @@ call, `call(inputs, training)` only computes, `get_config()` round-trips through
 import collections
 import inspect
 import re
+import threading
 
 import numpy as np
 
@@ -10,6 +11,7 @@ from .. import autograd, initializers, regularizers
 from ..tensor import Tensor
 
 _name_counts = collections.Counter()
+_BUILD_LOCK = threading.RLock()  # threads calling an unbuilt layer at once build it once (reentrant: nested builds)
 LAYER_CLASSES = {}  # class name -> class, for from_config / load_model (filled by __init_subclass__)
 
 
@@ -192,8 +194,10 @@ class Layer:
         inputs = as_tensor(inputs, self.dtype)
         try:
             if not self.built:
-                self.build(shape_of(inputs))
-                self.built = True
+                with _BUILD_LOCK:
+                    if not self.built:  # another thread may have built it while this one waited
+                        self.build(shape_of(inputs))
+                        self.built = True
             elif getattr(self, "_input_rank", None) is not None and isinstance(inputs, Tensor):
                 self.check_rank(inputs.shape, *self._input_rank)  # the rank build checked holds for every call
             if _accepts(type(self), "training"):
