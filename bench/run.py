@@ -62,12 +62,16 @@ def op_cases(wanted, quick):
                     yield info, label, shapes, backward
 
 
-def bench_op(info, label, shapes, backward, torch, timing, peaks, threads):
+def bench_op(info, label, shapes, backward, torch, timing, peaks, threads, reference=True):
+    """Rows of one entry; `reference`: also time ember's NumPy reference backend (NumPy's BLAS for matmul is
+    always timed: it is a peer, where the reference backend is only the spec)."""
     rng = np.random.default_rng(0)
     sample = Sample(tuple(rng.standard_normal(s, dtype=np.float32) for s in shapes.args), shapes.kwargs)
-    contenders = {"ember": ember_call(info, sample, "cpu", backward),
-                  "numpy": (lambda s=sample: np.matmul(*s.args)) if info.name == "matmul"
-                  else ember_call(info, sample, "reference", backward)}
+    contenders = {"ember": ember_call(info, sample, "cpu", backward)}
+    if info.name == "matmul":
+        contenders["numpy"] = lambda s=sample: np.matmul(*s.args)
+    elif reference:
+        contenders["numpy"] = ember_call(info, sample, "reference", backward)
     peer = torch_peer(torch, info.name, sample, backward) if torch else None
     if peer:
         contenders["torch"] = peer
@@ -90,7 +94,8 @@ def bench_step(case, torch, timing):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer rounds, first shape of each op only")
+    parser.add_argument("--quick", action="store_true",
+                        help="first shape of each op, fewer rounds, NumPy only for matmul (BLAS)")
     parser.add_argument("--ops", default="", help="comma-separated op and step names (default: all); steps: "
                         + ", ".join(case.name for case in steps.STEPS))
     parser.add_argument("--json", default=os.path.join(OUT_DIR, "results.json"), help="where to write the results")
@@ -105,8 +110,8 @@ def main(argv=None):
     known = [info.name for info in OPS if info.bench] + [case.name for case in steps.STEPS]
     if wanted - set(known):
         parser.error(f"--ops: unknown {', '.join(sorted(wanted - set(known)))}; expected some of {', '.join(known)}")
-    # --quick: shorter pauses and blocks, to stay under a minute (the NumPy reference takes 0.1-0.4 s per call on
-    # the large activation and pooling shapes).
+    # --quick: shorter pauses and blocks and no NumPy reference backend (0.1-0.4 s a call on the large activation
+    # and pooling shapes), to stay under a minute.
     timing = dict(rounds=3, calls=2, settle=0.05) if args.quick else dict(rounds=7, calls=3, settle=0.1)
     threads = ember.get_num_threads()
 
@@ -119,7 +124,7 @@ def main(argv=None):
     print(report.HEADER)
     rows = []
     for info, label, shapes, backward in op_cases(wanted, args.quick):
-        for row in bench_op(info, label, shapes, backward, torch, timing, peaks, threads):
+        for row in bench_op(info, label, shapes, backward, torch, timing, peaks, threads, not args.quick):
             print(report.format_row(row), flush=True)
             rows.append(row)
     overhead = None

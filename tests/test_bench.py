@@ -85,16 +85,18 @@ def test_percent_of_peak_uses_the_fma_peak_for_flops_and_the_copy_bandwidth_for_
 
 def test_quick_run_prints_rows_and_writes_json_and_plot(bench, tmp_path, capsys):
     json_path, plot_path = tmp_path / "results.json", tmp_path / "ratios.png"
-    rows = bench["run"].main(["--quick", "--ops", "softmax", "--json", str(json_path), "--plot", str(plot_path),
-                              "--peak-seconds", "0.005"])
+    rows = bench["run"].main(["--quick", "--ops", "matmul,softmax", "--json", str(json_path), "--plot",
+                              str(plot_path), "--peak-seconds", "0.005"])
     printed = capsys.readouterr().out
-    assert "measured peak: FMA" in printed and "softmax" in printed
-    contenders = {row["contender"] for row in rows}
-    assert {"ember", "numpy"} <= contenders
+    assert "measured peak: FMA" in printed and "matmul" in printed and "softmax" in printed
+    contenders = {(row["op"], row["contender"]) for row in rows}
+    # --quick times NumPy where it is a peer (BLAS matmul), not ember's NumPy reference backend
+    assert {("matmul", "ember"), ("matmul", "numpy"), ("softmax", "ember")} <= contenders
+    assert ("softmax", "numpy") not in contenders
     for row in rows:
-        assert row["op"] == "softmax" and row["unit"] == "GB/s"
+        assert row["unit"] == ("GFLOP/s" if row["op"] == "matmul" else "GB/s")
         assert row["ms"] > 0 and row["rate"] > 0 and row["percent_peak"] > 0 and row["ember_speedup"] > 0
-    assert next(r for r in rows if r["contender"] == "ember")["ember_speedup"] == 1.0
+    assert all(r["ember_speedup"] == 1.0 for r in rows if r["contender"] == "ember")
     document = json.loads(json_path.read_text())
     assert document["rows"] == rows
     assert all(v > 0 for table in ("fma_gflops", "copy_gbs") for v in document["peaks"][table].values())
@@ -104,6 +106,15 @@ def test_quick_run_prints_rows_and_writes_json_and_plot(bench, tmp_path, capsys)
         assert not plot_path.exists()
     else:
         assert plot_path.stat().st_size > 0
+
+
+def test_without_quick_ember_is_also_timed_against_its_numpy_reference_backend(bench):
+    run = bench["run"]
+    info, label, shapes, backward = next(run.op_cases({"softmax"}, quick=True))
+    peaks = {"fma_gflops": {1: 100.0}, "copy_gbs": {1: 10.0}, "isa": "generic"}
+    rows = run.bench_op(info, label, shapes, backward, None, dict(rounds=1, calls=1, settle=0.0), peaks, 1)
+    assert [r["contender"] for r in rows] == ["ember", "numpy"]
+    assert all(r["ms"] > 0 for r in rows)
 
 
 def test_unknown_op_names_are_refused(bench, capsys):
