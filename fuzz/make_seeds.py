@@ -1,4 +1,4 @@
-"""(Re)write the seed corpus kept in the repo: fuzz/corpus/checkpoint and fuzz/corpus/bindings.
+"""(Re)write the named seeds of the corpus kept in the repo: fuzz/corpus/checkpoint and fuzz/corpus/bindings.
 
     python fuzz/make_seeds.py
 
@@ -8,7 +8,6 @@ bad_checkpoints.py. Binding seeds pick each entry point with a few different tai
 """
 import os
 import random
-import shutil
 import struct
 import sys
 import tempfile
@@ -74,9 +73,8 @@ def write(directory, name, data):
 def main():
     corpus = os.path.join(HERE, "corpus")
     checkpoint, bindings = os.path.join(corpus, "checkpoint"), os.path.join(corpus, "bindings")
-    for directory in (checkpoint, bindings):
-        shutil.rmtree(directory, ignore_errors=True)
-        os.makedirs(directory)
+    for directory in (checkpoint, bindings):  # files merged in from fuzzer runs (named by hash) are kept
+        os.makedirs(directory, exist_ok=True)
     for name, data in good_files().items():
         write(checkpoint, f"good_{name}", RAW + data)
         write(checkpoint, f"good_{name}_structured", structured(data))
