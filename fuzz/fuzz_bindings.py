@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fuzz every Python-visible entry point of ember._C: random shapes, strides, dtypes, aliasing and arguments.
 
 A bad argument must raise TypeError or ValueError; anything else (another exception, a crash, a sanitizer

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fuzz the checkpoint reader (ember.saving): any bytes must load or raise CheckpointError, nothing else.
 
 An input's first byte picks how the rest is read:
