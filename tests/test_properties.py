@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import find, given, settings
 
 import ember
 from ember.testing import OPS
@@ -173,6 +173,16 @@ def test_op_matches_its_reference_on_drawn_inputs(info):
 
     check()
     assert min(runs.values()) >= settings().max_examples, f"{info.name}: examples per backend {runs}"
+    # The draws of one derandomized seed differ between environments (hypothesis release, NumPy): a kind the 100
+    # draws missed is searched for (hypothesis.find) and that input checked too, so every kind is always tested.
+    for kind in [k for k, n in seen.items() if not n]:
+        sample = find(info.strategy(), lambda s, kind=kind: dict(_kinds(s))[kind],
+                      settings=settings(max_examples=5000, derandomize=True, database=None, deadline=None))
+        for backend in runs:
+            _check_forward(info, sample, backend)
+        if info.differentiable and not sample.error:
+            _check_backward(info, sample)
+        seen[kind] += 1
     assert all(seen.values()), f"{info.name}: no example had {[k for k, n in seen.items() if not n]} ({seen})"
 
 
