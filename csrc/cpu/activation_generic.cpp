@@ -8,16 +8,14 @@ EMBER_ACT_KERNELS(generic)
 
 namespace ember {
 
-// Follows the GEMM's choice (set_gemm_kernel forces both), so tests can run every version on one machine.
 const ActKernelsF32& act_kernels_f32() {
     static const ActKernelsF32 generic = act_kernels_generic_f32();
 #ifdef EMBER_X86_KERNELS
     static const ActKernelsF32 avx2 = act_kernels_avx2_f32(), avx512 = act_kernels_avx512_f32();
-    const std::string name = gemm_kernel_name();
-    if (name == "avx512") return avx512;
-    if (name == "avx2") return avx2;
-#endif
+    return for_gemm_isa(generic, avx2, avx512);
+#else
     return generic;
+#endif
 }
 
 }  // namespace ember

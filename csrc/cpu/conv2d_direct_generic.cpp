@@ -28,17 +28,15 @@ bool conv2d_direct_forward_applies(const Conv2dGeom& g) { return narrow(g) && (g
 // level at 1->32, behind from 3->16 on.
 bool conv2d_direct_weight_applies(const Conv2dGeom& g) { return narrow(g) && g.c * g.o <= 32; }
 
-// Follows the GEMM's choice (set_gemm_kernel forces both), so tests can run every version on one machine.
 template <>
 const ConvDirectKernels<float>& conv_direct_kernels<float>() {
     static const ConvDirectKernels<float> generic = conv_direct_generic_f32();
 #ifdef EMBER_X86_KERNELS
     static const ConvDirectKernels<float> avx2 = conv_direct_avx2_f32(), avx512 = conv_direct_avx512_f32();
-    const std::string name = gemm_kernel_name();
-    if (name == "avx512") return avx512;
-    if (name == "avx2") return avx2;
-#endif
+    return for_gemm_isa(generic, avx2, avx512);
+#else
     return generic;
+#endif
 }
 
 template <>
@@ -46,11 +44,10 @@ const ConvDirectKernels<double>& conv_direct_kernels<double>() {
     static const ConvDirectKernels<double> generic = conv_direct_generic_f64();
 #ifdef EMBER_X86_KERNELS
     static const ConvDirectKernels<double> avx2 = conv_direct_avx2_f64(), avx512 = conv_direct_avx512_f64();
-    const std::string name = gemm_kernel_name();
-    if (name == "avx512") return avx512;
-    if (name == "avx2") return avx2;
-#endif
+    return for_gemm_isa(generic, avx2, avx512);
+#else
     return generic;
+#endif
 }
 
 }  // namespace ember

@@ -287,6 +287,14 @@ void gemm_run(const GemmKernel<T>& kr, int nt, int64_t M, int64_t N, int64_t K, 
 
 std::string gemm_kernel_name() { return kernel_for<float>(current_choice()).name; }
 
+int gemm_isa() {
+#ifdef EMBER_X86_KERNELS
+    return current_choice();
+#else
+    return 0;
+#endif
+}
+
 void set_gemm_kernel(const std::string& name) {
     if (name == "auto") {
         g_forced.store(-1);

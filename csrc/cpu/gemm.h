@@ -47,4 +47,16 @@ std::string gemm_kernel_name();
 // Force a micro-kernel ("auto" restores the automatic choice); throws if the CPU lacks it.
 void set_gemm_kernel(const std::string& name);
 
+// The GEMM's ISA as a number, 0 generic, 1 avx2, 2 avx512: cheap enough for every kernel call (gemm_kernel_name
+// builds the whole kernel table and a string).
+int gemm_isa();
+
+// The version of a per-ISA table matching the GEMM's choice: the recurrent cells, activations, direct convolutions
+// and the peak loop follow it, so set_gemm_kernel switches every family at once (tests run each on one machine).
+template <class K>
+const K& for_gemm_isa(const K& generic, const K& avx2, const K& avx512) {
+    const int isa = gemm_isa();
+    return isa == 2 ? avx512 : isa == 1 ? avx2 : generic;
+}
+
 }  // namespace ember

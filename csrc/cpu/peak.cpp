@@ -22,9 +22,9 @@ namespace ember {
 
 FmaLoop fma_loop() {
 #ifdef EMBER_X86_KERNELS
-    const std::string name = gemm_kernel_name();
-    if (name == "avx512") return fma_loop_avx512();
-    if (name == "avx2") return fma_loop_avx2();
+    const int isa = gemm_isa();
+    if (isa == 2) return fma_loop_avx512();
+    if (isa == 1) return fma_loop_avx2();
 #endif
     return fma_loop_generic();
 }

@@ -8,17 +8,15 @@ EMBER_RNN_CELLS(generic)
 
 namespace ember {
 
-// Follows the GEMM's choice (set_gemm_kernel forces both), so tests can run every version on one machine.
 template <>
 const RnnCellKernels<float>& rnn_cell_kernels<float>() {
     static const RnnCellKernels<float> generic = rnn_cells_generic_f32();
 #ifdef EMBER_X86_KERNELS
     static const RnnCellKernels<float> avx2 = rnn_cells_avx2_f32(), avx512 = rnn_cells_avx512_f32();
-    const std::string name = gemm_kernel_name();
-    if (name == "avx512") return avx512;
-    if (name == "avx2") return avx2;
-#endif
+    return for_gemm_isa(generic, avx2, avx512);
+#else
     return generic;
+#endif
 }
 
 template <>
@@ -26,11 +24,10 @@ const RnnCellKernels<double>& rnn_cell_kernels<double>() {
     static const RnnCellKernels<double> generic = rnn_cells_generic_f64();
 #ifdef EMBER_X86_KERNELS
     static const RnnCellKernels<double> avx2 = rnn_cells_avx2_f64(), avx512 = rnn_cells_avx512_f64();
-    const std::string name = gemm_kernel_name();
-    if (name == "avx512") return avx512;
-    if (name == "avx2") return avx2;
-#endif
+    return for_gemm_isa(generic, avx2, avx512);
+#else
     return generic;
+#endif
 }
 
 }  // namespace ember
