@@ -12,6 +12,8 @@ from .ops import (abs, argmax, argmin, clip, concatenate, exp, expand_dims, log,
 from .random import manual_seed
 from .determinism import are_deterministic_algorithms_enabled, use_deterministic
 from .tensor import Tensor
+from .device import get_device, set_device
+from . import cuda  # noqa: E402  (after Tensor: its batch prefetcher makes tensors)
 from . import activations, initializers, layers, regularizers  # noqa: E402  (after the core they build on)
 from . import callbacks, data, datasets, losses, metrics, optimizers, saving, schedules, utils  # noqa: E402
 from .saving import load_model  # noqa: E402
