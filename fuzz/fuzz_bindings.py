@@ -59,6 +59,23 @@ def gemm_naive(d):
     return _C.gemm_naive, (a, b, out), dict(alpha=alpha, beta=beta), gemm_check(a, b, out, alpha, beta)
 
 
+def column_sums(d):
+    t, m, n = floats(d), d.size(), d.size()
+    a = d.array(perturb(d, (m, n)), t)
+    out = d.maybe_alias(d.array(perturb(d, (n,)), t, output=True), [a])
+    return _C.column_sums, (a, out), {}, column_sums_check(a, out)
+
+
+def column_sums_check(a, out):
+    """After a successful call on a finite float64 matrix, out must hold its column sums."""
+    if not all(isinstance(x, np.ndarray) and x.dtype == np.float64 for x in (a, out)) or a.ndim != 2:
+        return None
+    if not np.isfinite(a).all() or (abs(a) > 1e100).any():
+        return None
+    expected = a.sum(axis=0)
+    return lambda: np.testing.assert_allclose(out, expected, rtol=1e-9, atol=1e-9 * (1 + abs(a).sum()))
+
+
 def gemm_check(a, b, out, alpha, beta):
     """After a successful call on finite float64 operands, out must be alpha * a @ b + beta * out."""
     if not all(isinstance(x, np.ndarray) and x.dtype == np.float64 for x in (a, b, out)):
@@ -297,7 +314,7 @@ def bench(d):
 
 
 BUILDERS = {
-    "gemm": gemm, "gemm_naive": gemm_naive, "conv2d_forward": conv2d_forward,
+    "gemm": gemm, "gemm_naive": gemm_naive, "column_sums": column_sums, "conv2d_forward": conv2d_forward,
     "conv2d_backward_input": conv2d_backward_input, "conv2d_backward_weight": conv2d_backward_weight,
     "max_pool2d_forward": pool_forward("max_pool2d_forward"),
     "avg_pool2d_forward": pool_forward("avg_pool2d_forward"),

@@ -1,5 +1,6 @@
-"""column_sums, the backend helper that sums a bias gradient over its rows: the GEMM-based native version against
-NumPy, and the same bits whatever the thread count."""
+"""column_sums, the backend helper that sums a bias gradient over its rows: the native strip-summing kernel against
+NumPy at widths around its strip rule (lcm(cols, 16) below 256 columns, one row above), and the same bits whatever
+the thread count."""
 import numpy as np
 import pytest
 
@@ -8,7 +9,8 @@ from ember import _C
 from ember.backend import cpu, reference
 
 
-@pytest.mark.parametrize("shape", [(36864, 6), (64, 1), (100, 37), (63, 5), (1000, 130)])
+@pytest.mark.parametrize("shape", [(36864, 6), (64, 1), (100, 37), (63, 5), (1000, 130), (0, 4), (1, 1), (9000, 16),
+                                   (4097, 255), (17, 256), (5, 1000), (8193, 3)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_column_sums_match_numpy(shape, dtype):
     a = np.random.default_rng(shape[0]).standard_normal(shape).astype(dtype)
@@ -19,7 +21,7 @@ def test_column_sums_match_numpy(shape, dtype):
 
 
 def test_column_sums_do_not_depend_on_the_thread_count():
-    a = np.random.default_rng(0).standard_normal((5000, 24)).astype(np.float32)
+    a = np.random.default_rng(0).standard_normal((50000, 24)).astype(np.float32)
     before = _C.get_num_threads()
     try:
         _C.set_num_threads(1)
@@ -38,3 +40,10 @@ def test_a_bias_gradient_through_broadcasting_equals_the_sum_over_rows():
     g = rng.standard_normal((8, 5, 5, 3)).astype(np.float32)
     (x + b).backward(ember.tensor(g))
     np.testing.assert_allclose(b.grad.numpy(), g.reshape(-1, 3).sum(axis=0), rtol=1e-5, atol=1e-5)
+
+
+def test_the_kernel_names_itself_and_both_shapes_on_a_mismatch():
+    with pytest.raises(ValueError, match=r"column_sums: a \(4, 3\), out \(4,\): expected a \(M, N\) and out \(N,\)"):
+        _C.column_sums(np.zeros((4, 3), np.float32), np.zeros(4, np.float32))
+    with pytest.raises(TypeError, match="column_sums"):
+        _C.column_sums(np.zeros((4, 3), np.float32), np.zeros(3, np.float64))

@@ -3,6 +3,7 @@
 
 #include "arrays.h"
 #include "common/shapes.h"
+#include "cpu/column_sums.h"
 #include "cpu/conv2d.h"
 #include "cpu/gemm.h"
 
@@ -34,6 +35,25 @@ void gemm_binding(const py::handle& a_obj, const py::handle& b_obj, const py::ha
         using T = decltype(t);
         gemm_batched<T>(batch, m, n, k, T(alpha), a.cptr<T>(), bs_a, a.strides[1], a.strides[2], b.cptr<T>(), bs_b,
                         b.strides[1], b.strides[2], T(beta), c.ptr<T>(), m * n, n, 1);
+    });
+}
+
+// out (N,) = the sums of a's (M, N) columns.
+void column_sums_binding(const py::handle& a_obj, const py::handle& out_obj) {
+    const char* op = "column_sums";
+    const Array a = as_array(op, "a", a_obj), out = as_array(op, "out", out_obj, true);
+    const DType dt = common_dtype(op, {&a, &out});
+    require_rank(op, a, 2);
+    require_rank(op, out, 1);
+    require_contiguous(op, a);
+    require_contiguous(op, out);
+    EMBER_CHECK(out.shape[0] == a.shape[1], op, ": a ", shape_str(a.shape), ", out ", shape_str(out.shape),
+                ": expected a (M, N) and out (N,)");
+    require_disjoint(op, out, a);
+    py::gil_scoped_release release;
+    dispatch(dt, [&](auto t) {
+        using T = decltype(t);
+        column_sums<T>(a.shape[0], a.shape[1], a.cptr<T>(), out.ptr<T>());
     });
 }
 
@@ -126,6 +146,8 @@ void bind_gemm_conv(py::module_& m) {
           py::arg("beta") = 0.0,
           "out = alpha * a @ b + beta * out on 3-D arrays: a (batch|1, M, K), b (batch|1, K, N) with any strides "
           "(batch stride 0 broadcasts), out (batch, M, N) C-contiguous. beta == 0 ignores out's contents.");
+    m.def("column_sums", &column_sums_binding, py::arg("a"), py::arg("out"),
+          "out (N,) = the column sums of a (M, N), in a fixed order whatever the thread count.");
     m.def("gemm_naive", &gemm_naive_binding, py::arg("a"), py::arg("b"), py::arg("out"), py::arg("alpha") = 1.0,
           py::arg("beta") = 0.0, "The unblocked reference GEMM on 2-D arrays with any strides.");
     const char* conv_doc =

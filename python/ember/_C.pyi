@@ -21,6 +21,9 @@ def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, alpha: float = 1.0, beta
     """out = alpha * a @ b + beta * out. a (B|1, M, K), b (B|1, K, N) with any strides (a batch of 1, or
     batch stride 0, broadcasts), out (B, M, N) C-contiguous. beta == 0 ignores out's old contents."""
 
+def column_sums(a: np.ndarray, out: np.ndarray) -> None:
+    """out (N,) = the column sums of a (M, N), in a fixed order whatever the thread count."""
+
 def gemm_naive(a: np.ndarray, b: np.ndarray, out: np.ndarray, alpha: float = 1.0, beta: float = 0.0) -> None:
     """Unblocked reference GEMM on 2-D arrays with any strides."""
 
