@@ -53,6 +53,13 @@ def test_standard_size_has_the_published_parameter_count(zero_weights, build, co
     assert (model.count_params() if reference == "keras" else trainable_count(model)) == count
 
 
+def test_width_multipliers_give_keras_counts(zero_weights):
+    # keras.applications (3.15) count_params() for the same arguments
+    assert zoo.MobileNetV1(alpha=0.25).count_params() == 475_544
+    assert zoo.MobileNetV2(alpha=0.35).count_params() == 1_691_208
+    assert zoo.MobileNetV2(alpha=1.4).count_params() == 6_156_712
+
+
 def test_keras_models_trainable_counts_are_keras_too(zero_weights):
     # Keras' summaries: trainable / non-trainable (the batch norms' moving mean and variance)
     assert trainable_count(zoo.ResNet50()) == 25_583_592
@@ -242,3 +249,51 @@ def test_bad_size_knob_error_names_the_model_and_the_argument(build, kwargs, arg
 def test_weights_error_says_nothing_is_downloaded():
     with pytest.raises(ValueError, match="downloads nothing.*Received: weights='imagenet'"):
         zoo.ResNet50(weights="imagenet")
+
+
+# -- Keras as an optional oracle --------------------------------------------------------------------------------------
+KERAS_TWINS = [("MobileNet", zoo.MobileNetV1, {"alpha": 0.25, "input_shape": (32, 32, 3), "classes": 10}),
+               ("MobileNet", zoo.MobileNetV1, {"alpha": 0.25, "input_shape": (33, 47, 3), "include_top": False}),
+               ("MobileNetV2", zoo.MobileNetV2, {"alpha": 0.35, "input_shape": (32, 32, 3), "classes": 10}),
+               ("MobileNetV2", zoo.MobileNetV2, {"alpha": 0.35, "input_shape": (33, 47, 3), "include_top": False}),
+               ("ResNet50", zoo.ResNet50, {"input_shape": (33, 47, 3), "classes": 10}),
+               ("VGG16", zoo.VGG16, {"input_shape": (32, 32, 3), "include_top": False, "pooling": "avg"})]
+
+
+@pytest.fixture(scope="module")
+def keras():
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    pytest.importorskip("torch")
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "torch":
+        pytest.skip("the Keras oracle runs on Keras' torch backend")
+    return keras
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # Keras' own, converting torch
+@pytest.mark.parametrize("keras_name, build, kwargs", KERAS_TWINS,
+                         ids=[f"{k}-{'x'.join(map(str, a['input_shape']))}" for k, _, a in KERAS_TWINS])
+def test_keras_model_of_the_same_name_with_the_same_weights_predicts_the_same(keras, keras_name, build, kwargs):
+    """Layer names are Keras', so weights copy over by name; random weights (moving variances positive) then give
+    the same predictions, odd image sizes included (Keras' asymmetric padding before stride-2 convolutions)."""
+    reference = getattr(keras.applications, keras_name)(weights=None, **kwargs)
+    model = build(**kwargs)
+    rng = np.random.default_rng(0)
+    for layer in reference.layers:
+        values = []
+        for weight in layer.weights:
+            shape = tuple(weight.shape)
+            if "variance" in weight.path:
+                values.append(rng.uniform(0.5, 1.5, shape).astype("float32"))
+            else:  # scaled by fan-in so that activations stay of order one through fifty layers
+                values.append((rng.standard_normal(shape) / np.sqrt(max(1, np.prod(shape[:-1])))).astype("float32"))
+        if values:
+            layer.set_weights(values)
+            model.get_layer(layer.name).set_weights(values)
+    assert model.count_params() == reference.count_params()
+    x = rng.standard_normal((2,) + kwargs["input_shape"]).astype("float32")
+    expected = np.asarray(reference.predict(x, verbose=0))
+    np.testing.assert_allclose(np.asarray(model.predict(x, verbose=0)), expected, rtol=1e-4,
+                               atol=1e-4 * np.abs(expected).max())

@@ -14,9 +14,8 @@ V2_STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96,
 
 def stride2_padding(x):
     """The zero padding before a 3x3/2 "valid" convolution that Keras uses (imagenet_utils.correct_pad): one row
-    and column more after than before on even sizes, so that every output pixel is centred as "same" would."""
-    pads = [(1 - n % 2, 1) for n in x.shape[1:3]]
-    return tuple(pads)
+    or column after on an even size, one on each side on an odd size."""
+    return tuple((n % 2, 1) for n in x.shape[1:3])
 
 
 def depthwise_separable_block(x, filters, strides=1, depth_multiplier=1, name="block", momentum=0.99):
