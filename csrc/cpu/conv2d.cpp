@@ -72,11 +72,38 @@ void im2col(const Conv2dGeom& g, const T* x, int64_t gi, int64_t r0, int64_t r1,
     }
 }
 
-// grad_x pixels of images [n0, n1), group gi, as the sum of the dcol entries that read them, summed in
-// (kh, kw) order. A gather rather than a scatter, so each pixel is written by one thread.
+// grad_x of images [n0, n1), group gi, from their dcol rows. One thread per image, in a fixed order, so the sums do
+// not depend on the thread count.
+// With one group and no column dilation, the (kh = i) slice of an output pixel's dcol row is kw * C contiguous values
+// that land on kw * C contiguous values of one grad_x row: each is one vector add (LeNet's 6-channel 5x5: 30 floats).
+// Otherwise each grad_x pixel gathers the entries that read it, channel by channel: 3.5x slower at LeNet's 6->16.
 template <typename T>
 void col2im(const Conv2dGeom& g, const T* dcol, int64_t gi, int64_t n0, int64_t n1, T* gx) {
     const int64_t cg = g.cg(), K = g.kh * g.kw * cg;
+    if (g.groups == 1 && g.dw == 1) {
+#pragma omp parallel for num_threads(threads_for(work_estimate({n1 - n0, g.ho, g.wo, K}))) schedule(static)
+        for (int64_t n = n0; n < n1; ++n) {
+            T* img = gx + n * g.h * g.w * g.c;
+            std::fill(img, img + g.h * g.w * g.c, T(0));
+            for (int64_t oh = 0; oh < g.ho; ++oh)
+                for (int64_t i = 0; i < g.kh; ++i) {
+                    const int64_t hi = oh * g.sh - g.pt + i * g.dh;
+                    if (hi < 0 || hi >= g.h) continue;
+                    T* row = img + hi * g.w * g.c;
+                    for (int64_t ow = 0; ow < g.wo; ++ow) {
+                        const int64_t w0 = ow * g.sw - g.pl;
+                        const int64_t j0 = std::max<int64_t>(0, -w0), j1 = std::min(g.kw, g.w - w0);
+                        if (j0 >= j1) continue;
+                        const T* src = dcol + (((n - n0) * g.ho + oh) * g.wo + ow) * K + (i * g.kw + j0) * g.c;
+                        T* dst = row + (w0 + j0) * g.c;
+                        const int64_t len = (j1 - j0) * g.c;
+#pragma omp simd
+                        for (int64_t e = 0; e < len; ++e) dst[e] += src[e];
+                    }
+                }
+        }
+        return;
+    }
 #pragma omp parallel for num_threads(threads_for(work_estimate({n1 - n0, g.h, g.w, K}))) schedule(static)
     for (int64_t t = 0; t < (n1 - n0) * g.h; ++t) {
         const int64_t n = n0 + t / g.h, hi = t % g.h;
