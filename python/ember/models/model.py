@@ -39,6 +39,12 @@ class Model(Trainer, Layer):
         outputs = self._graph.run(inputs, training)
         return outputs if self._nested_outputs else outputs[0]
 
+    def export(self, filepath, input_names=None, output_names=None):
+        """Write the model as an ONNX file (needs the `onnx` package); see `ember.onnx.export`."""
+        from .. import onnx as ember_onnx
+
+        return ember_onnx.export(self, filepath, input_names, output_names)
+
     # -- config: the graph as layer configs and the calls between them ----------------------------------------------
     def get_config(self):
         if self._graph is None:

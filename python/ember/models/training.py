@@ -284,6 +284,9 @@ class Trainer:
         rank_zero_writes("save_weights", lambda: saving.save_weights(self, filepath))
 
     def load_weights(self, filepath):
-        from .. import saving
+        """Weights saved by `save_weights` (safetensors), or a Keras 3 `.weights.h5` file (HDF5, needs h5py)."""
+        from .. import saving, saving_keras
 
+        if saving_keras.is_hdf5(filepath):
+            return saving_keras.load_keras_weights(self, filepath)
         saving.load_weights(self, filepath)
