@@ -66,6 +66,17 @@ def column_sums(d):
     return _C.column_sums, (a, out), {}, column_sums_check(a, out)
 
 
+def adam_update(d):
+    t, shape = floats(d), perturb(d, (d.size(), d.size()))
+    p = d.array(shape, t, output=True)
+    g = d.maybe_alias(d.array(perturb(d, shape), t), [p])
+    m = d.maybe_alias(d.array(perturb(d, shape), t, output=True), [p, g])
+    v = d.maybe_alias(d.array(perturb(d, shape), t, output=True), [p, g, m])
+    v_max = d.array(perturb(d, shape), t, output=True) if d.chance(2) else None
+    return (_C.adam_update, (p, g, m, v, v_max, d.scalar(), d.scalar(), d.scalar(), d.scalar(), d.scalar()), {},
+            None)
+
+
 def column_sums_check(a, out):
     """After a successful call on a finite float64 matrix, out must hold its column sums."""
     if not all(isinstance(x, np.ndarray) and x.dtype == np.float64 for x in (a, out)) or a.ndim != 2:
@@ -314,7 +325,7 @@ def bench(d):
 
 
 BUILDERS = {
-    "gemm": gemm, "gemm_naive": gemm_naive, "column_sums": column_sums, "conv2d_forward": conv2d_forward,
+    "gemm": gemm, "gemm_naive": gemm_naive, "column_sums": column_sums, "adam_update": adam_update, "conv2d_forward": conv2d_forward,
     "conv2d_backward_input": conv2d_backward_input, "conv2d_backward_weight": conv2d_backward_weight,
     "max_pool2d_forward": pool_forward("max_pool2d_forward"),
     "avg_pool2d_forward": pool_forward("avg_pool2d_forward"),

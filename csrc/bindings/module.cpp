@@ -18,6 +18,7 @@ void bind_gemm_conv(py::module_& m);
 void bind_pool_activation(py::module_& m);
 void bind_rnn(py::module_& m);
 void bind_bench(py::module_& m);
+void bind_optimizer(py::module_& m);
 }  // namespace ember
 
 #ifdef EMBER_SANITIZE
@@ -96,5 +97,6 @@ PYBIND11_MODULE(_C, m) {
     bind_gemm_conv(m);
     bind_pool_activation(m);
     bind_rnn(m);
+    bind_optimizer(m);
     bind_bench(m);
 }

@@ -24,6 +24,10 @@ def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, alpha: float = 1.0, beta
 def column_sums(a: np.ndarray, out: np.ndarray) -> None:
     """out (N,) = the column sums of a (M, N), in a fixed order whatever the thread count."""
 
+def adam_update(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray, v_max: np.ndarray | None,
+                beta_1: float, beta_2: float, epsilon: float, lr_t: float, bias_2: float) -> None:
+    """One Adam step in place; lr_t = lr / (1 - beta_1^t), bias_2 = 1 - beta_2^t."""
+
 def gemm_naive(a: np.ndarray, b: np.ndarray, out: np.ndarray, alpha: float = 1.0, beta: float = 0.0) -> None:
     """Unblocked reference GEMM on 2-D arrays with any strides."""
 

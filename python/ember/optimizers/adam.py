@@ -1,4 +1,7 @@
 """Adam (Kingma & Ba, Algorithm 1, as torch.optim.Adam) and AdamW (decoupled weight decay, as torch.optim.AdamW)."""
+import numpy as np
+
+from .. import backend as _backend
 from .. import device as _device
 from .base import Optimizer, in_unit_interval, invalid, non_negative, take_alias, zeros_like
 
@@ -49,6 +52,13 @@ class Adam(Optimizer):
         state["step"] += 1
         t = state["step"]
         m, v = state["m"], state["v"]
+        if _native_update(param, grad, m, v):
+            # one fused pass (ember._C.adam_update): the same operations as below in the same order
+            from .. import _C
+
+            _C.adam_update(param, grad if grad.flags.c_contiguous else grad.copy(), m, v, state.get("v_max"), b1, b2, self.epsilon,
+                           lr / (1.0 - b1 ** t), 1.0 - b2 ** t)
+            return
         m *= b1
         m += (1.0 - b1) * grad
         v *= b2
@@ -61,6 +71,14 @@ class Adam(Optimizer):
     def get_config(self):
         return dict(super().get_config(), beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
                     amsgrad=self.amsgrad)
+
+
+def _native_update(param, grad, m, v):
+    """Whether the fused native kernel takes this update: NumPy float arrays of one dtype, C-contiguous, on the
+    native CPU backend (the reference backend keeps the NumPy lines, the spec)."""
+    return (isinstance(param, np.ndarray) and param.dtype in (np.float32, np.float64)
+            and grad.dtype == param.dtype and m.dtype == param.dtype and param.flags.c_contiguous
+            and _backend.current() == "cpu")
 
 
 class AdamW(Adam):

@@ -1,0 +1,22 @@
+// Optimizer updates fused into one pass per parameter: NumPy spends ~10 calls (and temporaries) per parameter on
+// Adam's few lines, which showed in small networks' steps.
+#pragma once
+
+#include <cstdint>
+
+namespace ember {
+
+struct AdamStep {
+    double beta_1, beta_2, epsilon;
+    double lr_t;        // lr / (1 - beta_1^t)
+    double bias_2;      // 1 - beta_2^t
+};
+
+// m = beta_1 m + (1 - beta_1) g;  v = beta_2 v + (1 - beta_2) g^2;  v_max = max(v_max, v) when v_max is given;
+// p -= lr_t * m / (sqrt(v' / bias_2) + epsilon) with v' = v_max or v. The operations and their order are the
+// NumPy update's (ember.optimizers.Adam), each rounded to T, so both give the same bits where the compiler
+// contracts nothing into FMAs (this file is compiled for the baseline ISA).
+template <typename T>
+void adam_update(int64_t n, T* p, const T* g, T* m, T* v, T* v_max, const AdamStep& s);
+
+}  // namespace ember
