@@ -39,6 +39,15 @@ def _operands(y_true, y_pred):
     return _as_target(y_true, y_pred), y_pred
 
 
+def _labels(y_true, like):
+    """The array of `y_true` (class ids, weights) on `like`'s device, outside the graph: labels that live on a GPU
+    stay there (no copy to the host and back)."""
+    data = y_true._data if isinstance(y_true, Tensor) else y_true
+    if not hasattr(data, "__cuda_array_interface__"):
+        data = np.asarray(data)
+    return _device.move(data, like.device)
+
+
 def _same_rank(x1, x2):
     """Keras' squeeze_or_expand_to_same_rank: ranks that differ by a trailing 1 are made equal."""
     if x1.ndim == x2.ndim + 1 and x1.shape[-1] == 1:
@@ -135,7 +144,8 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
 
 def _class_ids(name, y_true, y_pred, axis):
     """Integer ids of shape y_pred.shape without `axis` (a trailing 1 on y_true is dropped, as Keras)."""
-    ids = y_true.numpy() if isinstance(y_true, Tensor) else np.asarray(y_true)
+    ids = _labels(y_true, y_pred)
+    xp = _device.array_module(ids)
     expected = y_pred.shape[:axis] + y_pred.shape[axis + 1:]
     if ids.ndim == y_pred.ndim and ids.shape[-1] == 1:
         ids = ids.reshape(ids.shape[:-1])
@@ -144,7 +154,7 @@ def _class_ids(name, y_true, y_pred, axis):
                          f"(or {expected + (1,)}) for y_pred of shape {y_pred.shape}. Received: "
                          f"y_true.shape={tuple(np.shape(y_true))}")
     if ids.dtype.kind == "f":
-        if not np.all(ids == np.round(ids)):
+        if not xp.all(ids == xp.round(ids)):
             raise ValueError(f"{name}: y_true must hold integer class ids; received non-integer values")
         ids = ids.astype(np.int64)
     elif ids.dtype.kind not in "iub":
@@ -165,17 +175,17 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     name = "sparse_categorical_crossentropy"
     y_pred = _as_prediction(y_pred)
     axis = _class_axis(name, y_pred, axis)
-    ids = np.asarray(y_true.numpy() if isinstance(y_true, Tensor) else y_true)
+    ids = _labels(y_true, y_pred)  # the one-hot is made where the predictions are
+    xp = _device.array_module(ids)
     valid = None
     if ignore_class is not None:
         valid = ids != ignore_class
-        ids = np.where(valid, ids, 0)
+        ids = xp.where(valid, ids, 0)
     ids = _class_ids(name, ids, y_pred, axis)
-    one_hot = np.moveaxis(ids[..., None] == np.arange(y_pred.shape[axis]), -1, axis).astype(y_pred.dtype)
-    one_hot = _device.move(one_hot, y_pred.device)
-    losses = -ops.sum(_log_probabilities(y_pred, from_logits, axis) * one_hot, axis=axis)
+    one_hot = xp.moveaxis(ids[..., None] == xp.arange(y_pred.shape[axis]), -1, axis).astype(y_pred.dtype)
+    losses = -ops.sum(_log_probabilities(y_pred, from_logits, axis) * Tensor._wrap(one_hot), axis=axis)
     if valid is not None:
-        losses = losses * _device.move(valid.reshape(losses.shape).astype(y_pred.dtype), y_pred.device)
+        losses = losses * Tensor._wrap(valid.reshape(losses.shape).astype(y_pred.dtype))
     return losses
 
 
@@ -213,7 +223,7 @@ def reduce_weighted_values(name, values, sample_weight=None, reduction="sum_over
     if reduction == "sum":
         return total
     if reduction == "mean_with_sample_weight" and weight is not None:
-        divisor = float(np.sum(np.broadcast_to(weight.numpy(), values.shape)))
+        divisor = float(weight._xp.sum(weight._xp.broadcast_to(weight._data, values.shape)))
     else:
         divisor = float(values.size)
     return total / divisor if divisor else total * 0.0  # Keras' divide_no_nan
@@ -312,13 +322,14 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
         if self.ignore_class is None:
             return super().__call__(y_true, y_pred, sample_weight)
         # ignored samples weigh 0 and leave the average, as Keras' mask does
-        ids = np.asarray(y_true.numpy() if isinstance(y_true, Tensor) else y_true)
+        prediction = _as_prediction(y_pred)
+        ids = _labels(y_true, prediction)
         valid = (ids != self.ignore_class).astype(np.float64)
-        if valid.ndim == _as_prediction(y_pred).ndim:
+        if valid.ndim == prediction.ndim:
             valid = valid.reshape(valid.shape[:-1])
         if self.reduction in ("sum_over_batch_size", "mean"):
             valid = valid * (valid.size / max(float(valid.sum()), 1.0))
-        weight = valid if sample_weight is None else valid * np.asarray(sample_weight, dtype=np.float64)
+        weight = valid if sample_weight is None else valid * _labels(sample_weight, prediction).astype(np.float64)
         return super().__call__(y_true, y_pred, weight)
 
 

@@ -1,4 +1,6 @@
-"""Stateful metrics with Keras 3 names and semantics, computed in NumPy on `.numpy()` values (no graph).
+"""Stateful metrics with Keras 3 names and semantics, computed on the values' arrays outside the graph: the
+built-in ones where the predictions live (NumPy, or CuPy on a GPU, so no batch is copied to the host), functions
+of the user's on `.numpy()` values.
 
 A metric keeps a weighted total and count across `update_state` calls; `result()` is total / count as a float
 (0.0 before any update, as Keras' divide_no_nan). Per-sample values are averaged over their non-batch axes,
@@ -7,12 +9,33 @@ so a metric accumulated over batches equals the metric on the concatenated batch
 import numpy as np
 
 from . import autograd
+from . import device as _device
 from . import losses as _losses
 from .tensor import Tensor
 
 
 def _numpy(x):
     return x.numpy() if isinstance(x, Tensor) else np.asarray(x)
+
+
+def _array(x, like=None):
+    """The array behind `x` where it lives (a GPU array stays on its GPU); on `like`'s device when given."""
+    data = x._data if isinstance(x, Tensor) else x
+    if not hasattr(data, "__cuda_array_interface__"):
+        data = np.asarray(data)
+    return data if like is None else _device.move(data, _device.of_array(like))
+
+
+def _pair(y_true, y_pred):
+    """(array module, y_true, y_pred), both on y_pred's device: a built-in metric's operands."""
+    y_pred = _array(y_pred)
+    return _device.array_module(y_pred), _array(y_true, like=y_pred), y_pred
+
+
+def _on_device(fn):
+    """Mark a built-in per-sample function: it takes arrays on any device (NumPy or CuPy)."""
+    fn.on_device = True
+    return fn
 
 
 def _same_rank(x1, x2):
@@ -74,22 +97,24 @@ class Mean(Metric):
         self.count = 0.0
 
     def update_state(self, values, sample_weight=None):
-        values = np.asarray(_numpy(values), dtype=np.float64)
+        values = _array(values)
+        xp = _device.array_module(values)
+        values = xp.asarray(values, dtype=np.float64)
         if sample_weight is not None:
             # Keras' reduce_to_samplewise_values: weights of lower rank weigh whole samples
-            weight = np.asarray(_numpy(sample_weight), dtype=np.float64)
+            weight = xp.asarray(_array(sample_weight, like=values), dtype=np.float64)
             values, weight = _same_rank(values, weight)
             if values.ndim > weight.ndim:
                 values = values.mean(axis=tuple(range(weight.ndim, values.ndim)))
             try:
-                weight = np.broadcast_to(weight, values.shape)
+                weight = xp.broadcast_to(weight, values.shape)
             except ValueError:
                 raise ValueError(f"{self.name}: sample_weight of shape {np.shape(sample_weight)} does not broadcast "
                                  f"to the values of shape {values.shape}") from None
-            self.total += float(np.sum(values * weight))
-            self.count += float(np.sum(weight))
+            self.total += float(xp.sum(values * weight))
+            self.count += float(xp.sum(weight))
         else:
-            self.total += float(np.sum(values.mean(axis=tuple(range(1, values.ndim))) if values.ndim > 1 else values))
+            self.total += float(xp.sum(values.mean(axis=tuple(range(1, values.ndim))) if values.ndim > 1 else values))
             self.count += float(values.shape[0] if values.ndim else 1)
 
     def result(self):
@@ -105,7 +130,8 @@ class MeanMetricWrapper(Mean):
         self._fn_kwargs = kwargs
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        values = self._fn(_numpy(y_true), _numpy(y_pred), **self._fn_kwargs)
+        convert = _array if getattr(self._fn, "on_device", False) else _numpy  # the user's functions get NumPy
+        values = self._fn(convert(y_true), convert(y_pred), **self._fn_kwargs)
         super().update_state(values, sample_weight)
 
     def get_config(self):
@@ -113,55 +139,66 @@ class MeanMetricWrapper(Mean):
 
 
 # -- per-sample functions (NumPy) ---------------------------------------------------------------------------------
+@_on_device
 def accuracy(y_true, y_pred):
-    y_true, y_pred = _same_rank(np.asarray(y_true), np.asarray(y_pred))
+    _, y_true, y_pred = _pair(y_true, y_pred)
+    y_true, y_pred = _same_rank(y_true, y_pred)
     _check_shapes("accuracy", y_true, y_pred)
     return (y_true == y_pred).astype(np.float32)
 
 
+@_on_device
 def binary_accuracy(y_true, y_pred, threshold=0.5):
-    y_true, y_pred = _same_rank(np.asarray(y_true), np.asarray(y_pred))
+    _, y_true, y_pred = _pair(y_true, y_pred)
+    y_true, y_pred = _same_rank(y_true, y_pred)
     _check_shapes("binary_accuracy", y_true, y_pred)
     return (y_true == (y_pred > threshold)).astype(np.float32)
 
 
+@_on_device
 def categorical_accuracy(y_true, y_pred):
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    xp, y_true, y_pred = _pair(y_true, y_pred)
     _check_shapes("categorical_accuracy", y_true, y_pred)
-    return (np.argmax(y_true, axis=-1) == np.argmax(y_pred, axis=-1)).astype(np.float32)
+    return (xp.argmax(y_true, axis=-1) == xp.argmax(y_pred, axis=-1)).astype(np.float32)
 
 
+@_on_device
 def sparse_categorical_accuracy(y_true, y_pred):
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    xp, y_true, y_pred = _pair(y_true, y_pred)
     if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
         y_true = y_true[..., 0]
     if y_true.shape != y_pred.shape[:-1]:
         raise ValueError(f"sparse_categorical_accuracy: y_true must hold one class id per sample, of shape "
                          f"{y_pred.shape[:-1]} for y_pred of shape {y_pred.shape}. Received: y_true.shape="
                          f"{y_true.shape}")
-    return (y_true == np.argmax(y_pred, axis=-1)).astype(np.float32)
+    return (y_true == xp.argmax(y_pred, axis=-1)).astype(np.float32)
 
 
+@_on_device
 def mean_absolute_error(y_true, y_pred):
-    y_true, y_pred = _same_rank(np.asarray(y_true), np.asarray(y_pred))
+    xp, y_true, y_pred = _pair(y_true, y_pred)
+    y_true, y_pred = _same_rank(y_true, y_pred)
     _check_shapes("mean_absolute_error", y_true, y_pred)
-    return np.mean(np.abs(y_true - y_pred), axis=-1)
+    return xp.mean(xp.abs(y_true - y_pred), axis=-1)
 
 
+@_on_device
 def mean_squared_error(y_true, y_pred):
-    y_true, y_pred = _same_rank(np.asarray(y_true), np.asarray(y_pred))
+    xp, y_true, y_pred = _pair(y_true, y_pred)
+    y_true, y_pred = _same_rank(y_true, y_pred)
     _check_shapes("mean_squared_error", y_true, y_pred)
-    return np.mean(np.square(y_true - y_pred), axis=-1)
+    return xp.mean(xp.square(y_true - y_pred), axis=-1)
 
 
 def _loss_values(fn):
-    """A loss function of ember.losses as a metric function: evaluated outside the graph, returned as NumPy."""
+    """A loss function of ember.losses as a metric function: evaluated outside the graph, returned as an array
+    on the predictions' device."""
     def metric_fn(y_true, y_pred, **kwargs):
         with autograd.no_grad():
-            return fn(y_true, y_pred, **kwargs).numpy()
+            return fn(y_true, y_pred, **kwargs)._data
 
     metric_fn.__name__ = fn.__name__
-    return metric_fn
+    return _on_device(metric_fn)
 
 
 binary_crossentropy = _loss_values(_losses.binary_crossentropy)

@@ -95,7 +95,7 @@ class Tensor:
 
     @data.setter
     def data(self, value):
-        value = to_array(value, dtype=self.dtype)
+        value = _device.move(to_array(value, dtype=self.dtype), self.device)  # the tensor stays where it is
         if value.shape != self._data.shape:
             raise ValueError(f"Tensor.data: new value has shape {value.shape}, expected {self.shape}")
         self._data = value
@@ -119,10 +119,20 @@ class Tensor:
         return array if dtype is None else array.astype(dtype, copy=False)
 
     def __dlpack__(self, *args, **kwargs):
+        """DLPack export (zero-copy): `torch.from_dlpack(t)`, `cupy.from_dlpack(t)`, `np.from_dlpack(t)` (CPU)."""
         return self._data.__dlpack__(*args, **kwargs)
 
     def __dlpack_device__(self):
         return self._data.__dlpack_device__()
+
+    @property
+    def __cuda_array_interface__(self):
+        """The CUDA array interface of a GPU tensor's storage (zero-copy into CuPy, PyTorch, Numba...); a CPU tensor
+        has none (AttributeError, so `hasattr` tells the two apart)."""
+        if _device.is_host(self._data):
+            raise AttributeError("a CPU tensor has no __cuda_array_interface__ (use __array_interface__ via "
+                                 "np.asarray, or DLPack)")
+        return self._data.__cuda_array_interface__
 
     def item(self):
         if self.size != 1:
@@ -175,7 +185,8 @@ class Tensor:
         return ops.copy(self)
 
     def to(self, device=None, dtype=None):
-        """This tensor on `device` and/or as `dtype` (differentiable; returns self when nothing changes)."""
+        """This tensor on `device` ("cpu", "cuda", "cuda:1") and/or as `dtype`; differentiable, and self when nothing
+        changes. A GPU that ember cannot use raises RuntimeError saying why (`ember.cuda.why_unavailable()`)."""
         out = self
         if dtype is not None:
             out = ops.cast(out, dtype)
@@ -186,8 +197,11 @@ class Tensor:
     def cpu(self):
         return self.to("cpu")
 
-    def cuda(self, index=0):
-        return self.to(f"cuda:{index}")
+    def cuda(self, device=0):
+        """This tensor on GPU `device` (an index or "cuda:<index>"; the first GPU by default)."""
+        return self.to(f"cuda:{device}" if isinstance(device, int) else device)
+
+    is_cuda = property(lambda self: not _device.is_host(self._data))
 
     def astype(self, dtype):
         return ops.cast(self, dtype)

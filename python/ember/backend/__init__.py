@@ -1,6 +1,8 @@
-"""Kernel backends: the NumPy reference (the spec), the native CPU kernels (ember._C), CUDA later.
+"""Kernel backends: the NumPy reference (the spec), the native CPU kernels (ember._C), the CUDA kernels (ember._cuda).
 
-Every backend module exposes the same functions on raw arrays (NumPy on the CPU). The caller (ember.ops)
+Every backend module exposes the same functions on raw arrays (NumPy on the CPU, CuPy on a GPU). Ops pick the
+backend by where their operands live (`for_array`): GPU arrays always run on "cuda"; CPU arrays on the CPU
+choice ("cpu" unless `set_backend` / `use_backend` say "reference"). The caller (ember.ops)
 has already validated shapes and dtypes and resolved padding to explicit pairs, so backends compute only.
 Each function returns a new array of the input's dtype (float32 or float64).
 
@@ -19,6 +21,9 @@ Each function returns a new array of the input's dtype (float32 or float64).
     avg_pool2d_backward(grad_y, x_shape, pool, strides, padding)
     activation_forward(name, x, alpha)             name: relu, leaky_relu, elu, sigmoid, tanh; NaN propagates
     activation_backward(name, x, y, grad_y, alpha) relu'(0) = 0; elu and leaky_relu use alpha
+    bias_activation_forward(x, bias, name, alpha)  act(x + bias), bias (C,) on the last axis or None, name None or
+        relu, leaky_relu (alpha >= 0), sigmoid, tanh: the activations whose derivative follows from y alone
+    bias_activation_backward(name, y, grad_y, alpha, bias) -> (grad_x, grad_bias or None)
     softmax_forward(x, axis) / softmax_backward(y, grad_y, axis)
     log_softmax_forward(x, axis) / log_softmax_backward(y, grad_y, axis)      y is the forward's output
 
@@ -44,16 +49,19 @@ import contextlib
 import importlib
 import threading
 
-_NAMES = ("reference", "cpu")
+import numpy as np
+
+_NAMES = ("reference", "cpu")  # the CPU backends: what set_backend / use_backend choose between
+_GPU = "cuda"  # the backend of every GPU array (ember.backend.cuda)
 _loaded = {}
 _cpu_choice = None  # the process-wide choice (set_backend)
 _local = threading.local()  # .choice: this thread's choice inside `use_backend` blocks, over the process one
 
 
 def get(name):
-    """The backend module called `name` ("reference" or "cpu")."""
-    if name not in _NAMES:
-        raise ValueError(f"Unknown backend {name!r}. Expected one of {list(_NAMES)}.")
+    """The backend module called `name` ("reference", "cpu" or "cuda")."""
+    if name not in _NAMES and name != _GPU:
+        raise ValueError(f"Unknown backend {name!r}. Expected one of {list(_NAMES) + [_GPU]}.")
     if name not in _loaded:
         _loaded[name] = importlib.import_module(f"ember.backend.{name}")
     return _loaded[name]
@@ -82,7 +90,7 @@ def set_backend(name):
     """Run CPU ops on `name`: "cpu" (ember's native kernels) or "reference" (plain NumPy, the spec), in every
     thread (a thread inside a `use_backend` block keeps that block's choice until it leaves it)."""
     global _cpu_choice
-    get(name)
+    _check_cpu_choice(name)
     _cpu_choice = name
 
 
@@ -93,7 +101,7 @@ def use_backend(name):
     The switch is this thread's alone (as no_grad): another thread's ops keep their backend, and blocks that
     overlap in two threads cannot restore each other's choice.
     """
-    get(name)
+    _check_cpu_choice(name)
     previous = getattr(_local, "choice", None)
     _local.choice = name
     try:
@@ -102,6 +110,16 @@ def use_backend(name):
         _local.choice = previous
 
 
+def _check_cpu_choice(name):
+    if name == _GPU:
+        raise ValueError(f"The backend {_GPU!r} is not a choice: ops on GPU tensors always run on it. Move tensors "
+                         f"with .to('cuda') or make the GPU the default with ember.set_device('cuda'). set_backend "
+                         f"and use_backend choose between the CPU backends {list(_NAMES)}.")
+    get(name)
+
+
 def for_array(array):
-    """The backend module that computes on `array` (by its device, then by the current CPU choice)."""
-    return get(current())
+    """The backend module that computes on `array`: "cuda" for a GPU (CuPy) array, else the current CPU choice."""
+    if isinstance(array, (np.ndarray, np.generic)):
+        return get(current())
+    return get(_GPU)

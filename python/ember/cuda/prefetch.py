@@ -31,8 +31,12 @@ def _stage(value, cupy, cupyx, copy_stream, device, dtype, pinned):
         return None
     if isinstance(value, (list, tuple)):
         return type(value)(_stage(v, cupy, cupyx, copy_stream, device, dtype, pinned) for v in value)
-    if isinstance(value, Tensor) and value.device == device:
-        return value
+    data = value._data if isinstance(value, Tensor) else value
+    if hasattr(data, "__cuda_array_interface__"):  # on a GPU already (e.g. slices of a dataset kept there)
+        data = _device.move(data, device)
+        if dtype is not None and data.dtype.kind == "f" and data.dtype != dtype:
+            data = data.astype(dtype)
+        return value if data is getattr(value, "_data", None) else Tensor._wrap(data)
     host = _host_array(value, dtype)
     buffer = cupyx.empty_pinned(host.shape, host.dtype)
     buffer[...] = host

@@ -8,6 +8,7 @@ import threading
 import numpy as np
 
 from .. import autograd, initializers, regularizers
+from .. import device as _device
 from ..tensor import Tensor
 
 _name_counts = collections.Counter()
@@ -49,13 +50,18 @@ def _float_dtype(dtype):
     return value
 
 
-def as_tensor(x, dtype):
+def as_tensor(x, dtype, device=None):
+    """Tensors as they are; arrays, lists and numbers as new tensors (floats as `dtype`) on `device` (default: the
+    CPU), where the layer's weights are: Keras-style calls pass NumPy data to a model on a GPU."""
     if isinstance(x, (list, tuple)):
-        return [as_tensor(item, dtype) for item in x]
+        return [as_tensor(item, dtype, device) for item in x]
     if isinstance(x, Tensor):
         return x
-    array = np.asarray(x)
-    return Tensor(array, dtype=dtype if array.dtype.kind == "f" else None)
+    array = x if hasattr(x, "__cuda_array_interface__") else np.asarray(x)
+    t = Tensor(array, dtype=dtype if array.dtype.kind == "f" else None)
+    if device is not None and device != t.device:
+        t = Tensor._wrap(_device.move(t._data, device))
+    return t
 
 
 class Layer:
@@ -67,6 +73,7 @@ class Layer:
     """
 
     supports_masking = False
+    _device = None  # where `to` put this layer; None: where its weights are, else the default device
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -104,6 +111,9 @@ class Layer:
         dtype = np.dtype(dtype or self.dtype)
         shape = tuple(int(n) for n in shape)
         value = np.asarray(initializers.get(initializer)(shape, dtype), dtype=dtype).reshape(shape)
+        if self._device is None:  # built now: on the default device, and it stays this layer's device
+            self._device = _device.get_device()
+        value = _device.move(value, self._device)  # initializers draw on the host: one seed, one value anywhere
         weight = Tensor(value, dtype=dtype, requires_grad=trainable and self.trainable, name=f"{self.name}/{name}")
         self._weights.append(weight)
         if not trainable:
@@ -168,7 +178,50 @@ class Layer:
             if value.shape != w.shape:
                 raise ValueError(f"Layer {self.name!r} weight {w.name!r} has shape {w.shape}; received a value of "
                                  f"shape {value.shape}")
-            w._data = value.astype(w.dtype).copy()
+            w._data = _device.move(value.astype(w.dtype), w.device)
+
+    # -- device ---------------------------------------------------------------------------------------------------
+    @property
+    def device(self):
+        """Where this layer computes: where `to` put it, else where its (or its sublayers') weights are, else the
+        default device (`ember.set_device`). NumPy inputs are moved there."""
+        if self._device is not None:
+            return self._device
+        for layer in self._self_and_sublayers():
+            if layer._weights:
+                return layer._weights[0].device
+        return _device.get_device()
+
+    def _self_and_sublayers(self):
+        seen, order, stack = set(), [], [self]
+        while stack:
+            layer = stack.pop()
+            if id(layer) not in seen:
+                seen.add(id(layer))
+                order.append(layer)
+                stack.extend(reversed(layer._layers))
+        return order
+
+    def to(self, device):
+        """Move the weights (and their gradients) of this layer and its sublayers to `device` ("cpu", "cuda",
+        "cuda:1"), in place: the weight tensors stay the same objects, so an optimizer holding them keeps working
+        (its state follows on its next step). Weights built later are made there too. Returns the layer."""
+        name = _device.parse(device)
+        _device.require(name, f"{type(self).__name__}.to")
+        for layer in self._self_and_sublayers():
+            layer._device = name
+            for w in layer._weights:
+                w._data = _device.move(w._data, name)
+                if w.grad is not None:
+                    w.grad._data = _device.move(w.grad._data, name)
+        return self
+
+    def cuda(self, device=0):
+        """`to("cuda:<device>")`."""
+        return self.to(f"cuda:{device}" if isinstance(device, int) else device)
+
+    def cpu(self):
+        return self.to("cpu")
 
     def count_params(self):
         return int(sum(w.size for w in self.weights))
@@ -191,7 +244,8 @@ class Layer:
 
         if any(isinstance(x, SymbolicTensor) for x in (inputs if isinstance(inputs, (list, tuple)) else [inputs])):
             return call_symbolic(self, inputs, kwargs)
-        inputs = as_tensor(inputs, self.dtype)
+        if not isinstance(inputs, Tensor):
+            inputs = as_tensor(inputs, self.dtype, self.device)
         try:
             if not self.built:
                 with _BUILD_LOCK:

@@ -2,6 +2,7 @@
 features all equal `mask_value`), the two ways Keras programs give recurrent layers a mask."""
 import numpy as np
 
+from .. import device as _device
 from .. import initializers, ops, regularizers
 from ..tensor import Tensor
 from ._args import positive_int
@@ -35,16 +36,17 @@ class Embedding(Layer):
                                           self.embeddings_initializer, regularizer=self.embeddings_regularizer)
 
     def _ids(self, inputs):
-        ids = np.asarray(inputs.numpy() if isinstance(inputs, Tensor) else inputs)
+        ids = inputs._data if isinstance(inputs, Tensor) else np.asarray(inputs)  # GPU ids stay on the GPU
+        xp = _device.array_module(ids)
         if ids.dtype.kind == "f":
-            if not np.all(np.isfinite(ids)) or np.any(ids != np.round(ids)):
+            if not xp.all(xp.isfinite(ids)) or xp.any(ids != xp.round(ids)):
                 raise ValueError(f"Layer {self.name!r} expects integer ids; received non-integer values "
                                  f"(dtype {ids.dtype}, shape {ids.shape})")
             ids = ids.astype(np.int64)
         elif ids.dtype.kind not in "iub":
             raise TypeError(f"Layer {self.name!r} expects integer ids; received dtype {ids.dtype}")
         if ids.size and (ids.min() < 0 or ids.max() >= self.input_dim):
-            bad = ids[(ids < 0) | (ids >= self.input_dim)].flat[0]
+            bad = int(ids[(ids < 0) | (ids >= self.input_dim)].ravel()[0])
             raise ValueError(f"Layer {self.name!r}: id {bad} is out of range: ids must lie in [0, input_dim) = "
                              f"[0, {self.input_dim}) (input shape {ids.shape})")
         return ids.astype(np.intp)
@@ -76,11 +78,11 @@ class Masking(Layer):
         self.supports_masking = True
 
     def _keep(self, inputs):
-        return np.any(inputs.numpy() != self.mask_value, axis=-1)
+        return inputs._xp.any(inputs._data != self.mask_value, axis=-1)
 
     def call(self, inputs):
         keep = self._keep(inputs)
-        return inputs * Tensor(keep[..., None].astype(inputs.dtype), dtype=inputs.dtype)
+        return inputs * Tensor._wrap(keep[..., None].astype(inputs.dtype))
 
     def compute_mask(self, inputs, mask=None):
         return self._keep(inputs)

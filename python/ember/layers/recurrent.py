@@ -9,6 +9,8 @@ step, or always zeros with `zero_output_for_mask`, which Bidirectional sets when
 import numpy as np
 
 from .. import activations, backend as _backend, ops
+from .. import device as _device
+from ..creation import zeros
 from ..tensor import Tensor
 from .base import Layer, _accepts, as_tensor, invalid_argument
 from .recurrent_cells import GRUCell, LSTMCell, SimpleRNNCell, _deserialize, _serialize
@@ -71,15 +73,15 @@ class RNN(Layer):
 
     # -- states ---------------------------------------------------------------------------------------------------
     def get_initial_state(self, batch_size):
-        return [Tensor(np.zeros((batch_size, n), self.dtype), dtype=self.dtype) for n in self.state_size]
+        return [zeros((batch_size, n), dtype=self.dtype, device=self.device) for n in self.state_size]
 
     def reset_states(self, states=None):
         """Zero the carried states of a stateful layer (or set them to `states`)."""
         if states is not None:
-            self.states = [as_tensor(s, self.dtype).detach() for s in
+            self.states = [as_tensor(s, self.dtype, self.device).detach() for s in
                            (states if isinstance(states, (list, tuple)) else [states])]
         elif self.states is not None:
-            self.states = [Tensor(np.zeros(s.shape, self.dtype), dtype=self.dtype) for s in self.states]
+            self.states = [zeros(s.shape, dtype=self.dtype, device=s.device) for s in self.states]
 
     reset_state = reset_states
 
@@ -89,7 +91,7 @@ class RNN(Layer):
             if not self.stateful:
                 return self.get_initial_state(batch)
             if self.states is not None and self.states[0].shape[0] != batch:
-                if any(np.any(s.numpy()) for s in self.states):
+                if any(bool(s._xp.any(s._data)) for s in self.states):
                     raise ValueError(f"If an RNN is stateful, the batch size of the input sequences must be the "
                                      f"same as the batch size of the initial state.\n- Expected batch size: "
                                      f"{self.states[0].shape[0]}\n- Received batch size: {batch}")
@@ -101,7 +103,7 @@ class RNN(Layer):
         if len(states) != len(sizes):
             raise ValueError(f"Layer {self.name!r} expects {len(sizes)} initial state(s) of sizes {sizes}; "
                              f"received {len(states)}")
-        states = [as_tensor(s, self.dtype) for s in states]
+        states = [as_tensor(s, self.dtype, self.device) for s in states]
         for i, (s, n) in enumerate(zip(states, sizes)):
             if tuple(s.shape) != (batch, n):
                 raise ValueError(f"Layer {self.name!r}: initial_state[{i}] has shape {tuple(s.shape)}; expected "
@@ -179,12 +181,13 @@ class RNN(Layer):
 
 
 def _time_mask(layer, mask, batch, steps):
-    """The (batch, time) bool mask as a NumPy array, or None when absent or all true."""
+    """The (batch, time) bool mask as an array on the layer's device, or None when absent or all true."""
     if isinstance(mask, (list, tuple)):
         mask = mask[0]
     if mask is None:
         return None
-    mask = np.asarray(mask.numpy() if isinstance(mask, Tensor) else mask)
+    mask = mask._data if isinstance(mask, Tensor) else mask
+    mask = _device.move(mask if hasattr(mask, "__cuda_array_interface__") else np.asarray(mask), layer.device)
     if mask.shape != (batch, steps):
         raise ValueError(f"Layer {layer.name!r}: mask has shape {mask.shape}; expected (batch, time) = "
                          f"{(batch, steps)}")
@@ -230,11 +233,11 @@ class _FusedRNN(RNN):
             x = x * ops.reshape(dp, (dp.shape[0], 1, dp.shape[1]))
         cell = self.cell
         result = getattr(ops, name)(x, *states, cell.kernel, cell.recurrent_kernel, cell.bias, *extra,
-                                    mask=None if mask is None else np.ascontiguousarray(mask))
+                                    mask=mask)  # the op makes it contiguous (time-major) where x lives
         outputs, final = result[0], list(result[1:])
         if mask is not None:
             # the op repeats h_{t-1} at a masked step; Keras repeats the previous output, zeros before any
-            keep = mask if self.zero_output_for_mask else np.cumsum(mask, axis=1) > 0
+            keep = mask if self.zero_output_for_mask else _device.array_module(mask).cumsum(mask, axis=1) > 0
             if not keep.all():
                 outputs = ops.where(keep[:, :, None], outputs, 0.0)
         last = outputs[:, -1]

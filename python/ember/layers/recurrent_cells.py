@@ -3,6 +3,8 @@ ops, so any activation, dropout and recurrent dropout work; `RNN` (recurrent.py)
 import numpy as np
 
 from .. import activations, initializers, ops, random as _random, regularizers
+from .. import device as _device
+from ..creation import zeros
 from ..tensor import Tensor
 from ._args import positive_int
 from .base import LAYER_CLASSES, Layer, as_tensor, invalid_argument
@@ -14,14 +16,14 @@ def _rate(name, value):
     return float(value)
 
 
-def _dropout_mask(shape, rate, dtype, generator):
-    """One inverted-dropout mask, or None when nothing drops."""
+def _dropout_mask(shape, rate, dtype, generator, device):
+    """One inverted-dropout mask on `device`, or None when nothing drops."""
     if rate == 0.0:
         return None
     if rate == 1.0:
-        return Tensor(np.zeros(shape, dtype), dtype=dtype)
+        return zeros(shape, dtype=dtype, device=device)
     keep = generator.random(shape) >= rate
-    return Tensor(keep.astype(dtype) / dtype.type(1.0 - rate), dtype=dtype)
+    return Tensor._wrap(_device.move(keep.astype(dtype) / dtype.type(1.0 - rate), device))
 
 
 def _serialize(layer):
@@ -87,8 +89,9 @@ class _Cell(Layer):
 
     def __call__(self, inputs, states, training=None):
         """`cell(x_t, [h, (c)])` -> (output, new_states), as a Keras cell."""
-        inputs = as_tensor(inputs, self.dtype)
-        states = [as_tensor(s, self.dtype) for s in (states if isinstance(states, (list, tuple)) else [states])]
+        inputs = as_tensor(inputs, self.dtype, self.device)
+        states = [as_tensor(s, self.dtype, self.device)
+                  for s in (states if isinstance(states, (list, tuple)) else [states])]
         self._check_step(inputs, states)
         if not self.built:
             self.build(tuple(inputs.shape))
@@ -119,8 +122,8 @@ class _Cell(Layer):
         if not training:
             return None, None
         generator = self._generator or _random.generator()
-        return (_dropout_mask((batch, input_dim), self.dropout, self.dtype, generator),
-                _dropout_mask((batch, self.units), self.recurrent_dropout, self.dtype, generator))
+        return (_dropout_mask((batch, input_dim), self.dropout, self.dtype, generator, self.device),
+                _dropout_mask((batch, self.units), self.recurrent_dropout, self.dtype, generator, self.device))
 
     def _dropped(self, inputs, h, training):
         masks = self._masks if self._masks is not None else self._draw_masks(inputs.shape[0], inputs.shape[-1],
@@ -130,7 +133,7 @@ class _Cell(Layer):
 
     def get_initial_state(self, batch_size):
         sizes = self.state_size if isinstance(self.state_size, (list, tuple)) else [self.state_size]
-        return [Tensor(np.zeros((batch_size, n), self.dtype), dtype=self.dtype) for n in sizes]
+        return [zeros((batch_size, n), dtype=self.dtype, device=self.device) for n in sizes]
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, "activation": activations.serialize(self.activation),

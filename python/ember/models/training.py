@@ -11,11 +11,13 @@ from ..utils.progbar import Progbar, format_logs
 
 
 def _to_numpy(x):
+    """Data as arrays to batch: NumPy arrays, except that data on a GPU stays there (as its CuPy array)."""
     if x is None:
         return None
     if isinstance(x, (list, tuple)):
         return [_to_numpy(item) for item in x]
-    return x.numpy() if isinstance(x, Tensor) else np.asarray(x)
+    data = x._data if isinstance(x, Tensor) else x
+    return data if hasattr(data, "__cuda_array_interface__") else np.asarray(data)
 
 
 def _length(x, name):
@@ -33,7 +35,8 @@ def _take(x, index):
 
 def _is_dataset(x, y):
     """An iterable of (x, y) batches (e.g. ember.data batches) rather than arrays."""
-    return y is None and x is not None and not isinstance(x, (np.ndarray, Tensor, list, tuple))
+    return (y is None and x is not None and not isinstance(x, (np.ndarray, Tensor, list, tuple))
+            and not hasattr(x, "__cuda_array_interface__"))
 
 
 def _array_batches(x, y, batch_size, shuffle):
@@ -130,6 +133,16 @@ class Trainer:
             logs[prefix + metric.name] = float(metric.result())
         return logs
 
+    def _on_device(self, batches):
+        """The batches as they go in: on a GPU model, each one copied to its device while the previous one is
+        used (pinned memory, a copy stream; see ember.cuda.to_device_batches), floats cast to the model's dtype."""
+        device = self.device
+        if device == "cpu":
+            return batches
+        from ..cuda import to_device_batches
+
+        return to_device_batches(batches, device, self.dtype)
+
     def _reset_metrics(self):
         for metric in self._metrics or []:
             metric.reset_state()
@@ -184,7 +197,7 @@ class Trainer:
                 batches = strategy.batches(x, y, batch_size, shuffle)
             else:
                 batches = iter(x) if dataset else _array_batches(x, y, batch_size, shuffle)
-            for xb, yb in batches:
+            for xb, yb in self._on_device(batches):
                 cbs.on_train_batch_begin(step)
                 loss = self.train_step(xb, yb)
                 size = _length(_to_numpy(xb) if not isinstance(xb, list) else xb, "x")
@@ -220,7 +233,7 @@ class Trainer:
             x, y = _to_numpy(x), _to_numpy(y)
         self._reset_metrics()
         loss_sum, count = 0.0, 0
-        for xb, yb in (iter(x) if dataset else _array_batches(x, y, batch_size, shuffle=False)):
+        for xb, yb in self._on_device(iter(x) if dataset else _array_batches(x, y, batch_size, shuffle=False)):
             size = _length(_to_numpy(xb) if not isinstance(xb, list) else xb, "x")
             loss_sum, count = loss_sum + self.test_step(xb, yb) * size, count + size
         logs = self._logs(loss_sum, count)
@@ -235,10 +248,11 @@ class Trainer:
         """Outputs for `x`, computed in batches without recording a graph; NumPy arrays."""
         batch_size = batch_size or 32
         if _is_dataset(x, None):
-            parts = [self.predict_on_batch(xb if not isinstance(xb, tuple) else xb[0]) for xb in x]
+            parts = [self.predict_on_batch(xb if not isinstance(xb, tuple) else xb[0]) for xb in self._on_device(x)]
         else:
             x = _to_numpy(x)
-            parts = [self.predict_on_batch(xb) for xb, _ in _array_batches(x, None, batch_size, shuffle=False)]
+            batches = self._on_device(_array_batches(x, None, batch_size, shuffle=False))
+            parts = [self.predict_on_batch(xb) for xb, _ in batches]
         if parts and isinstance(parts[0], list):
             return [np.concatenate([p[i] for p in parts]) for i in range(len(parts[0]))]
         return np.concatenate(parts) if parts else np.zeros((0,))

@@ -1,6 +1,6 @@
 """Inverted dropout: zero a fraction `rate` of the inputs and scale the rest by 1 / (1 - rate)."""
 from .. import random as _random
-from ._util import require_float, tensor_of, wrap
+from ._util import kernels, require_float, tensor_of, wrap
 from .elementwise import multiply
 
 
@@ -15,6 +15,9 @@ def dropout(x, rate, training=True):
         return x
     if rate == 1.0:
         return multiply(x, 0.0)
-    keep = _random.generator().random(x.shape) >= rate
-    scale = x._xp.asarray(keep, dtype=x.dtype) * x.dtype.type(1.0 / (1.0 - rate))
+    if x.device == "cpu":
+        keep = _random.generator().random(x.shape) >= rate
+        scale = x._xp.asarray(keep, dtype=x.dtype) * x.dtype.type(1.0 / (1.0 - rate))
+    else:  # made on the GPU (Philox) from one seed drawn from ember's generator: no mask crosses the bus
+        scale = kernels(x).dropout_mask(x.shape, x.dtype, rate)
     return multiply(x, wrap(scale))

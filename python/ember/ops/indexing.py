@@ -16,6 +16,16 @@ def _normalize_index(index):
     return index
 
 
+def _index_on_device_of(x, index):
+    """Index arrays on the host (lists, NumPy) go to the indexed tensor's GPU: `gpu_tensor[[0, 2]]` works, as in
+    torch; index tensors on another device are still refused by the device check."""
+    if x.device == "cpu":
+        return index
+    if isinstance(index, tuple):
+        return tuple(_index_on_device_of(x, i) for i in index)
+    return x._xp.asarray(index) if isinstance(index, np.ndarray) else index
+
+
 def _is_basic(index):
     parts = index if isinstance(index, tuple) else (index,)
     return all(p is None or p is Ellipsis or isinstance(p, (slice, int, np.integer)) for p in parts)
@@ -32,7 +42,7 @@ def _index_arrays(index):
 
 def getitem(x, index):
     x = tensor_of("getitem", x)
-    index = _normalize_index(index)
+    index = _index_on_device_of(x, _normalize_index(index))
     check_inputs("getitem", x, *_index_arrays(index))
     try:
         out = wrap(x._data[index])
@@ -53,7 +63,7 @@ def getitem(x, index):
 
 def setitem(x, index, value):
     """`x[index] = value`. In place outside autograd; in a graph, `x` becomes the result of the assignment."""
-    index = _normalize_index(index)
+    index = _index_on_device_of(x, _normalize_index(index))
     tracked = autograd.is_grad_enabled() and (x.requires_grad or (isinstance(value, Tensor) and value.requires_grad))
     if tracked and x.is_leaf and x.requires_grad:
         raise RuntimeError(f"setitem: a leaf tensor that requires grad (shape {x.shape}) cannot be assigned to "

@@ -68,6 +68,14 @@ def zeros_like(array):
     return _device.array_module(array).zeros_like(array)
 
 
+def _follow(slots, param):
+    """Move slots made on another device to the parameter's (the model was moved with `to` since its last step)."""
+    for key, value in slots.items():
+        if hasattr(value, "dtype") and (type(value) is not type(param) or (
+                not _device.is_host(param) and value.device != param.device)):
+            slots[key] = _device.move(value, _device.of_array(param))
+
+
 def _is_learning_rate(value):
     return (isinstance(value, (int, float)) and not isinstance(value, bool)) or isinstance(
         value, _schedules.LearningRateSchedule)
@@ -206,6 +214,7 @@ class Optimizer:
         if entry is None or entry[0] is not p:
             entry = (p, self._init_state(p._data))
             self._state[id(p)] = entry
+        _follow(entry[1], p._data)
         return entry[1]
 
     def _decays(self, p):

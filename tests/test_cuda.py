@@ -1,0 +1,514 @@
+"""ember on a GPU: the op table on the CUDA backend against the NumPy reference and the CPU backend (values and
+gradients), layer-level CPU/GPU parity over several training steps (a CNN with batch norm, LeNet-5, LSTM/GRU/
+SimpleRNN), fit/evaluate/predict on the GPU, device-mixing errors, and zero-copy exchange with CuPy and PyTorch.
+
+Each test runs on two GPUs: a real one ("cuda": skipped, with `ember.cuda.why_unavailable()` as the reason, where
+there is none, as on CI) and the simulated one ("simulated": tests/simulated_gpu.py, CuPy and ember._cuda stand-ins
+over NumPy and ember._C), which checks ember's GPU plumbing everywhere: that every op, layer, loss, metric and
+optimizer computes on device arrays, that the kernels get contiguous device arrays and CuPy's stream, and that
+nothing is copied to the host behind the user's back. Tests that need real device memory (DLPack, CuPy/PyTorch
+interop, the memory pool) run on the real GPU only.
+"""
+import zlib
+
+import numpy as np
+import pytest
+
+import ember
+import simulated_gpu
+from ember import layers
+from ember.testing import OPS
+
+_REASON = ember.cuda.why_unavailable()
+_REAL = pytest.param("cuda", id="cuda",
+                     marks=pytest.mark.skipif(_REASON is not None, reason=f"no usable GPU: {_REASON}"))
+
+
+@pytest.fixture(params=[_REAL, pytest.param("simulated", id="simulated")])
+def gpu(request, monkeypatch):
+    """Which GPU the test runs on: "cuda" (a real one) or "simulated"."""
+    if request.param == "simulated":
+        simulated_gpu.install(monkeypatch)
+    else:
+        monkeypatch.setattr(ember.device, "_default", "cpu")
+    yield request.param
+    simulated_gpu.uninstall_leftovers()
+
+
+@pytest.fixture
+def real_gpu():
+    if _REASON is not None:
+        pytest.skip(f"no usable GPU: {_REASON}")
+
+
+# -- the op table on the GPU ------------------------------------------------------------------------------------
+def _samples(info):
+    return info.samples(np.random.default_rng(zlib.crc32(info.name.encode())))
+
+
+# dropout's mask comes from the GPU's own generator (Philox), not the host's: its values cannot match the
+# reference's, so it has its own tests below
+_GPU_RANDOM = {"dropout"}
+
+
+def _op_cases(select=lambda info: True):
+    for info in OPS:
+        if select(info) and info.name not in _GPU_RANDOM:
+            for i, sample in enumerate(_samples(info)):
+                yield pytest.param(info, sample, id=f"{info.name}-{i}")
+
+
+def _is_float_array(a):
+    return isinstance(a, np.ndarray) and a.dtype.kind == "f"
+
+
+def _on(device, value, dtype, requires_grad=False):
+    """A sample argument as the op takes it on `device`: arrays as tensors there (floats as `dtype`)."""
+    if not isinstance(value, np.ndarray):
+        return value
+    if value.dtype.kind == "f":
+        return ember.tensor(value, dtype=dtype, device=device, requires_grad=requires_grad)
+    return ember.tensor(value, device=device)
+
+
+def _run(info, sample, device, dtype, requires_grad=False):
+    args = [_on(device, a, dtype, requires_grad) for a in sample.args]
+    kwargs = {k: _on(device, v, dtype) for k, v in sample.kwargs.items()}
+    out = info.op(*args, **kwargs)
+    return args, (list(out) if isinstance(out, (list, tuple)) else [out])
+
+
+def _assert_close(actual, expected, rtol, atol, what):
+    expected = np.asarray(expected)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape}, expected {expected.shape}"
+    if expected.dtype.kind != "f":
+        np.testing.assert_array_equal(actual, expected, err_msg=what)
+        return
+    scale = max(1.0, float(np.max(np.abs(expected[np.isfinite(expected)]), initial=0.0)))
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol * scale, err_msg=what)
+
+
+@pytest.mark.parametrize("info, sample", list(_op_cases()))
+def test_op_forward_on_the_gpu_matches_the_reference(gpu, info, sample):
+    rounded = [a.astype(np.float32).astype(np.float64) if _is_float_array(a) else a for a in sample.args]
+    expected = info.reference(*rounded, **sample.kwargs)
+    expected = list(expected) if isinstance(expected, (list, tuple)) else [expected]
+    _, outs = _run(info, sample, "cuda", np.float32)
+    assert len(outs) == len(expected)
+    for out, ref in zip(outs, expected):
+        assert out.device == "cuda:0", f"{info.name}: result on {out.device}"
+        if np.asarray(ref).dtype.kind == "f":
+            assert out.dtype == np.float32, f"{info.name}: computed in {out.dtype}"
+        _assert_close(out.numpy(), ref, info.rtol, info.atol, info.name)
+
+
+def _gradients(info, sample, device, dtype, cotangents):
+    args, outs = _run(info, sample, device, dtype, requires_grad=True)
+    total = None
+    for out, cotangent in zip(outs, cotangents):
+        if out.requires_grad:
+            term = (out * ember.tensor(cotangent, dtype=out.dtype, device=device)).sum()
+            total = term if total is None else total + term
+    total.backward()
+    return [a.grad.numpy() if isinstance(a, ember.Tensor) and a.grad is not None else None for a in args
+            if isinstance(a, ember.Tensor) and a.requires_grad]
+
+
+@pytest.mark.parametrize("info, sample", list(_op_cases(lambda info: info.differentiable)))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_op_gradients_on_the_gpu_match_the_cpu_backend(gpu, info, sample, dtype):
+    # the CPU backend's gradients are the ones test_ops checks against finite differences (float64)
+    with ember.no_grad():
+        _, outs = _run(info, sample, "cpu", dtype)
+    rng = np.random.default_rng(1)
+    cotangents = [rng.standard_normal(o.shape) for o in outs]
+    with ember.use_backend("cpu"):
+        expected = _gradients(info, sample, "cpu", dtype, cotangents)
+    actual = _gradients(info, sample, "cuda", dtype, cotangents)
+    rtol, atol = (max(info.rtol, 1e-4), max(info.atol, 1e-5)) if dtype == np.float32 else (1e-9, 1e-10)
+    for i, (a, e) in enumerate(zip(actual, expected)):
+        assert (a is None) == (e is None), f"{info.name}: input {i} got a gradient on one device only"
+        if a is not None:
+            _assert_close(a, e, rtol, atol, f"{info.name}: gradient of input {i}")
+
+
+# -- devices: moves, mixing, defaults ---------------------------------------------------------------------------
+def test_a_tensor_moves_to_the_gpu_and_back(gpu):
+    t = ember.tensor([[1.0, 2.0], [3.0, 4.0]])
+    g = t.to("cuda")
+    assert g.device == "cuda:0" and g.is_cuda and not t.is_cuda
+    assert g.cuda() is g and t.cpu() is t
+    back = g.cpu()
+    assert back.device == "cpu"
+    np.testing.assert_array_equal(back.numpy(), t.numpy())
+    assert hasattr(g, "__cuda_array_interface__") and not hasattr(t, "__cuda_array_interface__")
+    assert g.__cuda_array_interface__["shape"] == (2, 2)
+
+
+def test_gradients_flow_back_across_a_device_move(gpu):
+    x = ember.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = (x.to("cuda") * ember.tensor([2.0, 3.0, 4.0], device="cuda")).sum()
+    y.backward()
+    assert x.grad.device == "cpu"
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 3.0, 4.0])
+
+
+@pytest.mark.parametrize("call", [
+    lambda c, g: c + g,
+    lambda c, g: ember.ops.matmul(g.reshape(3, 1), c.reshape(1, 3)),
+    lambda c, g: ember.ops.concatenate([g, c]),
+    lambda c, g: ember.ops.where(g > 0, g, c),
+], ids=["add", "matmul", "concatenate", "where"])
+def test_an_op_on_tensors_of_two_devices_names_both(gpu, call):
+    c, g = ember.tensor([1.0, 2.0, 3.0]), ember.tensor([1.0, 2.0, 3.0], device="cuda")
+    with pytest.raises(RuntimeError, match=r"expected all tensors on one device, got (cpu|cuda:0) \(shape .*\) "
+                                           r"and (cuda:0|cpu) \(shape"):
+        call(c, g)
+
+
+def test_a_layer_on_the_gpu_called_with_a_cpu_tensor_names_both_devices(gpu):
+    dense = layers.Dense(2)
+    dense(np.ones((1, 3), np.float32))
+    dense.to("cuda")
+    with pytest.raises(RuntimeError, match=r"cpu \(shape \(1, 3\)\) and cuda:0"):
+        dense(ember.tensor(np.ones((1, 3), np.float32)))
+
+
+def test_numpy_input_goes_to_the_layers_device(gpu):
+    dense = layers.Dense(2).to("cuda")
+    out = dense(np.ones((4, 3), np.float32))
+    assert out.device == "cuda:0" and all(w.device == "cuda:0" for w in dense.weights)
+
+
+def test_creation_functions_take_a_device_and_the_default(gpu):
+    ember.manual_seed(3)
+    on_cpu = ember.randn(2, 3)
+    ember.manual_seed(3)
+    on_gpu = ember.randn(2, 3, device="cuda")
+    assert on_gpu.device == "cuda:0"
+    np.testing.assert_array_equal(on_gpu.numpy(), on_cpu.numpy())  # one generator: the same values anywhere
+    for t in (ember.zeros(2, 3, device="cuda"), ember.ones(2, device="cuda"), ember.full((2,), 1.5, device="cuda"),
+              ember.arange(3, device="cuda"), ember.tensor([1, 2], device="cuda"), ember.zeros_like(on_gpu),
+              ember.randint(0, 4, size=(2,), device="cuda")):
+        assert t.device == "cuda:0"
+    assert ember.full((2,), 1.5, device="cuda").dtype == np.float32
+    ember.set_device("cuda")
+    try:
+        assert ember.get_device() == "cuda:0"
+        assert ember.zeros(2).device == "cuda:0" and ember.tensor([1.0]).device == "cuda:0"
+        assert ember.zeros(2, device="cpu").device == "cpu"
+        model = ember.Sequential([layers.Dense(3), layers.Dense(1)])
+        model(np.ones((2, 4), np.float32))
+        assert {w.device for w in model.weights} == {"cuda:0"}
+    finally:
+        ember.set_device("cpu")
+    assert ember.zeros(2).device == "cpu"
+
+
+def test_a_tensors_data_assigned_from_the_host_stays_on_its_device(gpu):
+    t = ember.zeros(3, device="cuda")
+    t.data = np.ones(3)
+    assert t.device == "cuda:0"
+    np.testing.assert_array_equal(t.numpy(), np.ones(3))
+
+
+def test_set_weights_keeps_weights_on_their_device(gpu):
+    dense = layers.Dense(2).to("cuda")
+    dense(np.ones((1, 3), np.float32))
+    dense.set_weights([np.ones((3, 2)), np.zeros(2)])
+    assert all(w.device == "cuda:0" for w in dense.weights)
+    np.testing.assert_array_equal(dense.get_weights()[0], np.ones((3, 2)))
+
+
+# -- layers: CPU/GPU parity over training steps -----------------------------------------------------------------
+def _cnn():
+    return ember.Sequential([
+        layers.Conv2D(6, 3, padding="same", activation="relu", input_shape=(12, 12, 2)),
+        layers.BatchNormalization(),
+        layers.MaxPooling2D(2),
+        layers.DepthwiseConv2D(3, padding="same", activation="elu"),
+        layers.Conv2D(8, 3, strides=2, activation="leaky_relu"),
+        layers.GlobalAveragePooling2D(),
+        layers.Dense(5, activation="softmax"),
+    ])
+
+
+def _lenet():
+    return ember.Sequential([
+        layers.Conv2D(6, 5, activation="tanh", input_shape=(32, 32, 1)),
+        layers.AveragePooling2D(2),
+        layers.Conv2D(16, 5, activation="tanh"),
+        layers.AveragePooling2D(2),
+        layers.Flatten(),
+        layers.Dense(120, activation="tanh"),
+        layers.Dense(84, activation="tanh"),
+        layers.Dense(10),
+    ])
+
+
+def _recurrent():
+    return ember.Sequential([
+        layers.LSTM(8, return_sequences=True, input_shape=(6, 3)),
+        layers.GRU(6, return_sequences=True),
+        layers.SimpleRNN(5),
+        layers.Dense(1),
+    ])
+
+
+_MODELS = {
+    "cnn": (_cnn, (8, 12, 12, 2), lambda rng, n: rng.integers(0, 5, n), "sparse_categorical_crossentropy",
+            lambda: ember.optimizers.Adam(1e-2)),
+    "lenet": (_lenet, (8, 32, 32, 1), lambda rng, n: np.eye(10)[rng.integers(0, 10, n)],
+              ("categorical_crossentropy", True), lambda: ember.optimizers.SGD(0.05, momentum=0.9)),
+    "recurrent": (_recurrent, (8, 6, 3), lambda rng, n: rng.standard_normal((n, 1)), "mse",
+                  lambda: ember.optimizers.RMSprop(1e-2)),
+}
+
+
+def _compiled(name, device):
+    build, _, _, loss, optimizer = _MODELS[name]
+    ember.manual_seed(7)
+    model = build()
+    if device != "cpu":
+        model.to(device)
+    if isinstance(loss, tuple):
+        loss = ember.losses.CategoricalCrossentropy(from_logits=loss[1])
+    model.compile(optimizer(), loss, metrics=["accuracy"] if name != "recurrent" else ["mae"])
+    return model
+
+
+@pytest.mark.parametrize("name", list(_MODELS))
+def test_training_steps_on_the_gpu_match_the_cpu(gpu, name):
+    _, shape, targets, _, _ = _MODELS[name]
+    rng = np.random.default_rng(0)
+    batches = [(rng.standard_normal(shape).astype(np.float32), targets(rng, shape[0])) for _ in range(4)]
+    cpu, cuda = _compiled(name, "cpu"), _compiled(name, "cuda")
+    for x, y in batches:
+        loss_cpu, loss_gpu = cpu.train_on_batch(x, y), cuda.train_on_batch(x, y)
+        assert isinstance(loss_gpu, list) and all(isinstance(v, float) for v in loss_gpu)
+        np.testing.assert_allclose(loss_gpu, loss_cpu, rtol=2e-4, atol=1e-5)
+    assert {w.device for w in cuda.weights} == {"cuda:0"}
+    for w_gpu, w_cpu in zip(cuda.get_weights(), cpu.get_weights()):
+        np.testing.assert_allclose(w_gpu, w_cpu, rtol=2e-3, atol=2e-4)  # float32 over 4 steps
+    x = batches[0][0]
+    np.testing.assert_allclose(cuda.predict(x, verbose=0), cpu.predict(x, verbose=0), rtol=2e-3, atol=2e-4)
+
+
+def test_fit_evaluate_and_predict_on_the_gpu(gpu):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((64, 12, 12, 2)).astype(np.float32)
+    y = (x[:, :6].mean(axis=(1, 2, 3)) > 0).astype(np.int64) + 2 * (x[..., 0].mean(axis=(1, 2)) > 0)
+    model = _compiled("cnn", "cuda")
+    history = model.fit(x, y, batch_size=16, epochs=3, verbose=0, validation_split=0.25)
+    losses = history.history["loss"]
+    assert all(isinstance(v, float) for k in history.history for v in history.history[k])
+    assert losses[-1] < losses[0]
+    assert {w.device for w in model.weights} == {"cuda:0"}
+    loss, accuracy = model.evaluate(x, y, verbose=0)
+    assert isinstance(loss, float) and isinstance(accuracy, float) and 0.0 <= accuracy <= 1.0
+    predictions = model.predict(x, batch_size=16)
+    assert isinstance(predictions, np.ndarray) and predictions.shape == (64, 5)
+    np.testing.assert_allclose(predictions.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_fit_after_set_device_builds_the_model_on_the_gpu(gpu):
+    ember.set_device("cuda")
+    try:
+        ember.manual_seed(0)
+        model = ember.Sequential([layers.Dense(8, activation="relu"), layers.Dense(1)])
+        model.compile("adam", "mse")
+        x = np.random.default_rng(0).standard_normal((32, 4)).astype(np.float32)
+        model.fit(x, x.sum(axis=1, keepdims=True), epochs=2, batch_size=8, verbose=0)
+    finally:
+        ember.set_device("cpu")
+    assert {w.device for w in model.weights} == {"cuda:0"}
+    assert model.device == "cuda:0"
+
+
+def test_fit_takes_data_that_already_lives_on_the_gpu(gpu):
+    rng = np.random.default_rng(2)
+    x = ember.tensor(rng.standard_normal((32, 4)), device="cuda")
+    y = ember.tensor(rng.standard_normal((32, 1)), device="cuda")
+    ember.manual_seed(0)
+    model = ember.Sequential([layers.Dense(4, activation="tanh"), layers.Dense(1)]).to("cuda")
+    model.compile("sgd", "mse")
+    history = model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    assert len(history.history["loss"]) == 2
+    assert model.predict(x).shape == (32, 1)
+
+
+def test_the_optimizer_state_follows_a_model_moved_between_steps(gpu):
+    ember.manual_seed(0)
+    model = ember.Sequential([layers.Dense(3), layers.Dense(1)])
+    model.compile(ember.optimizers.Adam(1e-2), "mse")
+    x, y = np.ones((4, 2), np.float32), np.zeros((4, 1), np.float32)
+    model.train_on_batch(x, y)  # Adam's slots made on the CPU
+    model.to("cuda")
+    model.train_on_batch(x, y)
+    slots = [v for p in model.trainable_weights for v in model.optimizer._state[id(p)][1].values()
+             if hasattr(v, "shape")]
+    assert slots and all(ember.device.of_array(v) == "cuda:0" for v in slots)
+    model.to("cpu")
+    model.train_on_batch(x, y)
+    assert all(w.device == "cpu" for w in model.weights)
+
+
+def test_model_to_moves_weights_in_place_so_a_torch_style_optimizer_keeps_them(gpu):
+    ember.manual_seed(0)
+    model = ember.Sequential([layers.Dense(2, input_shape=(3,))])
+    weights = model.trainable_weights
+    optimizer = ember.optimizers.SGD(model.parameters(), lr=0.1)
+    assert model.to("cuda") is model
+    assert [id(w) for w in model.trainable_weights] == [id(w) for w in weights]
+    loss = (model(np.ones((2, 3), np.float32)) ** 2).mean()
+    loss.backward()
+    optimizer.step()
+    assert all(w.device == "cuda:0" and w.grad.device == "cuda:0" for w in weights)
+
+
+def test_dropout_on_the_gpu_repeats_with_the_seed_and_scales_the_kept(gpu):
+    x = ember.ones(1000, device="cuda")
+    ember.manual_seed(5)
+    first = ember.ops.dropout(x, 0.25).numpy()
+    ember.manual_seed(5)
+    second = ember.ops.dropout(x, 0.25).numpy()
+    np.testing.assert_array_equal(first, second)
+    assert set(np.unique(first)) <= {0.0, np.float32(1 / 0.75)}
+    assert 0.15 < np.mean(first == 0) < 0.35
+    ember.manual_seed(6)
+    assert not np.array_equal(ember.ops.dropout(x, 0.25).numpy(), first)
+
+
+def test_dropouts_gradient_on_the_gpu_is_its_mask(gpu):
+    x = ember.tensor(np.arange(1.0, 101.0), device="cuda", requires_grad=True)
+    out = ember.ops.dropout(x, 0.5)
+    out.sum().backward()
+    assert x.grad.device == "cuda:0"
+    np.testing.assert_allclose(x.grad.numpy(), out.numpy() / x.numpy(), rtol=1e-6)
+    assert ember.ops.dropout(x, 0.5, training=False) is x
+
+
+def test_batch_norm_training_on_the_gpu_matches_the_cpu(gpu):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((6, 4, 4, 3)).astype(np.float32) * 3 + 1
+    outs = {}
+    for device in ("cpu", "cuda"):
+        ember.manual_seed(0)
+        bn = layers.BatchNormalization()
+        bn.to(device)
+        xt = ember.tensor(x, device=device, requires_grad=True)
+        out = bn(xt, training=True)
+        (out * ember.tensor(np.arange(out.size, dtype=np.float32).reshape(out.shape), device=device)).sum().backward()
+        outs[device] = (out.numpy(), xt.grad.numpy(), [w.numpy() for w in bn.weights])
+    for gpu_value, cpu_value in zip(outs["cuda"][:2], outs["cpu"][:2]):
+        np.testing.assert_allclose(gpu_value, cpu_value, rtol=1e-4, atol=1e-4)
+    for gpu_weight, cpu_weight in zip(outs["cuda"][2], outs["cpu"][2]):  # moving statistics too
+        np.testing.assert_allclose(gpu_weight, cpu_weight, rtol=1e-5, atol=1e-6)
+
+
+# -- the simulated GPU only: what the stand-ins can observe -----------------------------------------------------
+@pytest.fixture
+def simulated(monkeypatch):
+    simulated_gpu.install(monkeypatch)
+    yield
+    simulated_gpu.uninstall_leftovers()
+
+
+def test_kernels_run_on_cupys_current_stream(simulated):
+    import cupy
+
+    x = ember.randn(2, 3, device="cuda")
+    w = ember.randn(3, 4, device="cuda")
+    simulated_gpu.LAUNCHES.clear()
+    ember.ops.matmul(x, w)
+    with cupy.cuda.Stream() as stream:
+        ember.ops.relu(x)
+    assert simulated_gpu.LAUNCHES == [("gemm", 0), ("activation_forward", stream.ptr)]
+
+
+def test_training_steps_copy_nothing_but_scalars_to_the_host(simulated):
+    model = _compiled("cnn", "cuda")
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((32, 12, 12, 2)).astype(np.float32), rng.integers(0, 5, 32)
+    model.fit(x[:8], y[:8], batch_size=8, epochs=1, verbose=0)  # warm up: build, optimizer slots
+    with simulated_gpu.transfers_counted() as moved:
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    assert moved["to_host"] == 0, moved  # no batch, prediction or gradient came back
+    assert moved["to_device"] == 2 * 4, moved  # x and y of each batch, once
+
+
+def test_gpu_ops_launch_the_cuda_kernels_not_numpy(simulated):
+    simulated_gpu.LAUNCHES.clear()
+    model = _compiled("cnn", "cuda")
+    model.train_on_batch(np.ones((2, 12, 12, 2), np.float32), np.array([0, 1]))
+    launched = {name for name, _ in simulated_gpu.LAUNCHES}
+    assert {"conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight", "max_pool2d_forward",
+            "max_pool2d_backward", "activation_forward", "activation_backward", "gemm", "softmax_forward",
+            "batch_norm_statistics"} <= launched, launched
+
+
+def test_to_device_batches_yields_every_batch_on_the_device_in_order(simulated):
+    batches = [(np.full((2, 3), i, np.float64), np.array([i, i])) for i in range(3)]
+    out = list(ember.cuda.to_device_batches(iter(batches), "cuda", dtype=np.float32))
+    assert len(out) == 3
+    for i, (x, y) in enumerate(out):
+        assert x.device == y.device == "cuda:0" and x.dtype == np.float32 and y.dtype == np.int64
+        np.testing.assert_array_equal(x.numpy(), np.full((2, 3), i))
+
+
+def test_why_unavailable_is_none_when_everything_is_there(simulated):
+    assert ember.cuda.why_unavailable() is None and ember.cuda.is_available()
+    assert ember.cuda.device_count() == 1
+    assert ember.cuda.get_device_name(0) == "Simulated GPU 0" and ember.cuda.current_device() == 0
+    info = ember.cuda.info()
+    assert info["available"] and info["devices"] == ["Simulated GPU 0"] and "sm_90" in info["compiled_architectures"]
+    ember.cuda.synchronize()
+
+
+def test_a_second_gpu_is_checked_against_the_device_count(simulated):
+    with pytest.raises(RuntimeError, match=r"cannot use cuda:1: this machine has 1 CUDA device\(s\)"):
+        ember.tensor([1.0]).to("cuda:1")
+
+
+# -- a real GPU only: memory shared with CuPy and PyTorch -------------------------------------------------------
+def test_zero_copy_with_cupy(real_gpu):
+    import cupy
+
+    t = ember.randn(3, 4, device="cuda")
+    c = cupy.asarray(t)  # through __cuda_array_interface__
+    assert c.data.ptr == t.__cuda_array_interface__["data"][0]
+    c[0, 0] = 42.0
+    assert t.numpy()[0, 0] == 42.0
+    back = ember.from_dlpack(c)
+    assert back.__cuda_array_interface__["data"][0] == c.data.ptr and back.device == "cuda:0"
+    shared = ember.Tensor(c)
+    assert shared.__cuda_array_interface__["data"][0] == c.data.ptr
+    via_dlpack = cupy.from_dlpack(t)
+    assert via_dlpack.data.ptr == c.data.ptr
+
+
+def test_zero_copy_with_torch(real_gpu):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("this PyTorch has no CUDA")
+    t = ember.randn(3, 4, device="cuda")
+    pointer = t.__cuda_array_interface__["data"][0]
+    as_torch = torch.from_dlpack(t)
+    assert as_torch.is_cuda and as_torch.data_ptr() == pointer
+    assert torch.as_tensor(t, device="cuda").data_ptr() == pointer  # through __cuda_array_interface__
+    from_torch = torch.arange(6, dtype=torch.float32, device="cuda").reshape(2, 3)
+    e = ember.from_dlpack(from_torch)
+    assert e.device == "cuda:0" and e.__cuda_array_interface__["data"][0] == from_torch.data_ptr()
+    from_torch[0, 0] = 7.0
+    torch.cuda.synchronize()
+    assert e.numpy()[0, 0] == 7.0
+
+
+def test_memory_pool_and_synchronize(real_gpu):
+    before = ember.cuda.memory_allocated()
+    t = ember.zeros(1 << 20, device="cuda")
+    ember.cuda.synchronize()
+    assert ember.cuda.memory_allocated() >= before + t.size * 4
+    del t
+    ember.cuda.empty_cache()
+    assert ember.cuda.get_device_name()
