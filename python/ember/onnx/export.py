@@ -61,11 +61,9 @@ class Exporter:
         # reserved first, so that no node takes a name the caller will look the outputs up by
         inputs = [Value(self.g.reserve(name), (None,) + shape) for name, (_, shape, _) in zip(names, specs)]
         out_names = [self.g.reserve(name) for name in out_names]
-        concrete = []
-        for _, shape, dtype in specs:
-            concrete.append(_stand_in(shape, dtype, self.model))
+        concrete = [_stand_in(shape, dtype, self.model) for _, shape, dtype in specs]
         with autograd.no_grad():
-            outputs = self.emit_model(self.model, inputs, concrete)
+            outputs, _ = self.emit_model(self.model, inputs, concrete)
         graph_inputs = [helper.make_tensor_value_info(v.forms[tuple(range(v.rank))], _elem_type(dtype),
                                                       [BATCH, *shape]) for v, (_, shape, dtype) in zip(inputs, specs)]
         if len(out_names) != len(outputs):
@@ -85,14 +83,14 @@ class Exporter:
 
     # -- models ---------------------------------------------------------------------------------------------------
     def emit_model(self, model, inputs, concrete):
-        """The output Values of `model` applied to `inputs`."""
+        """(output Values, ember's outputs on the stand-in) of `model` applied to `inputs`."""
         if isinstance(model, Sequential):
             if len(inputs) != 1:
                 raise ExportError(f"ONNX export: Sequential model {model.name!r} takes one input, got {len(inputs)}")
             value, data = inputs[0], concrete[0]
             for layer in model.layers:
                 value, data = self.emit_layer(layer, value, data, {}, {})
-            return [value]
+            return [value], [data]
         if model._graph is None:
             _model_inputs(model)  # raises: a subclassed model
         graph = model._graph
@@ -112,7 +110,7 @@ class Exporter:
             if symbol.index is not None:
                 out, data = out[symbol.index], data[symbol.index]
             values[id(symbol)] = (out, data)
-        return [values[id(s)][0] for s in graph.outputs]
+        return [values[id(s)][0] for s in graph.outputs], [values[id(s)][1] for s in graph.outputs]
 
     def emit_layer(self, layer, x, data, kw_values, kw_data):
         """(Value(s), ember's output on the stand-in) of one layer call."""
@@ -120,11 +118,10 @@ class Exporter:
             if kw_values:
                 raise ExportError(f"ONNX export: {_describe(layer)} is called with {sorted(kw_values)}; a nested "
                                   f"model can only be called on its inputs")
-            outs = self.emit_model(layer, _listed(x), _listed(data))
-            with autograd.no_grad():
-                result = layer(data, training=False)
-            nested = isinstance(result, (list, tuple))
-            return (outs if nested else outs[0]), result
+            outs, results = self.emit_model(layer, _listed(x), _listed(data))
+            if not isinstance(layer, Sequential) and layer._nested_outputs:  # a list of outputs, as its call gives
+                return outs, results
+            return outs[0], results[0]
         fn = find_rule(layer)
         if fn is None:
             raise ExportError(f"ONNX export: {_describe(layer)} has no export rule. Layers ember exports: "

@@ -53,6 +53,7 @@ class GraphBuilder:
     def __init__(self, dtype):
         self.dtype = np.dtype(dtype)
         self.nodes, self.initializers, self._used = [], [], set()
+        self._consts = {}  # requested name -> [(array, initializer name)]: a shared layer's weights are stored once
 
     # -- names ----------------------------------------------------------------------------------------------------
     def reserve(self, name):
@@ -70,9 +71,14 @@ class GraphBuilder:
         from onnx import numpy_helper
 
         array = np.ascontiguousarray(np.asarray(array, dtype=dtype or self.dtype))
-        name = self.reserve(name)
-        self.initializers.append(numpy_helper.from_array(array, name))
-        return name
+        same_name = self._consts.setdefault(name, [])
+        for other, existing in same_name:
+            if other.shape == array.shape and other.dtype == array.dtype and np.array_equal(other, array):
+                return existing
+        unique = self.reserve(name)
+        same_name.append((array, unique))
+        self.initializers.append(numpy_helper.from_array(array, unique))
+        return unique
 
     def ints(self, name, values):
         return self.const(name, np.asarray(values, dtype=np.int64).reshape(-1), np.int64)

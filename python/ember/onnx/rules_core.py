@@ -2,7 +2,6 @@
 import numpy as np
 
 from .. import layers as L
-from ..layers.augmentation import BaseAugmentation
 from .graph import ExportError, Value, apply_activation, identity, inverse
 from .registry import rule
 
@@ -86,7 +85,7 @@ def inference_identity(g, layer, x, data, out):
     return x
 
 
-@rule(BaseAugmentation)
+@rule(L.RandomFlip, L.RandomTranslation, L.RandomRotation, L.RandomZoom)
 def augmentation(g, layer, x, data, out):
     if getattr(layer, "transforms_at_inference", False):
         raise ExportError(f"ONNX export: layer {layer.name!r} ({type(layer).__name__}) transforms images at "

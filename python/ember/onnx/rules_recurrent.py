@@ -1,4 +1,4 @@
-"""Export rules for SimpleRNN, LSTM and GRU (ONNX's RNN, LSTM and GRU ops) and Bidirectional.
+"""Export rules for SimpleRNN, LSTM and GRU (ONNX's RNN, LSTM and GRU ops), Bidirectional and TimeDistributed.
 
 ONNX's recurrent ops read time-major (time, batch, features) and store each gate's weights as rows: W is
 (gates * units, features), the transpose of Keras' kernel. The gate order differs for the LSTM only: Keras stacks
@@ -11,9 +11,9 @@ except the reset_after GRU's, whose second row is R_b.
 import numpy as np
 
 from .. import activations
-from ..layers.recurrent import RNN
+from ..layers.recurrent import GRU, LSTM, RNN, SimpleRNN
 from ..layers.recurrent_cells import GRUCell, LSTMCell, SimpleRNNCell
-from ..layers.wrappers import Bidirectional
+from ..layers.wrappers import Bidirectional, TimeDistributed
 from .graph import ExportError, Value
 from .registry import rule
 from .rules_core import _weight, out_shape
@@ -102,7 +102,7 @@ def emit_rnn(g, layer, x, data, initial_state=None):
     return sequence, finals
 
 
-@rule(RNN)
+@rule(RNN, SimpleRNN, LSTM, GRU)
 def recurrent(g, layer, x, data, out, initial_state=None):
     sequence, finals = emit_rnn(g, layer, x, data, initial_state)
     output = sequence if layer.return_sequences else finals[0]  # the last output is the final h
@@ -140,3 +140,23 @@ def bidirectional(g, layer, x, data, out, initial_state=None):
     if mode is None or layer.return_state:
         return merged + (forward_finals + backward_finals if layer.return_state else [])
     return merged[0]
+
+
+@rule(TimeDistributed)
+def time_distributed(g, layer, x, data, out):
+    """The inner layer's rule on (batch * time, ...), as ember folds the time axis into the batch."""
+    from .registry import find_rule
+
+    inner = layer.layer
+    fn = find_rule(inner)
+    if fn is None:
+        raise ExportError(f"ONNX export: layer {layer.name!r} (TimeDistributed) wraps layer {inner.name!r} "
+                          f"({type(inner).__name__}), which has no export rule")
+    steps, rest = x.shape[1], tuple(x.shape[2:])
+    folded = Value(g.node("Reshape", [g.form(x), g.ints(f"{layer.name}/fold", (-1,) + rest)], f"{layer.name}/fold"),
+                   (None,) + rest)
+    folded_data = data.reshape((-1,) + rest)
+    inner_out = inner(folded_data, training=False)
+    y = fn(g, inner, folded, folded_data, inner_out)
+    unfold = g.ints(f"{layer.name}/unfold", (-1, steps) + tuple(inner_out.shape[1:]))
+    return Value(g.node("Reshape", [g.form(y), unfold], f"{layer.name}/unfold"), out_shape(out))
