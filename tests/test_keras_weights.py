@@ -2,8 +2,9 @@
 predictions then match Keras' (within 1e-5); a mismatched architecture raises, naming the layer and both shapes,
 and leaves the model unchanged.
 
-Two kinds of test: against a file Keras 3.15 wrote (tests/data/keras3/, with Keras' predictions beside it; needs
-only h5py, so CI runs them), and against Keras itself, live (Keras 3 on its torch backend; skipped without it).
+Two kinds of test: against files Keras 3.15 wrote (tests/data/keras3/: a .weights.h5 and a full-model .h5 in the
+older layout, with Keras' predictions beside them; they need only h5py, so CI runs them), and against Keras itself,
+live (Keras 3 on its torch backend; skipped without it).
 `python tests/test_keras_weights.py` rewrites the data files with the Keras installed.
 """
 import os
@@ -21,6 +22,7 @@ from ember.saving_keras import KerasWeightsError, load_keras_weights  # noqa: E4
 
 DATA = pathlib.Path(__file__).resolve().parent / "data" / "keras3"
 FIXTURE, EXPECTED = DATA / "mixed.weights.h5", DATA / "mixed_expected.npz"
+LEGACY, LEGACY_EXPECTED = DATA / "legacy_model.h5", DATA / "legacy_expected.npz"
 TOLERANCE = 1e-5
 
 
@@ -62,6 +64,19 @@ def mixed_inputs():
     rng = np.random.default_rng(7)
     return [rng.normal(size=(3, 8, 8, 3)).astype(np.float32), rng.integers(0, 12, size=(3, 6)).astype(np.int32),
             rng.normal(size=(3, 5, 4)).astype(np.float32)]
+
+
+def legacy(lib):
+    """For the older .h5 layout: a nested model there is one layer whose trainable weights come first."""
+    layers = lib.layers
+    inputs = lib.Input((6, 4))
+    x = layers.BatchNormalization()(layers.LSTM(3, return_sequences=True)(inputs))
+    inner = lib.Sequential([lib.Input((6, 3)), layers.GRU(2), layers.BatchNormalization(), layers.Dense(2)])
+    return lib.Model(inputs, inner(x))
+
+
+def legacy_inputs():
+    return [np.random.default_rng(8).normal(size=(3, 6, 4)).astype(np.float32)]
 
 
 def mlp(lib, hidden=16):
@@ -149,6 +164,10 @@ def write_data_files(keras):
     kmodel.save_weights(str(FIXTURE))
     expected, = keras_predict(keras, kmodel, mixed_inputs())
     np.savez(EXPECTED, expected=expected, keras_version=np.array(keras.__version__))
+    kmodel = randomize_keras(legacy(keras), seed=4)
+    kmodel.save(str(LEGACY))  # the older HDF5 layout, weights under model_weights
+    expected, = keras_predict(keras, kmodel, legacy_inputs())
+    np.savez(LEGACY_EXPECTED, expected=expected, keras_version=np.array(keras.__version__))
 
 
 # -- a file Keras wrote (h5py only) ----------------------------------------------------------------------------------
@@ -163,6 +182,28 @@ def test_load_keras_weights_function_does_the_same():
     model = mixed(ember)
     load_keras_weights(model, FIXTURE)
     assert_close(ember_predict(model, mixed_inputs()), [np.load(EXPECTED)["expected"]])
+
+
+def test_older_h5_layout_gives_keras_predictions():
+    model = legacy(ember)
+    rename(model)
+    model.load_weights(LEGACY)
+    assert_close(ember_predict(model, legacy_inputs()), [np.load(LEGACY_EXPECTED)["expected"]])
+
+
+def test_older_h5_layout_mismatch_raises():
+    inputs = ember.Input((6, 4))
+    model = ember.Model(inputs, ember.layers.LSTM(3)(inputs))
+    with pytest.raises(KerasWeightsError, match=r"the file holds weights for 3 layers \['lstm\w*', "
+                                                r"'batch_normalization\w*', 'sequential\w*'\], but model '\w+' has 1 "):
+        model.load_weights(LEGACY)
+    inputs = ember.Input((6, 4))
+    x = ember.layers.BatchNormalization()(ember.layers.LSTM(4, return_sequences=True)(inputs))
+    inner = ember.Sequential([ember.Input((6, 4)), ember.layers.GRU(2), ember.layers.BatchNormalization(),
+                              ember.layers.Dense(2)])
+    with pytest.raises(KerasWeightsError, match=r"\(LSTM\): weight '[\w/]+kernel' has shape \(4, 16\), but the "
+                                                r"file's '[\w/]+kernel' has shape \(4, 12\)"):
+        ember.Model(inputs, inner(x)).load_weights(LEGACY)
 
 
 def build_mixed_with(**changes):
@@ -231,7 +272,7 @@ def test_not_a_keras_weights_file(tmp_path):
     path = tmp_path / "other.h5"
     with h5py.File(path, "w") as f:
         f["something"] = np.zeros(3)
-    with pytest.raises(KerasWeightsError, match="no 'layers' group"):
+    with pytest.raises(KerasWeightsError, match="not a Keras weights file"):
         mlp(ember).load_weights(path)
     broken = tmp_path / "broken.weights.h5"
     broken.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 64)
@@ -319,4 +360,4 @@ def test_layers_of_another_class_match_by_name(keras, tmp_path):
 
 if __name__ == "__main__":
     write_data_files(import_keras())
-    print(f"wrote {FIXTURE} and {EXPECTED}")
+    print(f"wrote {', '.join(str(p) for p in (FIXTURE, EXPECTED, LEGACY, LEGACY_EXPECTED))}")

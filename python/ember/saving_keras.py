@@ -12,7 +12,8 @@ The loader finds each ember layer's group the same way: by class and position (f
 Keras' `map_graph` gives its layers: by depth from the inputs, ties in the order a depth-first walk from the outputs
 meets them). Where that fails, layers are matched by name (the name in `vars`). Every weight is checked (each group
 present, same count, same shapes, nothing in the file left over) before any is assigned: a failed load changes
-nothing. h5py is optional; it is imported only here.
+nothing. h5py is optional; it is imported only here. The older HDF5 layout (Keras 2's `save_weights("x.h5")`, and
+the weights inside a full-model `.h5`) is read by saving_keras_legacy.
 """
 import os
 import re
@@ -190,11 +191,14 @@ def layer_datasets(layer, group, path):
 
 def _match_layer(plan, layer, group):
     """Pair `layer.weights` with the group's datasets, checking count and every shape."""
-    datasets = layer_datasets(layer, group, plan.path)
-    weights = layer.weights
+    pair_weights(plan, layer, layer.weights, layer_datasets(layer, group, plan.path), group.name)
+
+
+def pair_weights(plan, layer, weights, datasets, where):
+    """Add (weight, dataset) pairs to the plan once the counts and every shape agree."""
     if len(datasets) != len(weights):
         raise KerasWeightsError(plan.path, f"{_describe(layer)} has {len(weights)} weights "
-                                           f"{[tuple(w.shape) for w in weights]}, but the file's '{group.name}' holds "
+                                           f"{[tuple(w.shape) for w in weights]}, but the file's '{where}' holds "
                                            f"{len(datasets)} {[tuple(d.shape) for d in datasets]}")
     for w, d in zip(weights, datasets):
         if tuple(d.shape) != tuple(w.shape):
@@ -292,8 +296,15 @@ def plan_load(model, f, path):
                                       f"keys its weights by attribute names ember cannot see; load Sequential or "
                                       f"functional models")
     if "layers" not in f:
-        raise KerasWeightsError(path, "not a Keras 3 weights file: it has no 'layers' group (Keras 2 .h5 files and "
-                                      "full-model .h5 files are not read)")
+        from . import saving_keras_legacy
+
+        root = saving_keras_legacy.legacy_root(f)
+        if root is None:
+            raise KerasWeightsError(path, "not a Keras weights file: it has neither the 'layers' group of Keras 3's "
+                                          ".weights.h5 nor the 'layer_names' of the older .h5 format")
+        plan = _Plan(path)
+        saving_keras_legacy.plan_legacy(plan, model, root)
+        return plan.pairs
     first_error = None
     for planner in (lambda p: _plan_container(p, model, f), lambda p: _plan_by_name(p, model, f)):
         plan = _Plan(path)
