@@ -235,7 +235,9 @@ def test_nested_models_export():
 
 def test_model_file_loads_in_onnxruntime(tmp_path):
     model = sequential((6,), L.Dense(3))
-    model.export(tmp_path / "dense.onnx")
+    model.export(tmp_path / "dense.onnx", format="onnx")  # Keras' spelling works too
+    with pytest.raises(ValueError, match="Expected 'onnx'"):
+        model.export(tmp_path / "saved_model", format="tf_saved_model")
     session = ort.InferenceSession(str(tmp_path / "dense.onnx"), providers=["CPUExecutionProvider"])
     x = images((6,), batch=2)
     np.testing.assert_allclose(session.run(None, {"input": x})[0], model.predict_on_batch(x), rtol=TOLERANCE,
@@ -268,6 +270,12 @@ def test_unsupported_settings_are_named():
         ember.onnx.to_onnx(masked)
     custom = ember.Sequential([ember.Input((4, 3)), L.LSTM(2, activation="elu", name="odd")])
     with pytest.raises(ember.onnx.ExportError, match=r"layer 'odd' \(LSTM\) uses the activation"):
+        ember.onnx.to_onnx(custom)
+    def cube(x):
+        return x * x * x
+
+    custom = ember.Sequential([ember.Input((3,)), L.Dense(2, activation=cube, name="cubic")])
+    with pytest.raises(ember.onnx.ExportError, match=r"layer 'cubic' \(Dense\) uses the activation .*cube"):
         ember.onnx.to_onnx(custom)
     stateful = ember.Sequential([ember.Input((4, 3), batch_size=2), L.GRU(2, stateful=True, name="s")])
     with pytest.raises(ember.onnx.ExportError, match=r"layer 's' \(GRU\) is stateful"):

@@ -39,10 +39,14 @@ class Model(Trainer, Layer):
         outputs = self._graph.run(inputs, training)
         return outputs if self._nested_outputs else outputs[0]
 
-    def export(self, filepath, input_names=None, output_names=None):
-        """Write the model as an ONNX file (needs the `onnx` package); see `ember.onnx.export`."""
+    def export(self, filepath, format="onnx", input_names=None, output_names=None):
+        """Write the model as an ONNX file (needs the `onnx` package); see `ember.onnx.export`. `format` as Keras'
+        `model.export`, whose other formats (TF SavedModel, OpenVINO) ember does not write."""
         from .. import onnx as ember_onnx
 
+        if format != "onnx":
+            raise ValueError(f"Invalid value for argument `format`. Expected 'onnx' (the only format ember exports). "
+                             f"Received: format={format!r}")
         return ember_onnx.export(self, filepath, input_names, output_names)
 
     # -- config: the graph as layer configs and the calls between them ----------------------------------------------

@@ -126,18 +126,11 @@ class GraphBuilder:
 
 
 # -- activations ----------------------------------------------------------------------------------------------------
-def _gelu(g, x, scope, approximate):
-    half = g.const(f"{scope}/half", 0.5)
-    one = g.const(f"{scope}/one", 1.0)
-    if approximate:  # 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))
-        cube = g.node("Mul", [g.node("Mul", [x, x], f"{scope}/x2"), x], f"{scope}/x3")
-        inner = g.node("Add", [x, g.node("Mul", [cube, g.const(f"{scope}/c", 0.044715)], f"{scope}/cx3")],
-                       f"{scope}/inner")
-        scaled = g.node("Mul", [inner, g.const(f"{scope}/k", np.sqrt(2 / np.pi))], f"{scope}/scaled")
-        core = g.node("Tanh", [scaled], f"{scope}/tanh")
-    else:  # 0.5 x (1 + erf(x / sqrt 2)); opset 17 has no Gelu op
-        core = g.node("Erf", [g.node("Mul", [x, g.const(f"{scope}/k", 1 / np.sqrt(2))], f"{scope}/scaled")],
-                      f"{scope}/erf")
+def _gelu(g, x, scope):
+    """0.5 x (1 + erf(x / sqrt 2)), ember's (exact) gelu; opset 17 has no Gelu op."""
+    half, one = g.const(f"{scope}/half", 0.5), g.const(f"{scope}/one", 1.0)
+    core = g.node("Erf", [g.node("Mul", [x, g.const(f"{scope}/k", 1 / np.sqrt(2))], f"{scope}/scaled")],
+                  f"{scope}/erf")
     return g.node("Mul", [g.node("Mul", [x, half], f"{scope}/half_x"), g.node("Add", [core, one], f"{scope}/1p")],
                   f"{scope}/gelu")
 
@@ -152,7 +145,7 @@ _POINTWISE = {
     activations.tanh: _pointwise("Tanh"),
     activations.elu: _pointwise("Elu", alpha=1.0),
     activations.leaky_relu: _pointwise("LeakyRelu", alpha=0.2),
-    activations.gelu: lambda g, x, scope: _gelu(g, x, scope, approximate=False),
+    activations.gelu: _gelu,
     activations.silu: lambda g, x, scope: g.node("Mul", [x, g.node("Sigmoid", [x], f"{scope}/sigmoid")],
                                                  f"{scope}/silu"),
 }
@@ -170,6 +163,6 @@ def apply_activation(g, value, fn, layer):
         perm, name = g.some_form(value)
         axis = inverse(perm)[value.rank - 1]
         return Value(g.node(_ALONG_LAST_AXIS[fn], [name], scope, axis=axis), value.shape, perm)
+    known = sorted(activations.serialize(f) for f in [*_POINTWISE, *_ALONG_LAST_AXIS, activations.linear])
     raise ExportError(f"ONNX export: layer {layer.name!r} ({type(layer).__name__}) uses the activation {fn!r}, "
-                      f"which has no ONNX form. Exportable activations: "
-                      f"{sorted(activations.serialize(f) for f in [*_POINTWISE, *_ALONG_LAST_AXIS, activations.linear])}")
+                      f"which has no ONNX form. Exportable activations: {known}")
