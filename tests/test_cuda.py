@@ -174,6 +174,13 @@ def test_a_layer_on_the_gpu_called_with_a_cpu_tensor_names_both_devices(gpu):
         dense(ember.tensor(np.ones((1, 3), np.float32)))
 
 
+def test_a_new_layer_called_on_a_gpu_tensor_builds_its_weights_there(gpu):
+    model = ember.Sequential([layers.Dense(3, activation="relu"), layers.Dense(1)])
+    out = model(ember.ones(2, 4, device="cuda"))
+    assert out.device == "cuda:0" and {w.device for w in model.weights} == {"cuda:0"}
+    assert model.device == "cuda:0"
+
+
 def test_numpy_input_goes_to_the_layers_device(gpu):
     dense = layers.Dense(2).to("cuda")
     out = dense(np.ones((4, 3), np.float32))
@@ -218,6 +225,108 @@ def test_set_weights_keeps_weights_on_their_device(gpu):
     dense.set_weights([np.ones((3, 2)), np.zeros(2)])
     assert all(w.device == "cuda:0" for w in dense.weights)
     np.testing.assert_array_equal(dense.get_weights()[0], np.ones((3, 2)))
+
+
+# -- every layer on the GPU --------------------------------------------------------------------------------------
+def _ids(rng, shape):
+    ids = rng.integers(1, 9, shape)
+    ids[0, -2:] = 0  # padding ids: Embedding(mask_zero) masks them
+    return ids
+
+
+def _padded(rng, shape):
+    x = rng.standard_normal(shape)
+    x[1, :2] = 0.0  # Masking skips these steps
+    return x
+
+
+# (name, make layer, make inputs(rng), call kwargs): the layers of tests/test_layers.py's table plus the ones with
+# state, masks, randomness or wrappers
+_EXTRA_LAYERS = [
+    ("lstm_masked_by_embedding", lambda: ember.Sequential([layers.Embedding(10, 4, mask_zero=True),
+                                                           layers.LSTM(5, return_sequences=True)]),
+     lambda rng: _ids(rng, (3, 6)), {}),
+    ("gru_after_masking", lambda: ember.Sequential([layers.Masking(0.0), layers.GRU(4, reset_after=False)]),
+     lambda rng: _padded(rng, (3, 5, 2)), {}),
+    ("bidirectional_lstm", lambda: layers.Bidirectional(layers.LSTM(3, return_sequences=True)),
+     lambda rng: rng.standard_normal((2, 4, 3)), {}),
+    ("simple_rnn_cell_loop", lambda: layers.SimpleRNN(4, activation="elu", go_backwards=True),
+     lambda rng: rng.standard_normal((2, 5, 3)), {}),
+    ("lstm_recurrent_dropout", lambda: layers.LSTM(4, dropout=0.3, recurrent_dropout=0.3, seed=1),
+     lambda rng: rng.standard_normal((2, 5, 3)), {"training": True}),
+    ("time_distributed_dense", lambda: layers.TimeDistributed(layers.Dense(3)),
+     lambda rng: rng.standard_normal((2, 4, 5)), {}),
+    ("multi_head_attention", lambda: _SelfAttention(layers.MultiHeadAttention(2, 3)),
+     lambda rng: rng.standard_normal((2, 4, 6)), {}),
+    ("attention", lambda: _SelfAttention(layers.Attention(use_scale=True)),
+     lambda rng: rng.standard_normal((2, 4, 6)), {}),
+    ("additive_attention", lambda: _SelfAttention(layers.AdditiveAttention()),
+     lambda rng: rng.standard_normal((2, 4, 6)), {}),
+    ("random_flip", lambda: layers.RandomFlip(seed=3), lambda rng: rng.standard_normal((2, 5, 5, 2)),
+     {"training": True}),
+    ("random_rotation", lambda: layers.RandomRotation(0.2, seed=3), lambda rng: rng.standard_normal((2, 5, 5, 2)),
+     {"training": True}),
+    ("random_zoom", lambda: layers.RandomZoom(0.2, seed=3), lambda rng: rng.standard_normal((2, 5, 5, 2)),
+     {"training": True}),
+    ("random_translation", lambda: layers.RandomTranslation(0.2, 0.2, seed=3),
+     lambda rng: rng.standard_normal((2, 5, 5, 2)), {"training": True}),
+    ("random_crop", lambda: layers.RandomCrop(3, 4, seed=3), lambda rng: rng.standard_normal((2, 5, 5, 2)),
+     {"training": True}),
+    ("gaussian_noise", lambda: layers.GaussianNoise(0.5, seed=3), lambda rng: rng.standard_normal((2, 5)),
+     {"training": True}),
+]
+
+
+class _SelfAttention(layers.Layer):
+    """query = value = key = the input: attention layers as one-input layers for the table."""
+
+    def __init__(self, inner, **kwargs):
+        super().__init__(**kwargs)
+        self.inner = inner
+
+    def call(self, x):
+        if isinstance(self.inner, layers.MultiHeadAttention):
+            return self.inner(x, x)
+        return self.inner([x, x])
+
+
+def _table_layers():
+    from test_layers import CASES, IDS, _inputs, _make
+
+    for (cls, kwargs, shape, _), name in zip(CASES, IDS):
+        yield pytest.param(lambda cls=cls, kwargs=kwargs, shape=shape: _make(cls, kwargs, shape),
+                           lambda rng, shape=shape: _inputs(shape, seed=int(rng.integers(100))),
+                           {"training": True} if cls is layers.BatchNormalization else {}, id=name)
+    for name, make, inputs, kwargs in _EXTRA_LAYERS:
+        yield pytest.param(make, inputs, kwargs, id=name)
+
+
+def _layer_run(make, inputs, kwargs, device):
+    ember.manual_seed(11)
+    layer = make().to(device)  # built on the CPU (the table's layers), or to be built on `device`
+    x = inputs(np.random.default_rng(4))
+    xs = x if isinstance(x, list) else [x]
+    tensors = [ember.tensor(a, dtype=np.float32 if a.dtype.kind == "f" else None, device=device,
+                            requires_grad=a.dtype.kind == "f") for a in xs]
+    ember.manual_seed(12)
+    out = layer(tensors if isinstance(x, list) else tensors[0], **kwargs)
+    out = out[0] if isinstance(out, (list, tuple)) else out
+    cotangent = np.random.default_rng(5).standard_normal(out.shape)
+    (out * ember.tensor(cotangent, device=device)).sum().backward()
+    grads = [t.grad.numpy() for t in tensors if t.grad is not None]
+    grads += [w.grad.numpy() for w in layer.trainable_weights if w.grad is not None]
+    return out, grads, layer
+
+
+@pytest.mark.parametrize("make, inputs, kwargs", list(_table_layers()))
+def test_every_layer_on_the_gpu_matches_the_cpu(gpu, make, inputs, kwargs):
+    cpu_out, cpu_grads, _ = _layer_run(make, inputs, kwargs, "cpu")
+    gpu_out, gpu_grads, layer = _layer_run(make, inputs, kwargs, "cuda")
+    assert gpu_out.device == "cuda:0" and {w.device for w in layer.weights} <= {"cuda:0"}
+    np.testing.assert_allclose(gpu_out.numpy(), cpu_out.numpy(), rtol=1e-4, atol=1e-5)
+    assert len(gpu_grads) == len(cpu_grads)
+    for g, c in zip(gpu_grads, cpu_grads):
+        np.testing.assert_allclose(g, c, rtol=1e-4, atol=1e-5)
 
 
 # -- layers: CPU/GPU parity over training steps -----------------------------------------------------------------

@@ -15,8 +15,10 @@ import numbers
 
 import numpy as np
 
+from .. import device as _device
 from .. import ops
 from .. import random as ember_random
+from ..tensor import Tensor
 from .base import Layer, invalid_argument
 
 FILL_MODES = ("constant", "reflect", "wrap", "nearest")
@@ -71,12 +73,16 @@ def gather(x, rows, cols, fill_mode="constant", fill_value=0.0, weight=None):
     b = np.broadcast_to(np.arange(batch).reshape(-1, 1, 1), rows.shape)
     out = x[b, _map_indices(rows, height, fill_mode), _map_indices(cols, width, fill_mode)]
     weight = None if weight is None else weight.astype(x.dtype)
+
+    def on_device(a):  # the geometry is computed on the host; the image may be on a GPU
+        return _device.move(a[..., None], x.device)
+
     if fill_mode == "constant" and not inside.all():
         mask = inside.astype(x.dtype)
         fill = fill_value * (1 - mask)
         weight, fill = (mask, fill) if weight is None else (mask * weight, fill * weight)
-        return out * weight[..., None] + fill[..., None]
-    return out if weight is None else out * weight[..., None]
+        return out * on_device(weight) + on_device(fill)
+    return out if weight is None else out * on_device(weight)
 
 
 def sample(x, rows, cols, interpolation, fill_mode, fill_value):
@@ -304,7 +310,8 @@ class GaussianNoise(Layer):
         if not training or self.stddev == 0:
             return inputs
         rng = self._rng if self._rng is not None else ember_random.generator()
-        return inputs + rng.normal(0.0, self.stddev, size=inputs.shape).astype(inputs.dtype)
+        noise = rng.normal(0.0, self.stddev, size=inputs.shape).astype(inputs.dtype)
+        return inputs + Tensor._wrap(_device.move(noise, inputs.device))  # drawn on the host: one seed, one noise
 
     def get_config(self):
         return dict(super().get_config(), stddev=self.stddev, seed=self.seed)

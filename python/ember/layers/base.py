@@ -202,6 +202,16 @@ class Layer:
                 stack.extend(reversed(layer._layers))
         return order
 
+    def _adopt_device(self, inputs):
+        """A layer built by its first call, with no device chosen (`to`), builds where its input tensor is: a GPU
+        tensor into a new layer gives it GPU weights, as NumPy data into a model on the GPU goes to the GPU."""
+        if self._device is None:
+            first = inputs[0] if isinstance(inputs, (list, tuple)) and inputs else inputs
+            if isinstance(first, Tensor):
+                for layer in self._self_and_sublayers():  # a container's build builds its unbuilt layers
+                    if layer._device is None and not layer.built:
+                        layer._device = first.device
+
     def to(self, device):
         """Move the weights (and their gradients) of this layer and its sublayers to `device` ("cpu", "cuda",
         "cuda:1"), in place: the weight tensors stay the same objects, so an optimizer holding them keeps working
@@ -250,6 +260,7 @@ class Layer:
             if not self.built:
                 with _BUILD_LOCK:
                     if not self.built:  # another thread may have built it while this one waited
+                        self._adopt_device(inputs)
                         self.build(shape_of(inputs))
                         self.built = True
             elif getattr(self, "_input_rank", None) is not None and isinstance(inputs, Tensor):
