@@ -40,7 +40,9 @@ def _cupy():
         if error.name in ("cupy", None):
             return None, f"CuPy is not installed (ember keeps GPU tensors in CuPy arrays): {_INSTALL_CUPY}"
         return None, f"CuPy failed to import: {error}"
-    except Exception as error:  # CuPy raises ImportError (or worse) when its CUDA libraries do not load
+    except ImportError as error:  # installed, but its CUDA libraries do not load
+        return None, f"CuPy failed to import: {error}"
+    except Exception as error:  # anything else CuPy's import may raise
         return None, f"CuPy failed to import: {type(error).__name__}: {error}"
 
 
