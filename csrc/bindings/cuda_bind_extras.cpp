@@ -45,8 +45,8 @@ void dropout_mask_binding(const py::handle& out_obj, double rate, uint64_t seed,
     const char* op = env.op();
     const Array out = env.array("out", out_obj, true);
     require_contiguous(op, out);
-    EMBER_CHECK(rate >= 0.0 && rate < 1.0, "Invalid value for argument `rate`. Expected a float in [0, 1). Received: "
-                "rate=", rate, " (", op, ")");
+    EMBER_CHECK(rate >= 0.0 && rate <= 1.0, op, ": invalid value for argument `rate`. Expected a float in [0, 1]. "
+                "Received: rate=", rate);
     const cuda::Ctx ctx = env.ready();
     py::gil_scoped_release release;
     dispatch(out.dtype, [&](auto t) {
@@ -66,7 +66,7 @@ void bind_cuda_extras(py::module_& m) {
           "of rows, merged in order); M == 0 gives NaN.");
     m.def("dropout_mask", &dropout_mask_binding<Env>, arg("out"), arg("rate"), arg("seed"), arg("offset"),
           py::kw_only(), arg("stream") = 0,
-          "out (any shape, C-contiguous, read flat): element i is 1 / (1 - rate) where Philox4x32-10 word "
+          "out (any shape, C-contiguous, read flat): element i is 1 / (1 - rate) (0 for rate 1) where Philox4x32-10 word "
           "offset + i under key seed is >= floor(rate * 2**32), else 0; (seed, offset) determine the mask.");
 }
 

@@ -47,7 +47,8 @@ struct DropoutMask {
 template <class X, typename T>
 void dropout_mask(const Ctx& ctx, int64_t n, T* out, double rate, uint64_t seed, uint64_t offset) {
     const uint64_t threshold = uint64_t(rate * 4294967296.0);
-    X{ctx}.for_each(n, DropoutMask<T>{out, threshold, seed, offset, T(1.0 / (1.0 - rate))});
+    const T scale = rate < 1.0 ? T(1.0 / (1.0 - rate)) : T(0);  // rate 1 keeps nothing
+    X{ctx}.for_each(n, DropoutMask<T>{out, threshold, seed, offset, scale});
 }
 
 #define EMBER_CUDA_DROPOUT_INSTANTIATE(X, T) \
