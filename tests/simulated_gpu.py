@@ -7,12 +7,15 @@ Two stand-ins, installed into sys.modules by `install(monkeypatch)`:
   answer NumPy functions through `__array_function__`, and carry a device id and `__cuda_array_interface__`.
   `cupy.empty` fills floats with NaN, so a kernel output left unwritten shows. Transfers are counted
   (`TRANSFERS`), so tests can bound the copies between host and device.
-- `ember._cuda`: the contract's extension (notes/cuda_contract.md) over ember._C's kernels. It refuses host arrays
-  (TypeError naming the op), non-contiguous arrays and arrays on another device, and requires `stream=`.
+- `ember._cuda`: the contract's extension (notes/cuda_contract.md) over `ember._cuda.emulator` where ember._cuda
+  was built (the CUDA kernels' own bodies, index math and cell code, run by a host loop over NumPy arrays, with the
+  bindings' checks), else over ember._C's CPU kernels (same names and arguments). It refuses host arrays (TypeError
+  naming the op) and arrays on another device, and requires `stream=`.
 
-What this proves: the device plumbing, the CUDA backend's shaping and calls, and that every op, layer, loss,
-metric and optimizer computes on device arrays without NumPy calls that would fail or copy on CuPy. What it
-cannot: the CUDA kernels themselves, CuPy's own numerics, streams and real memory (tests on a GPU do that).
+What this proves: the device plumbing, the CUDA backend's shaping and calls, that every op, layer, loss, metric and
+optimizer computes on device arrays without NumPy calls that would fail or copy on CuPy and, over the emulator, that
+the CUDA kernels' math is right inside whole models. What it cannot: the kernels' shared-memory tiling and grid
+mappings, CuPy's own numerics, streams and real memory (tests on a GPU do that).
 """
 import contextlib
 import itertools
@@ -443,10 +446,7 @@ LAUNCHES = []  # (kernel name, stream) of every launch since install()
 def _device_operand(op, value):
     if isinstance(value, np.ndarray):
         raise TypeError(f"{op}: expected CUDA device arrays (CuPy), got a host numpy.ndarray of shape {value.shape}")
-    if isinstance(value, DeviceArray):
-        if not value._a.flags.c_contiguous:
-            raise ValueError(f"{op}: arrays must be C-contiguous, got strides {value.strides} for shape "
-                             f"{value.shape}")
+    if isinstance(value, DeviceArray):  # layouts (contiguity, strides) are the kernels' bindings' to check
         if value._device_id != _state["device"]:
             raise ValueError(f"{op}: an array lives on cuda:{value._device_id}, the current device is "
                              f"cuda:{_state['device']}")
@@ -454,30 +454,42 @@ def _device_operand(op, value):
     return value
 
 
-def _kernel(name):
-    from ember import _C
+def kernels_module():
+    """What the simulated extension computes with: ember._cuda.emulator (the CUDA kernels' bodies on the CPU) where
+    ember._cuda was built, else ember._C."""
+    try:
+        from ember._cuda import emulator
+    except ImportError:
+        from ember import _C
 
-    native = getattr(_C, name)
+        return _C
+    return emulator
+
+
+def _kernel(name, module):
+    native = getattr(module, name)
+    takes_stream = module.__name__.endswith("emulator")
 
     def launch(*args, stream=None):
         if not isinstance(stream, int):
             raise TypeError(f"{name}: the simulated extension requires stream=<int> (cupy's current stream), "
                             f"got {stream!r}")
         LAUNCHES.append((name, stream))
-        native(*[_device_operand(name, a) for a in args])
+        operands = [_device_operand(name, a) for a in args]
+        native(*operands, stream=stream) if takes_stream else native(*operands)
 
     launch.__name__ = name
     return launch
 
 
-def _batch_norm_statistics(x, mean, var, *, stream=None):
+def _batch_norm_statistics(x, mean, var, *, stream=None):  # for builds without ember._cuda
     data = _device_operand("batch_norm_statistics", x)
     _device_operand("batch_norm_statistics", mean)[...] = data.mean(axis=0)
     _device_operand("batch_norm_statistics", var)[...] = data.var(axis=0)
     LAUNCHES.append(("batch_norm_statistics", stream))
 
 
-def _dropout_mask(out, rate, seed, offset, *, stream=None):
+def _dropout_mask(out, rate, seed, offset, *, stream=None):  # for builds without ember._cuda
     target = _device_operand("dropout_mask", out)
     generator = np.random.Generator(np.random.Philox(key=seed))
     generator.bit_generator.advance(offset)
@@ -501,10 +513,14 @@ def _make_extension():
     ext.runtime_version = lambda: 13000
     ext.compiled_architectures = lambda: ["sm_80", "sm_90", "compute_90"]
     ext.synchronize = lambda: None
+    module = kernels_module()
     for name in _KERNELS:
-        setattr(ext, name, _kernel(name))
+        setattr(ext, name, _kernel(name, module))
     ext.batch_norm_statistics = _batch_norm_statistics
     ext.dropout_mask = _dropout_mask
+    if hasattr(module, "dropout_mask"):  # the emulator: the real Philox mask and Welford statistics
+        ext.batch_norm_statistics = _kernel("batch_norm_statistics", module)
+        ext.dropout_mask = _kernel("dropout_mask", module)
     return ext
 
 

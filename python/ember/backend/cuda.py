@@ -49,12 +49,13 @@ def _contiguous(*arrays):
 
 
 def _batched(a, batch_shape, rows, cols):
-    """`a` (..., rows, cols) as a C-contiguous (B, rows, cols) for the GEMM: (1, rows, cols) when it has no batch
-    of its own (the kernel broadcasts a batch of 1), else its broadcast batch merged into one dimension."""
+    """`a` (..., rows, cols) as (B, rows, cols) for the GEMM, which takes any strides: (1, ...) when it has no batch
+    of its own (the kernel broadcasts it), else a view of the broadcast batch (a copy only when its batch
+    dimensions cannot be merged into one stride). Transposed operands (matmul's backward) are not copied."""
     if int(np.prod(a.shape[:-2], dtype=np.int64)) == 1:
-        return cupy.ascontiguousarray(a.reshape(1, rows, cols))
+        return a.reshape(1, rows, cols)
     batch = int(np.prod(batch_shape, dtype=np.int64))
-    return cupy.ascontiguousarray(cupy.broadcast_to(a, batch_shape + (rows, cols)).reshape(batch, rows, cols))
+    return cupy.broadcast_to(a, batch_shape + (rows, cols)).reshape(batch, rows, cols)
 
 
 def matmul(a, b):
