@@ -21,7 +21,7 @@ from ember.testing import OPS
 
 _REASON = ember.cuda.why_unavailable()
 _REAL = pytest.param("cuda", id="cuda",
-                     marks=pytest.mark.skipif(_REASON is not None, reason=f"no usable GPU: {_REASON}"))
+                     marks=pytest.mark.skipif(_REASON is not None, reason=f"needs a GPU: {_REASON}"))
 
 
 @pytest.fixture(params=[_REAL, pytest.param("simulated", id="simulated")])
@@ -38,7 +38,7 @@ def gpu(request, monkeypatch):
 @pytest.fixture
 def real_gpu():
     if _REASON is not None:
-        pytest.skip(f"no usable GPU: {_REASON}")
+        pytest.skip(f"needs a GPU: {_REASON}")
 
 
 # -- the op table on the GPU ------------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ The memory runs happen in a fresh interpreter each, so that what other tests all
 high-water marks they left) cannot hide or fake a trend. RSS comes from /proc/self/statm (Linux).
 """
 import gc
-import importlib
 import json
 import os
 import subprocess
@@ -34,11 +33,19 @@ import ember
 from ember import layers
 
 kind, warmup, steps, leak, gc_off = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1"
+device = sys.argv[6]
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 def rss():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * PAGE
+
+if device != "cpu":  # on a GPU: the bytes of live device arrays in CuPy's pool (its cached blocks excluded)
+    import cupy
+
+    def rss():
+        cupy.cuda.Device().synchronize()
+        return cupy.get_default_memory_pool().used_bytes()
 
 ember.manual_seed(0)
 rng = np.random.default_rng(0)
@@ -59,6 +66,7 @@ else:
     y = rng.standard_normal((n, 1)).astype("float32")
     model.compile(optimizer="adam", loss="mse", metrics=["mae"])
 
+model.to(device)
 kept = []
 class Probe(ember.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
@@ -81,9 +89,9 @@ print(json.dumps({"before": before, "after": after, "peak": max(samples), "steps
 """
 
 
-def _train_in_child(kind, leak_bytes_per_step=0, gc_off=False):
+def _train_in_child(kind, leak_bytes_per_step=0, gc_off=False, device="cpu"):
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    args = [kind, str(WARMUP_STEPS), str(MEASURED_STEPS), str(leak_bytes_per_step), "1" if gc_off else "0"]
+    args = [kind, str(WARMUP_STEPS), str(MEASURED_STEPS), str(leak_bytes_per_step), "1" if gc_off else "0", device]
     done = subprocess.run([sys.executable, "-c", _CHILD, *args], capture_output=True, text=True, env=env,
                           timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -121,19 +129,13 @@ def test_the_memory_probe_sees_a_leak_of_four_kilobytes_per_step():
     assert _growth(result) > MAX_GROWTH, result
 
 
-def _cuda_backend():
-    try:
-        importlib.import_module("ember._cuda")
-    except ImportError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _cuda_backend(), reason="ember has no CUDA backend yet (no ember._cuda extension): "
-                                                "the GPU memory run needs device tensors to train on")
-def test_two_thousand_gpu_training_steps_keep_device_memory_flat():
-    pytest.fail("the CUDA backend exists now: train the same models on the GPU and bound CuPy's memory pool "
-                "growth (used_bytes) as the CPU runs bound RSS")
+@pytest.mark.skipif(not ember.cuda.is_available(), reason=f"needs a GPU: {ember.cuda.why_unavailable()}")
+@pytest.mark.parametrize("kind", ["cnn", "lstm"])
+def test_two_thousand_gpu_training_steps_keep_device_memory_flat(kind):
+    # the live device arrays (CuPy's pool, used bytes) after 2000 more steps, as the CPU runs bound RSS
+    result = _train_in_child(kind, gc_off=True, device="cuda")
+    assert _growth(result) <= MAX_GROWTH, result
+    assert result["objects_after"] - result["objects_before"] < 100, result
 
 
 # -- graphs die by reference counting ---------------------------------------------------------------------------
