@@ -252,7 +252,8 @@ def test_set_device_validates_its_argument(no_extension):
 
 def test_set_device_refuses_a_gpu_index_beyond_the_count(monkeypatch):
     _stand_ins(monkeypatch, device_count=2)
-    with pytest.raises(RuntimeError, match=r"cannot use cuda:2: this machine has 2 CUDA device\(s\) \(indices 0 to 1\)"):
+    with pytest.raises(RuntimeError,
+                       match=r"cannot use cuda:2: this machine has 2 CUDA device\(s\) \(indices 0 to 1\)"):
         ember.set_device("cuda:2")
     ember.set_device("cuda:1")
     assert ember.get_device() == "cuda:1" and ember.zeros(1).device == "cuda:1"
