@@ -621,3 +621,15 @@ def test_memory_pool_and_synchronize(real_gpu):
     del t
     ember.cuda.empty_cache()
     assert ember.cuda.get_device_name()
+
+
+def test_deterministic_mode_refuses_the_gpus_scatter_add_gradient(gpu):
+    x = ember.tensor(np.arange(6.0), device="cuda", requires_grad=True)
+    with ember.use_deterministic(True):
+        x[1:4].sum().backward()  # basic slicing: a plain copy, deterministic
+        with pytest.raises(RuntimeError, match=r"getitem: there is no deterministic implementation of this op on "
+                                               r"cuda \(the gradient of indexing with integer arrays"):
+            x[[0, 2, 2]].sum().backward()
+        on_cpu = ember.tensor(np.arange(6.0), requires_grad=True)
+        on_cpu[[0, 2, 2]].sum().backward()
+    np.testing.assert_array_equal(on_cpu.grad.numpy(), [1, 0, 2, 0, 0, 0])

@@ -10,12 +10,18 @@ when ember was installed), CuPy imports (it holds GPU tensors' memory), and the 
 import importlib
 import os
 
+from .. import determinism
 from .prefetch import to_device_batches
 
 __all__ = ["is_available", "why_unavailable", "device_count", "current_device", "get_device_name", "synchronize",
            "memory_allocated", "empty_cache", "info", "to_device_batches"]
 
 _INSTALL_CUPY = "pip install 'ember[cuda]' (CuPy for CUDA 13: cupy-cuda13x)"
+
+# ember's CUDA kernels reduce in a fixed order (no atomics); CuPy's scatter-add, which gives fancy indexing its
+# gradient (getitem, Embedding), adds with atomics in arrival order
+determinism.register_nondeterministic("getitem", "cuda", "the gradient of indexing with integer arrays adds repeated "
+                                      "indices with CuPy's atomic scatter-add, in arrival order")
 
 
 def _extension():

@@ -1,7 +1,7 @@
 """Indexing and slicing (basic, integer arrays, boolean masks) and assignment into tensors."""
 import numpy as np
 
-from .. import autograd
+from .. import autograd, determinism
 from ._util import Tensor, check_inputs, data_of, record, tensor_of, unbroadcast, wrap
 
 
@@ -48,13 +48,14 @@ def getitem(x, index):
         out = wrap(x._data[index])
     except (IndexError, TypeError, ValueError) as error:
         raise _index_error("getitem", x, index, error) from None
-    shape, basic, xp = x.shape, _is_basic(index), x._xp
+    shape, basic, xp, device = x.shape, _is_basic(index), x._xp, x.device
 
     def backward(g):
         grad = xp.zeros(shape, dtype=g.dtype)
         if basic:
             grad[index] = g
         else:
+            determinism.check("getitem", device)  # on a GPU the scatter-add below adds in arrival order
             xp.add.at(grad, index, g)  # repeated integer indices each add their share
         return [grad]
 
