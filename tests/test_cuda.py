@@ -633,3 +633,17 @@ def test_deterministic_mode_refuses_the_gpus_scatter_add_gradient(gpu):
         on_cpu = ember.tensor(np.arange(6.0), requires_grad=True)
         on_cpu[[0, 2, 2]].sum().backward()
     np.testing.assert_array_equal(on_cpu.grad.numpy(), [1, 0, 2, 0, 0, 0])
+
+
+def test_lenet5_learns_the_digits_on_the_gpu_as_on_the_cpu(real_gpu, capsys):
+    # the CPU run of the same program is tests/test_examples.py's: 98% held out (the simulated GPU would take
+    # minutes: its kernels are emulated)
+    pytest.importorskip("sklearn")
+    from ember import demo
+
+    try:
+        accuracy = demo.main(["--verbose", "0", "--device", "cuda"])
+    finally:
+        ember.set_device("cpu")
+    assert "device cuda:0" in capsys.readouterr().out
+    assert accuracy >= 0.98

@@ -1,6 +1,6 @@
 """The main job: a LeNet-5-style CNN learns scikit-learn's bundled 8x8 handwritten digits.
 
-    python -m ember.demo [--epochs 40] [--batch-size 32] [--backend cpu|reference] [--verbose 1]
+    python -m ember.demo [--epochs 40] [--batch-size 32] [--backend cpu|reference] [--device cpu|cuda] [--verbose 1]
 
 Written the Keras way (Sequential, compile, fit, evaluate). Prints the progress of training, the held-out
 test accuracy and the training speed in images per second.
@@ -35,11 +35,14 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--backend", default=None, help="cpu (native kernels, the default) or reference (NumPy)")
+    parser.add_argument("--device", default=None, help="cpu (the default) or cuda: where the model trains")
     parser.add_argument("--verbose", type=int, default=1, help="0 silent, 1 progress bar, 2 one line per epoch")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.backend:
         ember.set_backend(args.backend)
+    if args.device:
+        ember.set_device(args.device)  # a GPU that cannot be used raises, saying why
 
     ember.utils.set_random_seed(args.seed)
     (x_train, y_train), (x_test, y_test) = ember.datasets.digits(test_size=0.2, seed=args.seed)
@@ -48,7 +51,9 @@ def main(argv=None):
     learning_rate = ember.schedules.CosineDecay(2e-3, decay_steps=steps)
     model.compile(optimizer=ember.optimizers.Adam(learning_rate=learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    print(f"ember {ember.__version__}, backend '{ember.get_backend()}', {ember.get_num_threads()} threads: "
+    where = (f"device {ember.get_device()} ({ember.cuda.get_device_name()})" if ember.get_device() != "cpu" else
+             f"backend '{ember.get_backend()}', {ember.get_num_threads()} threads")
+    print(f"ember {ember.__version__}, {where}: "
           f"LeNet-5 on the digits, {len(x_train)} training and {len(x_test)} held-out test images")
     if args.verbose:
         model.summary()
