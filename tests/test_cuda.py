@@ -329,6 +329,108 @@ def test_every_layer_on_the_gpu_matches_the_cpu(gpu, make, inputs, kwargs):
         np.testing.assert_allclose(g, c, rtol=1e-4, atol=1e-5)
 
 
+# -- losses, metrics, optimizers, regularizers on the GPU ---------------------------------------------------------
+def _probabilities(rng, shape):
+    e = np.exp(rng.standard_normal(shape))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+_LOSSES = [
+    ("mse", lambda: ember.losses.MeanSquaredError(), lambda r: r.standard_normal((6, 3)),
+     lambda r: r.standard_normal((6, 3))),
+    ("mae", lambda: ember.losses.MeanAbsoluteError(reduction="sum"), lambda r: r.standard_normal((6, 3)),
+     lambda r: r.standard_normal((6, 3))),
+    ("bce_logits", lambda: ember.losses.BinaryCrossentropy(from_logits=True, label_smoothing=0.1),
+     lambda r: (r.random((6, 1)) > 0.5) * 1.0, lambda r: r.standard_normal((6, 1))),
+    ("bce", lambda: ember.losses.BinaryCrossentropy(), lambda r: (r.random((6, 2)) > 0.5) * 1.0,
+     lambda r: r.random((6, 2)) * 0.98 + 0.01),
+    ("cce", lambda: ember.losses.CategoricalCrossentropy(), lambda r: np.eye(4)[r.integers(0, 4, 6)],
+     lambda r: _probabilities(r, (6, 4))),
+    ("scce_logits", lambda: ember.losses.SparseCategoricalCrossentropy(from_logits=True),
+     lambda r: r.integers(0, 4, 6), lambda r: r.standard_normal((6, 4))),
+    ("scce_ignore_class", lambda: ember.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
+     lambda r: r.integers(0, 4, (6, 1)), lambda r: r.standard_normal((6, 4))),
+]
+
+
+@pytest.mark.parametrize("make, y_true, y_pred", [case[1:] for case in _LOSSES], ids=[case[0] for case in _LOSSES])
+@pytest.mark.parametrize("labels_on", ["host", "gpu"])
+def test_losses_on_the_gpu_match_the_cpu(gpu, make, y_true, y_pred, labels_on):
+    rng = np.random.default_rng(8)
+    target, prediction, weight = y_true(rng), y_pred(rng), rng.random(6)
+    values = {}
+    for device in ("cpu", "cuda"):
+        pred = ember.tensor(prediction, device=device, requires_grad=True)
+        truth = target if device == "cpu" or labels_on == "host" else ember.tensor(target, device=device)
+        loss = make()(truth, pred, sample_weight=weight)
+        loss.backward()
+        assert loss.device == device.replace("cuda", "cuda:0")
+        values[device] = (loss.item(), pred.grad.numpy())
+    np.testing.assert_allclose(values["cuda"][0], values["cpu"][0], rtol=1e-5)
+    np.testing.assert_allclose(values["cuda"][1], values["cpu"][1], rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
+                                  "mae", "mse", "binary_crossentropy", "categorical_crossentropy",
+                                  "sparse_categorical_crossentropy"])
+def test_metrics_on_the_gpu_match_the_cpu_and_copy_no_batch_to_the_host(gpu, name):
+    rng = np.random.default_rng(9)
+    probabilities = _probabilities(rng, (8, 3))
+    sparse = rng.integers(0, 3, 8)
+    y_true = {"accuracy": sparse, "sparse_categorical_accuracy": sparse, "sparse_categorical_crossentropy": sparse,
+              "binary_accuracy": (rng.random((8, 3)) > 0.5) * 1.0}.get(name, np.eye(3)[sparse])
+    y_pred = np.argmax(probabilities, axis=-1) if name == "accuracy" else probabilities
+    results = {}
+    for device in ("cpu", "cuda"):
+        metric = ember.metrics.Accuracy() if name == "accuracy" else ember.metrics.get(name)  # not Keras' guess
+        metric.update_state(ember.tensor(y_true, device=device), ember.tensor(y_pred, device=device),
+                            sample_weight=np.linspace(0.5, 1.5, 8))
+        metric.update_state(y_true, ember.tensor(y_pred, device=device))  # labels on the host
+        results[device] = metric.result()
+    assert isinstance(results["cuda"], float)
+    np.testing.assert_allclose(results["cuda"], results["cpu"], rtol=1e-6)
+
+
+_OPTIMIZERS = {
+    "sgd_nesterov": lambda ps: ember.optimizers.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+    "adam_amsgrad_clipnorm": lambda ps: ember.optimizers.Adam(ps, lr=0.05, amsgrad=True, clipnorm=0.5),
+    "adamw_global_clipnorm": lambda ps: ember.optimizers.AdamW(ps, lr=0.05, global_clipnorm=1.0),
+    "rmsprop_centered_clipvalue": lambda ps: ember.optimizers.RMSprop(ps, lr=0.05, momentum=0.5, centered=True,
+                                                                      clipvalue=0.3),
+}
+
+
+@pytest.mark.parametrize("name", list(_OPTIMIZERS))
+def test_optimizer_updates_on_the_gpu_match_the_cpu(gpu, name):
+    rng = np.random.default_rng(10)
+    start, targets = rng.standard_normal((3, 4)), rng.standard_normal((5, 3, 4))
+    finals = {}
+    for device in ("cpu", "cuda"):
+        w = ember.tensor(start, device=device, requires_grad=True)
+        optimizer = _OPTIMIZERS[name]([w])
+        for target in targets:
+            optimizer.zero_grad()
+            ((w - ember.tensor(target, device=device)) ** 2).sum().backward()
+            optimizer.step()
+        assert w.device == device.replace("cuda", "cuda:0")
+        finals[device] = w.numpy()
+    np.testing.assert_allclose(finals["cuda"], finals["cpu"], rtol=1e-5, atol=1e-6)
+
+
+def test_clip_grad_norm_and_regularizers_on_the_gpu(gpu):
+    ember.manual_seed(0)
+    dense = layers.Dense(3, kernel_regularizer=ember.regularizers.L1L2(0.01, 0.02), bias_regularizer="l2")
+    dense.to("cuda")
+    out = dense(np.ones((2, 4), np.float32))
+    loss = out.sum() + sum(dense.losses)
+    assert all(penalty.device == "cuda:0" for penalty in dense.losses)
+    loss.backward()
+    total = ember.optimizers.clip_grad_norm(dense.trainable_weights, 0.1)
+    assert total.device == "cuda:0" and float(total) > 0.1
+    norm = np.sqrt(sum((w.grad.numpy() ** 2).sum() for w in dense.trainable_weights))
+    np.testing.assert_allclose(norm, 0.1, rtol=1e-4)
+
+
 # -- layers: CPU/GPU parity over training steps -----------------------------------------------------------------
 def _cnn():
     return ember.Sequential([

@@ -22,7 +22,7 @@ def to_array(data, dtype=None, copy=False):
     dtype = as_dtype(dtype)
     if hasattr(data, "__cuda_array_interface__"):
         xp = _device.array_module(data)
-        array = xp.array(data, dtype=dtype, copy=copy)
+        array = xp.array(data, dtype=dtype, copy=True) if copy else xp.asarray(data, dtype=dtype)
     else:
         array = np.array(data, dtype=dtype) if copy else np.asarray(data, dtype=dtype)
     if dtype is None and array.dtype.kind == "f" and array.dtype != np.float32:
