@@ -70,6 +70,10 @@ def torch_peer(torch, name, sample, backward=False):
         return lambda: F.elu(args[0])
     if name in ("softmax", "log_softmax"):
         return lambda: getattr(torch, name)(args[0], -1)
+    if name == "bias_activation":  # what a PyTorch layer does after its product: add the bias, then the activation
+        act = {None: lambda z: z, "relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
+               "leaky_relu": lambda z: F.leaky_relu(z, kw.get("alpha", 0.0))}[kw.get("activation")]
+        return lambda: act(args[0] + args[1])
     return None
 
 

@@ -202,6 +202,16 @@ def activation_forward(d):
     return _C.activation_forward, (d.choice(ACTIVATIONS), x, out), dict(alpha=d.scalar()), None
 
 
+def bias_activation_forward(d):
+    t, shape = floats(d), any_shape(d)
+    x = d.array(shape, t)
+    channels = shape[-1] if shape and not d.chance(8) else d.size()
+    bias = d.array(perturb(d, (channels,)), t) if not d.chance(4) else None
+    out = d.maybe_alias(d.array(perturb(d, shape), t, output=True), [a for a in (x, bias) if a is not None])
+    name = d.choice(ACTIVATIONS) if not d.chance(4) else None
+    return _C.bias_activation_forward, (name, x, bias, out), dict(alpha=d.scalar()), None
+
+
 def activation_backward(d):
     t, shape = floats(d), any_shape(d)
     x, y, gy = (d.array(perturb(d, shape), t) for _ in range(3))
@@ -330,7 +340,8 @@ BUILDERS = {
     "max_pool2d_forward": pool_forward("max_pool2d_forward"),
     "avg_pool2d_forward": pool_forward("avg_pool2d_forward"),
     "max_pool2d_backward": max_pool2d_backward, "avg_pool2d_backward": avg_pool2d_backward,
-    "activation_forward": activation_forward, "activation_backward": activation_backward,
+    "activation_forward": activation_forward, "bias_activation_forward": bias_activation_forward,
+    "activation_backward": activation_backward,
     "softmax_forward": softmax_forward("softmax_forward"),
     "log_softmax_forward": softmax_forward("log_softmax_forward"),
     "softmax_backward": softmax_backward("softmax_backward"),

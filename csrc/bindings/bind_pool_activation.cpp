@@ -117,6 +117,36 @@ void activation_backward_binding(const std::string& name, const py::handle& x_ob
     });
 }
 
+// out (..., C) = act(x + bias) over the last axis; name None is the identity, bias None adds nothing.
+void bias_activation_forward_binding(const py::object& name, const py::handle& x_obj, const py::handle& bias_obj,
+                                     const py::handle& out_obj, double alpha) {
+    const char* op = "bias_activation_forward";
+    const bool has_act = !name.is_none();
+    const Activation act = has_act ? parse_activation(name.cast<std::string>()) : Activation::relu;
+    const Array x = as_array(op, "x", x_obj), y = as_array(op, "out", out_obj, true);
+    const bool has_bias = !bias_obj.is_none();
+    const Array b = has_bias ? as_array(op, "bias", bias_obj) : x;
+    const DType dt = common_dtype(op, {&x, &y, &b});
+    EMBER_CHECK(!x.shape.empty(), op, ": expected at least 1-D `x`, got a 0-D array");
+    same_shape(op, {&x, &y});
+    require_contiguous(op, x);
+    require_contiguous(op, y);
+    const int64_t cols = x.shape.back(), rows = cols == 0 ? 0 : x.size() / cols;
+    if (has_bias) {
+        require_contiguous(op, b);
+        EMBER_CHECK(b.shape == Shape{cols}, op, ": x ", shape_str(x.shape), ", bias ", shape_str(b.shape),
+                    ": expected bias (", cols, ",), one value per channel of the last axis");
+        require_disjoint(op, y, b);
+    }
+    require_disjoint(op, y, x, true);
+    py::gil_scoped_release release;
+    dispatch(dt, [&](auto t) {
+        using T = decltype(t);
+        bias_activation_forward<T>(has_act ? &act : nullptr, rows, cols, x.cptr<T>(), has_bias ? b.cptr<T>() : nullptr,
+                                   y.ptr<T>(), T(alpha));
+    });
+}
+
 // softmax / log_softmax over the last axis; any rank >= 1, rows = product of the other dims.
 template <bool Log>
 void softmax_forward_binding(const py::handle& x_obj, const py::handle& out_obj) {
@@ -199,6 +229,10 @@ void bind_pool_activation(py::module_& m) {
           "out = act(x); name: relu, leaky_relu, elu, sigmoid, tanh. C-contiguous, same shape; out may be x.");
     m.def("activation_backward", &activation_backward_binding, arg("name"), arg("x"), arg("y"), arg("grad_y"),
           arg("grad_x"), arg("alpha") = 0.0, "grad_x from x, y = act(x) and grad_y.");
+    m.def("bias_activation_forward", &bias_activation_forward_binding, arg("name"), arg("x"), arg("bias"),
+          arg("out"), arg("alpha") = 0.0,
+          "out = act(x + bias) over the last axis in one pass; name None: no activation, bias None: no bias; "
+          "out may be x.");
     m.def("softmax_forward", &softmax_forward_binding<false>, arg("x"), arg("out"),
           "softmax over the last axis of a C-contiguous array.");
     m.def("softmax_backward", &softmax_backward_binding<false>, arg("y"), arg("grad_y"), arg("grad_x"),

@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <numeric>
 #include <type_traits>
+#include <vector>
 
 #include "../common/parallel.h"
 #include "activation_kernels.h"
@@ -134,6 +136,34 @@ void activation_backward(Activation act, int64_t n, const T* x_in, const T* y_in
     });
 }
 
+// Strips of whole rows that are also whole 16-lane vectors (lcm(cols, 16) elements, one row when rows are wide), so
+// adding the bias is a full-width add against a repeated pattern whatever cols is (6 channels: 48-element strips);
+// each chunk of strips then goes through the activation while it is in cache.
+template <typename T>
+void bias_activation_forward(const Activation* act, int64_t rows, int64_t cols, const T* x_in, const T* bias, T* y_out,
+                             T alpha) {
+    const int64_t n = rows * cols;
+    if (n == 0) return;
+    const int64_t span = cols >= 256 ? cols : cols / std::gcd(cols, int64_t(16)) * 16;
+    std::vector<T> pattern(size_t(span), T(0));
+    if (bias)
+        for (int64_t k = 0; k < span; ++k) pattern[size_t(k)] = bias[k % cols];
+    const int64_t chunk = std::max<int64_t>(1, kGrain / span) * span, chunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for num_threads(threads_for(n)) schedule(static)
+    for (int64_t t = 0; t < chunks; ++t) {
+        const int64_t b = t * chunk, e = std::min(n, b + chunk);
+        const T* __restrict p = pattern.data();
+        for (int64_t s = b; s < e; s += span) {
+            const int64_t len = std::min(span, e - s);
+            const T* x = x_in + s;
+            T* y = y_out + s;
+#pragma omp simd
+            for (int64_t k = 0; k < len; ++k) y[k] = x[k] + p[k];
+        }
+        if (act) activation_forward<T>(*act, e - b, y_out + b, y_out + b, alpha);  // inline: one chunk, one thread
+    }
+}
+
 // Row sums accumulate in double: one rounding per row for float rather than one per element.
 template <typename T>
 void softmax_forward(int64_t rows, int64_t cols, const T* x, T* y) {
@@ -223,6 +253,7 @@ void log_softmax_backward(int64_t rows, int64_t cols, const T* y, const T* gy, T
 #define EMBER_ACT_INSTANTIATE(T)                                                                   \
     template void activation_forward<T>(Activation, int64_t, const T*, T*, T);                     \
     template void activation_backward<T>(Activation, int64_t, const T*, const T*, const T*, T*, T); \
+    template void bias_activation_forward<T>(const Activation*, int64_t, int64_t, const T*, const T*, T*, T); \
     template void softmax_forward<T>(int64_t, int64_t, const T*, T*);                              \
     template void softmax_backward<T>(int64_t, int64_t, const T*, const T*, T*);                   \
     template void log_softmax_forward<T>(int64_t, int64_t, const T*, T*);                          \

@@ -21,6 +21,12 @@ void activation_forward(Activation act, int64_t n, const T* x, T* y, T alpha);
 template <typename T>
 void activation_backward(Activation act, int64_t n, const T* x, const T* y, const T* grad_y, T* grad_x, T alpha);
 
+// y (rows, cols) = act(x + bias) with bias (cols,) or null (no bias) and act null for the identity: one pass over
+// memory, a layer's bias and activation after its GEMM or convolution. y may be x.
+template <typename T>
+void bias_activation_forward(const Activation* act, int64_t rows, int64_t cols, const T* x, const T* bias, T* y,
+                             T alpha);
+
 // Over the last axis of a C-contiguous (rows, cols) array; the backwards take the forward's output y.
 template <typename T>
 void softmax_forward(int64_t rows, int64_t cols, const T* x, T* y);

@@ -56,6 +56,10 @@ def activation_forward(name: str, x: np.ndarray, out: np.ndarray, alpha: float =
 
 def activation_backward(name: str, x: np.ndarray, y: np.ndarray, grad_y: np.ndarray, grad_x: np.ndarray,
                         alpha: float = 0.0) -> None: ...
+def bias_activation_forward(name: str | None, x: np.ndarray, bias: np.ndarray | None, out: np.ndarray,
+                            alpha: float = 0.0) -> None:
+    """out = act(x + bias) over the last axis in one pass; name None: no activation, bias None: no bias."""
+
 def softmax_forward(x: np.ndarray, out: np.ndarray) -> None:
     """Over the last axis of a C-contiguous array."""
 

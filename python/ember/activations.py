@@ -48,6 +48,27 @@ _BY_NAME = {f.__name__: f for f in (linear, relu, sigmoid, tanh, leaky_relu, elu
 _BY_NAME["swish"] = silu
 
 
+# Activations that ops.bias_activation fuses with a layer's bias: (its name there, alpha).
+_WITH_BIAS = {linear: (None, 0.0), relu: ("relu", 0.0), sigmoid: ("sigmoid", 0.0), tanh: ("tanh", 0.0),
+              leaky_relu: ("leaky_relu", 0.2)}
+
+
+def fusable_with_bias(activation):
+    """Whether `activation` (as get() returns it) is elementwise and fused with a bias by `with_bias`."""
+    return activation in _WITH_BIAS
+
+
+def with_bias(x, bias, activation):
+    """activation(x + bias) (bias None: no bias), as a layer applies them after its product: one op
+    (ops.bias_activation, one pass and one graph node) where the activation allows, else an add and a call."""
+    fused = _WITH_BIAS.get(activation)
+    if fused is not None and (bias is None or bias.dtype == x.dtype) and x.dtype.kind == "f":
+        if fused[0] is None and bias is None:
+            return x
+        return ops.bias_activation(x, bias, *fused)
+    return activation(x if bias is None else x + bias)
+
+
 def get(identifier):
     """A function from a name ("relu"), None (linear) or a callable."""
     if identifier is None:

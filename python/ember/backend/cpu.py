@@ -144,6 +144,27 @@ def activation_backward(name, x, y, grad_y, alpha=0.0):
     return grad_x
 
 
+def _rows(a):
+    """`a` (..., C) as (rows, C), for C = 0 too."""
+    return a.reshape(a.size // max(a.shape[-1], 1), a.shape[-1])
+
+
+def bias_activation_forward(x, bias, name, alpha=0.0):
+    x = np.ascontiguousarray(x)
+    if x.ndim == 0 or not _native(x, *([] if bias is None else [bias])):
+        return _reference.bias_activation_forward(x, bias, name, alpha)
+    out = np.empty_like(x)
+    _C.bias_activation_forward(name, x, None if bias is None else np.ascontiguousarray(bias), out, float(alpha))
+    return out
+
+
+def bias_activation_backward(name, y, grad_y, alpha=0.0, bias=True):
+    """The activation's backward with y standing for x (exact for the activations the fused op takes), then the
+    bias gradient on the column-sum kernel."""
+    grad_x = activation_backward(name, y, y, grad_y, alpha) if name is not None else np.array(grad_y, copy=True)
+    return grad_x, (column_sums(_rows(grad_x)) if bias else None)
+
+
 def _last_axis(kernel, arrays, axis):
     """Run a last-axis kernel along `axis`: move it last, make contiguous, run, move it back."""
     moved = [np.ascontiguousarray(np.moveaxis(a, axis, -1)) for a in arrays]

@@ -178,6 +178,20 @@ def activation_backward(name, x, y, grad_y, alpha=0.0):
     return grad_x
 
 
+def bias_activation_forward(x, bias, name, alpha=0.0):
+    """Two passes here (CuPy's add, then the activation kernel): the CPU's one-pass kernel has no CUDA twin yet."""
+    (x,) = _contiguous(x)
+    z = x + bias if bias is not None else x.copy()
+    return z if name is None else activation_forward(name, z, alpha)
+
+
+def bias_activation_backward(name, y, grad_y, alpha=0.0, bias=True):
+    """The activation's backward with y standing for x (exact for the fused op's activations), then the bias sums."""
+    grad_x = activation_backward(name, y, y, grad_y, alpha) if name is not None else cupy.array(grad_y, copy=True)
+    return grad_x, (column_sums(grad_x.reshape(grad_x.size // max(grad_x.shape[-1], 1), grad_x.shape[-1]))
+                    if bias else None)
+
+
 def _last_axis(kernel, arrays, axis):
     """Run a last-axis kernel along `axis`: move it last, make contiguous, run, move it back."""
     moved = [cupy.ascontiguousarray(cupy.moveaxis(a, axis, -1)) for a in arrays]

@@ -44,6 +44,8 @@ class BaseConv(Layer):
                              f"of input shape to have value {self._channels}, but received input with shape "
                              f"{inputs.shape}")
         out = self.convolve(to_channels_last(inputs, self.data_format))
+        if activations.fusable_with_bias(self.activation):  # elementwise: fused with the bias before the transpose
+            return to_channels_first(activations.with_bias(out, self.bias, self.activation), self.data_format)
         if self.bias is not None:
             out = out + self.bias
         # after the transpose back: an activation over an axis (softmax) sees the layout the user asked for

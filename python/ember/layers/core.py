@@ -36,10 +36,7 @@ class Dense(Layer):
             raise ValueError(f"Input 0 of layer {self.name!r} is incompatible with the layer: expected axis -1 of "
                              f"input shape to have value {self.kernel.shape[0]}, but received input with shape "
                              f"{inputs.shape}")
-        out = ops.matmul(inputs, self.kernel)
-        if self.bias is not None:
-            out = out + self.bias
-        return self.activation(out)
+        return activations.with_bias(ops.matmul(inputs, self.kernel), self.bias, self.activation)
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, "activation": activations.serialize(self.activation),

@@ -1,5 +1,5 @@
 """ember.ops: every op as a function with NumPy/Keras names and keywords. Tensor methods wrap these."""
-from .activation import elu, erf, gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from .activation import bias_activation, elu, erf, gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
 from .conv import conv2d, conv2d_transpose
 from .dropout import dropout
 from .elementwise import (abs, add, cast, clip, copy, divide, equal, exp, floor_divide, greater, greater_equal,

@@ -38,6 +38,42 @@ def tanh(x):
     return _activation("tanh", x)
 
 
+BIAS_ACTIVATIONS = (None, "relu", "leaky_relu", "sigmoid", "tanh")
+
+
+def bias_activation(x, bias=None, activation=None, alpha=0.0):
+    """activation(x + bias) as one op, `bias` along the last axis: what a Dense or Conv2D layer does after its
+    product, in one pass over memory and one graph node (instead of an add and an activation). `activation`: None
+    (the identity), "relu", "leaky_relu" (slope `alpha` >= 0), "sigmoid" or "tanh": the activations whose gradient
+    follows from the output, so no pre-activation array is kept."""
+    name = "bias_activation"
+    x = tensor_of(name, x)
+    tensors = [x] if bias is None else [x, tensor_of(name, bias)]
+    require_float(name, *tensors)
+    if activation not in BIAS_ACTIVATIONS:
+        raise ValueError(f"{name}: invalid value for argument `activation`. Expected one of {list(BIAS_ACTIVATIONS)}. "
+                         f"Received: activation={activation!r}")
+    alpha = float(alpha)
+    if not alpha >= 0:
+        raise ValueError(f"{name}: invalid value for argument `alpha`. Expected a slope >= 0 (the gradient is read "
+                         f"from the output). Received: alpha={alpha}")
+    if bias is not None and (x.ndim == 0 or tensors[1].shape != (x.shape[-1],)):
+        expected = f"({x.shape[-1]},)" if x.ndim else "an input of rank >= 1"
+        raise ValueError(f"{name}: input {x.shape} and bias {tensors[1].shape}: expected bias {expected}, one value "
+                         f"per channel of the last axis")
+    backend = kernels(x)
+    b = None if bias is None else tensors[1]
+    out = wrap(backend.bias_activation_forward(x._data, None if b is None else b._data, activation, alpha)
+               .reshape(x.shape))
+    y = out._data  # not `out` (a reference cycle, see _activation)
+
+    def backward(g):
+        gx, gb = backend.bias_activation_backward(activation, y, g, alpha, b is not None)
+        return [gx.reshape(x.shape)] + ([] if b is None else [gb])
+
+    return record(name, out, tensors, backward)
+
+
 def _softmax_family(name, x, axis):
     x = tensor_of(name, x)
     require_float(name, x)

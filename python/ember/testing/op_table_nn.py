@@ -91,6 +91,16 @@ def _activation(name, fn, alpha=0.0, make=away_from_zero, **kw):
                   kernel=True, bench=[("64x112x112x32", _shapes((64, 112, 112, 32)))], **kw)
 
 
+def _bias_activation_samples(rng):
+    def s(shape, activation, alpha=0.0):
+        bias = normal(rng, shape[-1])
+        # x + bias away from 0, where relu and leaky_relu have their kink
+        return Sample((away_from_zero(rng, *shape) - bias, bias), {"activation": activation, "alpha": alpha})
+
+    return [s((3, 7), "relu"), s((2, 3, 4, 5), "leaky_relu", 0.2), s((4, 6), "sigmoid"), s((2, 1, 3), "tanh"),
+            s((5, 2), None), s((1,), "relu"), s((6, 6, 6), "leaky_relu", 0.0)]
+
+
 def _softmax(name, fn, forward):
     return OpInfo(name, lambda x, axis=-1: fn(x, axis), lambda x, axis=-1: forward(x, axis) if x.size else x.copy(),
                   lambda rng: [Sample((normal(rng, 3, 5),)), Sample((normal(rng, 2, 3, 4),), {"axis": 1}),
@@ -261,6 +271,24 @@ NN_OPS = [
     _activation("elu", lambda x: ops.elu(x, 1.0), 1.0),
     _activation("sigmoid", ops.sigmoid, make=lambda rng, *s: 3 * normal(rng, *s)),
     _activation("tanh", ops.tanh, make=lambda rng, *s: 2 * normal(rng, *s)),
+    OpInfo("bias_activation", lambda x, b, **k: ops.bias_activation(x, b, **k),
+           lambda x, b, activation=None, alpha=0.0: ref.bias_activation_forward(x, b, activation, alpha),
+           _bias_activation_samples,
+           errors=[ErrorCase((np.ones(()), np.ones(1)), {"activation": "relu"}, ValueError,
+                             r"bias_activation: input \(\) and bias \(1,\): expected bias an input of rank >= 1", "rank"),
+                   ErrorCase((np.ones((2, 3)), np.ones(4)), {"activation": "relu"}, ValueError,
+                             r"bias_activation: input \(2, 3\) and bias \(4,\): expected bias \(3,\), one value per "
+                             r"channel of the last axis", "shape"),
+                   ErrorCase((np.ones((2, 3)), np.ones(3)), {"activation": "elu"}, ValueError,
+                             r"bias_activation: invalid value for argument `activation`"),
+                   ErrorCase((np.ones((2, 3)), np.ones(3)), {"activation": "leaky_relu", "alpha": -0.1}, ValueError,
+                             r"bias_activation: invalid value for argument `alpha`"),
+                   not_float("bias_activation", (2, 3), (3,)),
+                   mixed_devices("bias_activation", (np.ones((2, 3)), on_device((3,))))],
+           kernel=True, strategy=strategy("bias_activation"),
+           bench=[("64x28x28x6 relu", _shapes((64, 28, 28, 6), (6,), activation="relu")),
+                  ("32x62x62x16 relu", _shapes((32, 62, 62, 16), (16,), activation="relu")),
+                  ("256x1024 sigmoid", _shapes((256, 1024), (1024,), activation="sigmoid"))]),
     _softmax("softmax", ops.softmax, ref.softmax_forward),
     _softmax("log_softmax", ops.log_softmax, ref.log_softmax_forward),
     OpInfo("batch_norm", _batch_norm, _batch_norm_reference, _batch_norm_samples,

@@ -75,6 +75,15 @@ def broadcasting(draw, n=2, condition=False, large=1e30):
 
 
 @st.composite
+def bias_activation(draw):
+    """x of rank >= 1, a bias along its last axis, one of the fused op's activations."""
+    x = draw(arrays(draw(shapes(min_dims=1))))
+    bias = draw(arrays((x.shape[-1],)))
+    return Sample((x, bias), {"activation": draw(_fair([None, "relu", "leaky_relu", "sigmoid", "tanh"])),
+                              "alpha": 0.2})
+
+
+@st.composite
 def clip(draw):
     lo = draw(st.none() | st.floats(-2, 2, width=32))
     hi = draw(st.floats(-2, 2, width=32) if lo is None else st.none() | st.floats(lo, 3, width=32))

@@ -51,3 +51,22 @@ def activation_backward(name, x, y, grad_y, alpha=0.0):
     else:
         raise ValueError(f"activation: unknown activation {name!r}. Expected one of {list(NAMES)}.")
     return gx.astype(x.dtype, copy=False)
+
+
+# Activations whose derivative follows from the output alone (with alpha >= 0 for leaky_relu: y > 0 exactly where
+# x > 0, and a NaN output marks a NaN input), so that a fused bias + activation keeps no pre-activation array.
+FROM_OUTPUT = ("relu", "leaky_relu", "sigmoid", "tanh")
+
+
+def bias_activation_forward(x, bias, name, alpha=0.0):
+    """act(x + bias) over the last axis: a layer's bias and activation. `bias` None adds nothing, `name` None
+    applies no activation; `name` one of FROM_OUTPUT."""
+    z = x + bias if bias is not None else x.copy()
+    return activation_forward(name, z, alpha) if name is not None else z
+
+
+def bias_activation_backward(name, y, grad_y, alpha=0.0, bias=True):
+    """(grad_x, grad_bias or None) from the forward's output y: activation_backward's rules with y standing for x,
+    exact for FROM_OUTPUT; grad_bias sums grad_x over every axis but the last."""
+    gz = activation_backward(name, y, y, grad_y, alpha) if name is not None else grad_y.copy()
+    return gz, (gz.sum(axis=tuple(range(gz.ndim - 1))) if bias else None)
