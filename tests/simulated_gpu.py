@@ -27,7 +27,7 @@ import numpy as np
 
 TRANSFERS = {"to_host": 0, "to_device": 0, "scalars": 0}
 _state = {"device": 0, "count": 1, "stream": None}
-_HOST_INPUT_OK = frozenset({"array", "asarray", "asanyarray", "ascontiguousarray"})
+_HOST_INPUT_OK = frozenset({"array", "asarray", "asanyarray"})  # CuPy's ascontiguousarray takes device arrays only
 _HOST_INDICES_OK = frozenset({"split", "array_split"})  # CuPy iterates over the split points: any sequence does
 
 
@@ -142,6 +142,10 @@ class DeviceArray:
         return np.array(self._a, copy=True)
 
     def set(self, array, stream=None):
+        if not isinstance(array, np.ndarray):
+            raise TypeError("Only numpy.ndarray can be set to cupy.ndarray")
+        if array.dtype != self.dtype or array.shape != self.shape:
+            raise ValueError(f"set: {array.dtype}{array.shape} into {self.dtype}{self.shape}")
         TRANSFERS["to_device"] += 1
         self._a[...] = array
 
