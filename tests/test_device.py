@@ -4,6 +4,7 @@ move to a GPU that cannot be used, the default device, layers' `to` on the CPU, 
 array type. These run everywhere (CI has no GPU); tests/test_cuda.py covers a GPU, real or simulated."""
 import importlib.abc
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -23,8 +24,16 @@ def cpu_default(monkeypatch):
 
 @pytest.fixture
 def no_extension(monkeypatch):
-    """ember._cuda absent, as in a build without a CUDA compiler (CI)."""
+    """ember._cuda absent, as in a build without a CUDA compiler."""
     monkeypatch.setitem(sys.modules, "ember._cuda", None)
+    _build_record(monkeypatch, CUDA_BUILT=False, CUDA_COMPILER="", CUDA_SKIPPED_BECAUSE="no CUDA compiler found")
+
+
+def _build_record(monkeypatch, **fields):
+    """ember/_build_info.py as CMake would have written it."""
+    record = types.ModuleType("ember._build_info")
+    record.__dict__.update(fields)
+    monkeypatch.setitem(sys.modules, "ember._build_info", record)
 
 
 class _FailingImport(importlib.abc.MetaPathFinder):
@@ -86,6 +95,27 @@ def test_why_unavailable_when_the_extension_was_not_built(no_extension):
     assert reason.startswith("ember was built without CUDA: the extension ember._cuda is missing")
     assert "EMBER_CUDA=ON" in reason and "nvcc" in reason
     assert not ember.cuda.is_available() and ember.cuda.device_count() == 0
+
+
+@pytest.mark.parametrize("because", ["no CUDA compiler found", "EMBER_CUDA=OFF", "EMBER_SANITIZE builds ember._C only"])
+def test_why_unavailable_quotes_the_builds_record_of_why_cuda_was_skipped(no_extension, monkeypatch, because):
+    _build_record(monkeypatch, CUDA_BUILT=False, CUDA_COMPILER="", CUDA_SKIPPED_BECAUSE=because)
+    assert ember.cuda.why_unavailable() == (f"ember was built without CUDA: the extension ember._cuda is missing "
+                                            f"({because}); reinstall with nvcc on PATH: pip install . "
+                                            f"-Ccmake.define.EMBER_CUDA=ON")
+
+
+def test_why_unavailable_when_a_built_extension_is_missing_from_the_install(no_extension, monkeypatch):
+    _build_record(monkeypatch, CUDA_BUILT=True, CUDA_COMPILER="/usr/local/cuda/bin/nvcc", CUDA_SKIPPED_BECAUSE="")
+    assert ember.cuda.why_unavailable() == ("the extension ember._cuda is missing from this install, although it was "
+                                            "built (with /usr/local/cuda/bin/nvcc): reinstall ember")
+
+
+def test_why_unavailable_without_a_build_record(no_extension, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ember._build_info", None)
+    assert ember.cuda.why_unavailable().startswith("ember was built without CUDA: the extension ember._cuda is missing "
+                                                   "(no CUDA compiler was found when ember was installed, or "
+                                                   "EMBER_CUDA=OFF)")
 
 
 def test_why_unavailable_when_the_extension_fails_to_load(monkeypatch):

@@ -24,6 +24,30 @@ determinism.register_nondeterministic("getitem", "cuda", "the gradient of indexi
                                       "indices with CuPy's atomic scatter-add, in arrival order")
 
 
+_REBUILD = "reinstall with nvcc on PATH: pip install . -Ccmake.define.EMBER_CUDA=ON"
+
+
+def _build_info():
+    """What CMake recorded when ember was built (ember/_build_info.py), or None for a build that predates it."""
+    try:
+        return importlib.import_module("ember._build_info")
+    except ImportError:
+        return None
+
+
+def _not_built():
+    """Why the extension is absent, from the build's own record where there is one."""
+    info = _build_info()
+    if info is None:
+        return ("ember was built without CUDA: the extension ember._cuda is missing (no CUDA compiler was found "
+                f"when ember was installed, or EMBER_CUDA=OFF); {_REBUILD}")
+    if getattr(info, "CUDA_BUILT", False):
+        return (f"the extension ember._cuda is missing from this install, although it was built (with "
+                f"{getattr(info, 'CUDA_COMPILER', '?')}): reinstall ember")
+    because = getattr(info, "CUDA_SKIPPED_BECAUSE", "") or "not built"
+    return f"ember was built without CUDA: the extension ember._cuda is missing ({because}); {_REBUILD}"
+
+
 def _extension():
     """(ember._cuda, None), or (None, why it cannot be imported)."""
     try:
@@ -31,9 +55,7 @@ def _extension():
     except ModuleNotFoundError as error:
         if error.name not in ("ember._cuda", None) and "ember._cuda" not in str(error):
             return None, f"the extension ember._cuda failed to import: {error}"
-        return None, ("ember was built without CUDA: the extension ember._cuda is missing (no CUDA compiler was "
-                      "found when ember was installed, or EMBER_CUDA=OFF); reinstall with nvcc on PATH: "
-                      "pip install . -Ccmake.define.EMBER_CUDA=ON")
+        return None, _not_built()
     except ImportError as error:  # built, but a library it links is missing or does not match
         return None, f"the extension ember._cuda failed to load: {error}"
 
