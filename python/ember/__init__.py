@@ -18,6 +18,7 @@ from . import activations, initializers, layers, regularizers  # noqa: E402  (af
 from . import callbacks, data, datasets, losses, metrics, optimizers, saving, schedules, utils  # noqa: E402
 from .saving import load_model  # noqa: E402
 from .models import Input, Model, Sequential  # noqa: E402
+from .models import GAN  # noqa: E402
 from . import distributed  # noqa: E402  (needs models: fit(distributed=True) hooks into the Trainer)
 
 __version__ = "0.1.0"

@@ -250,3 +250,29 @@ class CSVLogger(Callback):
     def on_train_end(self, logs=None):
         if self.file is not None:
             self.file.close()
+
+
+class GANSampleGrid(Callback):
+    """Every `every` epochs, write a PNG grid of `n` samples of a GAN (ember.GAN) to `path_pattern` formatted
+    with the epoch (1-based) and the logs, e.g. "samples/epoch_{epoch:03d}.png". The latent vectors come from
+    `seed`, the same every time, so the grids show one set of samples changing as training goes."""
+
+    def __init__(self, path_pattern="gan_samples_{epoch:03d}.png", every=1, n=64, nrow=8, seed=0,
+                 value_range=None, scale=1):
+        super().__init__()
+        if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+            raise ValueError(f"Invalid value for argument `every`. Expected a positive int. Received: every={every!r}")
+        self.path_pattern, self.every, self.n, self.nrow, self.seed = os.fspath(path_pattern), every, n, nrow, seed
+        self.value_range, self.scale = value_range, scale
+        self.paths = []  # the files written, in order
+
+    def on_epoch_end(self, epoch, logs=None):
+        from . import distributed
+        from .utils.image_grid import save_image_grid
+
+        if (epoch + 1) % self.every or distributed.rank() != 0:
+            return
+        path = self.path_pattern.format(epoch=epoch + 1, **(logs or {}))
+        save_image_grid(self.model.generate(self.n, seed=self.seed), path, nrow=self.nrow,
+                        value_range=self.value_range, scale=self.scale)
+        self.paths.append(path)

@@ -2,3 +2,4 @@
 from .functional import Input, SymbolicTensor
 from .model import Model
 from .sequential import Sequential
+from .gan import GAN

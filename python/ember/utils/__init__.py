@@ -1,4 +1,5 @@
 """Utilities: the progress bar and training-curve plots."""
+from .image_grid import save_image_grid
 from .plotting import plot_history
 from .progbar import Progbar
 
