@@ -21,6 +21,27 @@ def test_max_pool_gradient_goes_to_the_first_maximum(window, with_nan):
     np.testing.assert_allclose(np.nan_to_num(got), np.nan_to_num(expected), rtol=1e-12, atol=1e-12)
 
 
+TILED = [((2, 2), (2, 2)), ((2, 3), (2, 3)), ((3, 3), (3, 3)), ((1, 2), (1, 2)), ((3, 1), (3, 1))]
+
+
+@pytest.mark.parametrize("window", TILED, ids=str)
+@pytest.mark.parametrize("channels", [1, 3, 6, 15])
+@pytest.mark.parametrize("size", [(6, 6), (7, 8)], ids=["whole", "remainder"])
+def test_max_pool_gradient_with_few_channels_and_tiling_windows(window, channels, size):
+    """The flattened-row path (fewer than 16 channels, strides equal to the pool, no padding before): ties, NaNs,
+    rows and columns past the last window."""
+    rng = np.random.default_rng(channels + 10 * size[0] + len(str(window)))
+    x = rng.integers(0, 3, (2,) + size + (channels,)).astype(np.float64)
+    x[0, 1, 1, 0] = x[1, 2, 3, -1] = x[1, 2, 2, -1] = x[1, 5, 5, 0] = np.nan
+    args = (window[0], window[1], ((0, 0), (0, 0)))
+    gy = rng.standard_normal(reference.max_pool2d_forward(x, *args).shape)
+    for dtype in (np.float64, np.float32):
+        got = cpu.max_pool2d_backward(gy.astype(dtype), x.astype(dtype), *args)
+        expected = reference.max_pool2d_backward(gy, x, *args)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+        np.testing.assert_allclose(np.nan_to_num(got), np.nan_to_num(expected), rtol=1e-6, atol=1e-6)
+
+
 def test_relu_gradient_keeps_the_reference_semantics_for_inf_and_nan():
     x = np.array([-1.0, 0.0, 2.0, np.nan, -np.inf, np.inf, 3.0, -2.0] * 5)
     gy = np.array([np.inf, np.nan, np.nan, 1.0, 2.0, -np.inf, np.inf, 5.0] * 5)
