@@ -33,7 +33,11 @@ def test_max_pool_gradient_with_few_channels_and_tiling_windows(window, channels
     rng = np.random.default_rng(channels + 10 * size[0] + len(str(window)))
     x = rng.integers(0, 3, (2,) + size + (channels,)).astype(np.float64)
     x[0, 1, 1, 0] = x[1, 2, 3, -1] = x[1, 2, 2, -1] = x[1, 5, 5, 0] = np.nan
-    args = (window[0], window[1], ((0, 0), (0, 0)))
+    for padding in (((0, 0), (0, 0)), ((0, window[0][0] - 1), (0, window[0][1] - 1))):  # 'same': the last windows
+        _check_tiled(x, rng, (window[0], window[1], padding))                         # reach past the input
+
+
+def _check_tiled(x, rng, args):
     gy = rng.standard_normal(reference.max_pool2d_forward(x, *args).shape)
     for dtype in (np.float64, np.float32):
         got = cpu.max_pool2d_backward(gy.astype(dtype), x.astype(dtype), *args)

@@ -166,7 +166,7 @@ struct TiledRows {
 
     static bool applies(const Pool2dGeom& g) {
         return g.c < 16 && g.sh == g.ph && g.sw == g.pw && g.pt == 0 && g.pl == 0 && g.ho > 0 && g.wo > 0 &&
-               g.wo * g.pw * g.c < (int64_t(1) << 30);
+               g.ho * g.ph <= g.h && g.wo * g.pw <= g.w && g.wo * g.pw * g.c < (int64_t(1) << 30);  // windows inside
     }
 
     // grad_x rows of output row (n, oh); the cells no window covers are zeroed by the caller.
