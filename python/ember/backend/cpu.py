@@ -34,6 +34,10 @@ def matmul(a, b):
     if a.ndim < 2 or b.ndim < 2 or not _native(a, b) or a.shape[-1] != b.shape[-2]:
         return _reference.matmul(a, b)  # integer dtypes, mixed dtypes, 1-D operands, NumPy's own errors
     m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+    if a.ndim == 2 and b.ndim == 2:  # a layer's product: no batch shapes to work out (NumPy's prod and
+        out = np.empty((m, n), dtype=a.dtype)  # broadcast_shapes cost more than a small GEMM's call)
+        _C.gemm(a[None], b[None], out[None])
+        return out
     batch_shape = tuple(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
     out = np.empty(batch_shape + (m, n), dtype=a.dtype)
     batch = int(np.prod(batch_shape, dtype=np.int64))
