@@ -132,6 +132,28 @@ def test_op_gradients_on_the_gpu_match_the_cpu_backend(gpu, info, sample, dtype)
             _assert_close(a, e, rtol, atol, f"{info.name}: gradient of input {i}")
 
 
+@pytest.mark.parametrize("call, shape", [
+    (lambda t: ember.ops.relu(t(0, 3)), (0, 3)),
+    (lambda t: ember.ops.sigmoid(t(2, 0)), (2, 0)),
+    (lambda t: ember.ops.matmul(t(2, 0), t(0, 3)), (2, 3)),
+    (lambda t: ember.ops.matmul(t(0, 4), t(4, 2)), (0, 2)),
+    (lambda t: ember.ops.softmax(t(0, 3)), (0, 3)),
+    (lambda t: ember.ops.sum(t(0, 3), axis=0), (3,)),
+    (lambda t: ember.ops.conv2d(t(0, 4, 4, 2), t(3, 3, 2, 5)), (0, 2, 2, 5)),
+    (lambda t: ember.ops.max_pool2d(t(0, 4, 4, 2)), (0, 2, 2, 2)),
+    (lambda t: ember.ops.lstm(t(0, 3, 2), None, None, t(2, 8), t(2, 8))[0], (0, 3, 2)),
+], ids=["relu", "sigmoid", "matmul_k0", "matmul_m0", "softmax", "sum", "conv2d", "max_pool2d", "lstm"])
+def test_empty_tensors_on_the_gpu(gpu, call, shape):
+    # no kernel is launched on nothing (a grid of 0 blocks is a CUDA error); a product over k = 0 is zeros
+    def t(*dims):
+        return ember.ones(*dims, device="cuda", requires_grad=True)
+
+    out = call(t)
+    assert out.shape == shape and out.device == "cuda:0"
+    np.testing.assert_array_equal(out.numpy(), np.zeros(shape))
+    out.sum().backward()
+
+
 # -- devices: moves, mixing, defaults ---------------------------------------------------------------------------
 def test_a_tensor_moves_to_the_gpu_and_back(gpu):
     t = ember.tensor([[1.0, 2.0], [3.0, 4.0]])
