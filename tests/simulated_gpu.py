@@ -551,11 +551,16 @@ def install(monkeypatch, device_count=1):
 
 
 def uninstall_leftovers():
-    """After a test: the package attribute `ember.backend.cuda` bound to the stand-ins goes too."""
+    """At the end of a test that installed the stand-ins (before monkeypatch undoes the rest): the CUDA backend
+    module imported against them goes, from sys.modules and from its package, so that a later test on a real GPU
+    imports it afresh (monkeypatch only puts back what was there before, it removes nothing it did not set)."""
     import ember.backend as backend
 
-    if "ember.backend.cuda" not in sys.modules and hasattr(backend, "cuda"):
-        delattr(backend, "cuda")
+    module = sys.modules.get("ember.backend.cuda")
+    if module is not None and getattr(getattr(module, "cupy", None), "__version__", "") == "simulated":
+        del sys.modules["ember.backend.cuda"]
+        if getattr(backend, "cuda", None) is module:
+            delattr(backend, "cuda")
 
 
 @contextlib.contextmanager

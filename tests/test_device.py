@@ -310,6 +310,16 @@ def test_cpu_arrays_run_on_the_cpu_choice():
     assert backend.for_array(np.float32(1.0)).__name__ == "ember.backend.cpu"
 
 
+def test_the_simulated_gpu_leaves_no_stand_in_behind():
+    before = {name: sys.modules.get(name) for name in ("cupy", "ember._cuda", "ember.backend.cuda")}
+    with pytest.MonkeyPatch.context() as patch:
+        simulated_gpu.install(patch)
+        ember.ops.relu(ember.ones(2, device="cuda"))  # imports ember.backend.cuda against the stand-ins
+        simulated_gpu.uninstall_leftovers()
+    assert {name: sys.modules.get(name) for name in before} == before
+    assert getattr(getattr(backend, "cuda", None), "cupy", None) in (None, before["cupy"])
+
+
 def test_gpu_arrays_run_on_the_cuda_backend_whatever_the_cpu_choice(monkeypatch):
     simulated_gpu.install(monkeypatch)
     try:
