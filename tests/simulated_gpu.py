@@ -24,6 +24,7 @@ import sys
 import types
 
 import numpy as np
+import pytest
 
 TRANSFERS = {"to_host": 0, "to_device": 0, "scalars": 0}
 _state = {"device": 0, "count": 1, "stream": None}
@@ -570,3 +571,40 @@ def transfers_counted():
     delta = {}
     yield delta
     delta.update({k: TRANSFERS[k] - before[k] for k in TRANSFERS})
+
+
+# -- pytest fixtures (imported by the test modules) -------------------------------------------------------------
+def _gpu_reason():
+    import ember
+
+    return ember.cuda.why_unavailable()
+
+
+REAL_GPU_REASON = _gpu_reason()
+
+
+@pytest.fixture(params=[pytest.param("cuda", id="cuda", marks=pytest.mark.skipif(
+    REAL_GPU_REASON is not None, reason=f"needs a GPU: {REAL_GPU_REASON}")), pytest.param("simulated", id="simulated")])
+def gpu(request, monkeypatch):
+    """Which GPU the test runs on: "cuda" (a real one; skipped with the reason where there is none) or "simulated"."""
+    import ember
+
+    if request.param == "simulated":
+        install(monkeypatch)
+    else:
+        monkeypatch.setattr(ember.device, "_default", "cpu")
+    yield request.param
+    uninstall_leftovers()
+
+
+@pytest.fixture
+def real_gpu():
+    if REAL_GPU_REASON is not None:
+        pytest.skip(f"needs a GPU: {REAL_GPU_REASON}")
+
+
+@pytest.fixture
+def simulated(monkeypatch):
+    install(monkeypatch)
+    yield
+    uninstall_leftovers()
