@@ -15,7 +15,7 @@ import pytest
 from ember import _build_info
 from ember import _C
 
-KERNELS = ["gemm", "gemm_naive", "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
+KERNELS = ["gemm", "column_sums", "gemm_naive", "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
            "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
            "activation_forward", "activation_backward", "softmax_forward", "softmax_backward", "log_softmax_forward",
            "log_softmax_backward", "simple_rnn_forward", "simple_rnn_backward", "lstm_forward", "lstm_backward",

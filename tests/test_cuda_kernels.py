@@ -158,6 +158,16 @@ def test_gemm_naive_writes_a_strided_output(target, dtype):
     assert_close(target.get(full).T, a @ b, dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,n", [(1, 1), (7, 3), (600, 6), (2600, 33), (0, 4)])
+def test_column_sums_match_reference(target, dtype, m, n):
+    rng = np.random.default_rng(m + n)
+    a = rand(rng, (m, n), dtype)
+    out = target.empty((n,), dtype)
+    target.call("column_sums", target.put(a), out)
+    assert_close(target.get(out), R.column_sums(a), dtype)
+
+
 # -- conv2d ------------------------------------------------------------------------------------------------------
 CONVS = [  # x shape, (kh, kw, o), strides, padding, dilation, groups
     ((2, 7, 5, 3), (3, 2, 4), (1, 2), ((1, 0), (2, 1)), (1, 1), 1),

@@ -3,6 +3,7 @@
 
 #include "arrays.h"
 #include "common/shapes.h"
+#include "cuda/column_sums.h"
 #include "cuda/conv2d.h"
 #include "cuda/gemm.h"
 #include "cuda_arrays.h"
@@ -40,6 +41,27 @@ void gemm_binding(const py::handle& a_obj, const py::handle& b_obj, const py::ha
         cuda::gemm_batched<typename Env::Exec, T>(ctx, batch, m, n, k, T(alpha), a.cptr<T>(), bs_a, a.strides[1],
                                                   a.strides[2], b.cptr<T>(), bs_b, b.strides[1], b.strides[2],
                                                   T(beta), c.ptr<T>(), m * n, n);
+    });
+}
+
+template <class Env>
+void column_sums_binding(const py::handle& a_obj, const py::handle& out_obj, uintptr_t stream) {
+    Env env("column_sums", stream);
+    const char* op = env.op();
+    const Array a = env.array("a", a_obj), out = env.array("out", out_obj, true);
+    const DType dt = common_dtype(op, {&a, &out});
+    require_rank(op, a, 2);
+    require_rank(op, out, 1);
+    require_contiguous(op, a);
+    require_contiguous(op, out);
+    EMBER_CHECK(out.shape[0] == a.shape[1], op, ": a ", shape_str(a.shape), ", out ", shape_str(out.shape),
+                ": expected a (M, N) and out (N,)");
+    require_disjoint(op, out, a);
+    const cuda::Ctx ctx = env.ready();
+    py::gil_scoped_release release;
+    dispatch(dt, [&](auto t) {
+        using T = decltype(t);
+        cuda::column_sums<typename Env::Exec, T>(ctx, a.shape[0], a.shape[1], a.cptr<T>(), out.ptr<T>());
     });
 }
 
@@ -141,6 +163,8 @@ void bind_cuda_gemm_conv(py::module_& m) {
           py::kw_only(), arg("stream") = 0,
           "out = alpha * a @ b + beta * out on 3-D arrays: a (batch|1, M, K), b (batch|1, K, N) with any strides "
           "(batch stride 0 broadcasts), out (batch, M, N) C-contiguous. beta == 0 ignores out's contents.");
+    m.def("column_sums", &column_sums_binding<Env>, arg("a"), arg("out"), py::kw_only(), arg("stream") = 0,
+          "out (N,) = the column sums of a C-contiguous a (M, N), in an order fixed by the shape.");
     m.def("gemm_naive", &gemm_naive_binding<Env>, arg("a"), arg("b"), arg("out"), arg("alpha") = 1.0,
           arg("beta") = 0.0, py::kw_only(), arg("stream") = 0,
           "The unblocked reference GEMM on 2-D arrays with any strides.");

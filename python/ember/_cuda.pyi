@@ -46,6 +46,10 @@ def gemm(a: Array, b: Array, out: Array, alpha: float = 1.0, beta: float = 0.0, 
     plain FMA in float32 (no TF32); k is reduced in ascending order (split into fixed chunks, added in order, when
     the output has too few tiles)."""
 
+def column_sums(a: Array, out: Array, *, stream: int = 0) -> None:
+    """out (N,) = the column sums of a C-contiguous a (M, N): chunks of rows fixed by M, each summed in row order,
+    the chunks added in order."""
+
 def gemm_naive(a: Array, b: Array, out: Array, alpha: float = 1.0, beta: float = 0.0, *, stream: int = 0) -> None:
     """Unblocked reference GEMM on 2-D arrays with any strides."""
 
@@ -125,6 +129,7 @@ class emulator:
     For tests on machines without a GPU; slow. `stream` is accepted and ignored."""
 
     gemm = gemm
+    column_sums = column_sums
     gemm_naive = gemm_naive
     conv2d_forward = conv2d_forward
     conv2d_backward_input = conv2d_backward_input
