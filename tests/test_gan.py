@@ -297,6 +297,17 @@ def test_a_subclass_with_its_own_train_step_gets_its_logs_averaged_by_fit():
     assert history.history["batch"] == [pytest.approx((16 * 16 + 8 * 8) / 24)]
 
 
+def test_saved_weights_of_both_networks_load_into_a_new_gan(tmp_path):
+    gan = compiled_gan()
+    gan.fit(real_batch(32), epochs=2, verbose=0)
+    gan.save_weights(tmp_path / "gan.safetensors")
+    fresh = small_gan()
+    fresh.load_weights(tmp_path / "gan.safetensors")
+    np.testing.assert_array_equal(fresh.generate(4, seed=0), gan.generate(4, seed=0))
+    for mine, theirs in zip(fresh.discriminator.get_weights(), gan.discriminator.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+
+
 def test_evaluate_explains_that_a_gan_has_no_loss_to_evaluate():
     with pytest.raises(NotImplementedError, match="generate"):
         compiled_gan().evaluate(real_batch())
