@@ -13,9 +13,9 @@ real held-out digits is printed beside it), and the samples spread over the clas
 
 Writes a PNG grid of samples after every `--grid-every` epochs and a final one.
 
-Measured (2 shared cores, one thread; seeds 0 and 1): 3,450 GAN steps and the judge in 38-41 s of CPU time; the judge reaches
-98.9% / 99.7% test accuracy; mean max-probability on 1,000 generated digits 0.932 / 0.929 (0.991 / 0.996 on real
-test digits), every class drawn 58-131 times in 1,000.
+Measured (2 shared cores, one thread; seeds 0 and 1): 3,450 GAN steps and the judge in 38-41 s of CPU time;
+the judge reaches 98.9% / 99.7% test accuracy; mean max-probability on 1,000 generated digits 0.932 / 0.929
+(0.991 / 0.996 on real test digits), every class drawn 58-131 times in 1,000.
 """
 import argparse
 import os
