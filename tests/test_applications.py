@@ -226,7 +226,8 @@ MODELS = [zoo.LeNet5, zoo.AlexNet, zoo.VGG11, zoo.VGG16, zoo.InceptionV1, zoo.Re
 BAD_COMMON = [({"weights": "imagenet"}, "weights"), ({"classes": 0}, "classes"), ({"classes": 2.5}, "classes"),
               ({"input_shape": (8, 8, 3)}, "input_shape"), ({"input_shape": (224, 224)}, "input_shape"),
               ({"input_shape": (None, None, 3)}, "input_shape"), ({"pooling": "avg"}, "pooling"),
-              ({"pooling": "mean", "include_top": False}, "pooling")]
+              ({"pooling": "mean", "include_top": False}, "pooling"),
+              ({"classifier_activation": "softmaxx"}, "classifier_activation")]
 
 
 @pytest.mark.parametrize("build", MODELS, ids=[m.__name__ for m in MODELS])
@@ -240,7 +241,7 @@ def test_bad_argument_error_names_the_model_and_the_argument(build, kwargs, argu
     (zoo.LeNet5, {"width": 0}, "width"), (zoo.VGG16, {"width": -1}, "width"), (zoo.ResNet50, {"width": "x"}, "width"),
     (zoo.InceptionV1, {"large_kernel_size": 7}, "large_kernel_size"), (zoo.AlexNet, {"dropout": 1.0}, "dropout"),
     (zoo.MobileNetV1, {"alpha": 0}, "alpha"), (zoo.MobileNetV1, {"depth_multiplier": 0}, "depth_multiplier"),
-    (zoo.MobileNetV2, {"alpha": None}, "alpha"), (zoo.LeNet5, {"activation": "swish"}, "activation")])
+    (zoo.MobileNetV2, {"alpha": None}, "alpha"), (zoo.LeNet5, {"activation": "swoosh"}, "activation")])
 def test_bad_size_knob_error_names_the_model_and_the_argument(build, kwargs, argument):
     with pytest.raises(ValueError, match=rf"^{build.__name__}: Invalid value for argument `{argument}`"):
         build(**kwargs)

@@ -2,8 +2,7 @@
 classifier, or the pooling Keras offers when `include_top=False`)."""
 import numpy as np
 
-from .. import layers
-from ..models import Input, Model
+from .. import activations, layers
 
 
 def bad_argument(model, name, expected, value):
@@ -57,14 +56,32 @@ def check_multiplier(model, name, value):
     return float(value)
 
 
+def check_activation(model, name, value):
+    """A name ember.activations knows, a callable, or None (linear); returned as given for the layers."""
+    try:
+        activations.get(value)
+    except ValueError:
+        raise bad_argument(model, name, f"one of {sorted(activations._BY_NAME)}, a callable or None",
+                           value) from None
+    return value
+
+
+def check_dropout(model, dropout):
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float, np.number)) or not 0 <= dropout < 1:
+        raise bad_argument(model, "dropout", "a float in [0, 1)", dropout)
+    return float(dropout)
+
+
 def scaled(n, width):
     """n channels or units scaled by a width multiplier, never below one."""
     return max(1, int(round(n * width)))
 
 
-def check_common(model, weights, input_shape, default_shape, min_size, classes, include_top, pooling):
+def check_common(model, weights, input_shape, default_shape, min_size, classes, include_top, pooling,
+                 classifier_activation):
     """The checks every zoo model runs first; returns (input_shape, classes, pooling)."""
     check_weights(model, weights)
+    check_activation(model, "classifier_activation", classifier_activation)
     shape = check_input_shape(model, input_shape, default_shape, min_size)
     return shape, check_classes(model, classes), check_pooling(model, pooling, include_top)
 
@@ -78,8 +95,4 @@ def pooled(x, pooling, name):
     return x
 
 
-def finish(inputs, outputs, name):
-    return Model(inputs, outputs, name=name)
-
-
-__all__ = ["Input", "bad_argument", "check_common", "check_multiplier", "finish", "pooled", "scaled"]
+__all__ = ["bad_argument", "check_activation", "check_common", "check_dropout", "check_multiplier", "pooled", "scaled"]

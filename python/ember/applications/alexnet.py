@@ -1,7 +1,8 @@
 """AlexNet (Krizhevsky et al., 2012) as torchvision builds it (the one-GPU variant of "One weird trick", 2014):
 five convolutions with ReLU, three 3x3/2 max pools, then dropout and two 4096-unit dense layers."""
 from .. import layers
-from ._common import Input, check_common, check_multiplier, finish, pooled, scaled
+from ..models import Input, Model
+from ._common import check_common, check_dropout, check_multiplier, pooled, scaled
 
 
 def AlexNet(input_shape=None, classes=1000, include_top=True, weights=None, pooling=None, width=1.0, dropout=0.5,
@@ -11,11 +12,9 @@ def AlexNet(input_shape=None, classes=1000, include_top=True, weights=None, pool
     convolution and hidden dense layer; smallest input 63x63."""
     model = "AlexNet"
     input_shape, classes, pooling = check_common(model, weights, input_shape, (224, 224, 3), 63, classes,
-                                                 include_top, pooling)
+                                                 include_top, pooling, classifier_activation)
     width = check_multiplier(model, "width", width)
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-        raise ValueError(f"{model}: Invalid value for argument `dropout`. Expected a float in [0, 1). "
-                         f"Received: dropout={dropout!r}")
+    dropout = check_dropout(model, dropout)
     inputs = Input(input_shape, name="input")
     x = layers.ZeroPadding2D(2, name="conv1_pad")(inputs)  # torchvision pads 2 on every side: 224 -> 55
     x = layers.Conv2D(scaled(64, width), 11, strides=4, activation="relu", name="conv1")(x)
@@ -35,4 +34,4 @@ def AlexNet(input_shape=None, classes=1000, include_top=True, weights=None, pool
         x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
     else:
         x = pooled(x, pooling, "")
-    return finish(inputs, x, name)
+    return Model(inputs, x, name=name)

@@ -2,7 +2,8 @@
 norm and ReLU (the paper predates batch norm; torchvision adds it and drops the local response norms), nine
 Inception blocks, no auxiliary classifiers."""
 from .. import layers
-from ._common import Input, bad_argument, check_common, check_multiplier, finish, pooled, scaled
+from ..models import Input, Model
+from ._common import bad_argument, check_common, check_dropout, check_multiplier, pooled, scaled
 
 # (1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool projection) of each block: the paper's table 1
 BLOCKS = {"3a": (64, 96, 128, 16, 32, 32), "3b": (128, 128, 192, 32, 96, 64),
@@ -43,12 +44,11 @@ def InceptionV1(input_shape=None, classes=1000, include_top=True, weights=None, 
     `width` scales every convolution; smallest input 32x32."""
     model = "InceptionV1"
     input_shape, classes, pooling = check_common(model, weights, input_shape, (224, 224, 3), 32, classes,
-                                                 include_top, pooling)
+                                                 include_top, pooling, classifier_activation)
     width = check_multiplier(model, "width", width)
     if large_kernel_size not in (3, 5):
         raise bad_argument(model, "large_kernel_size", "3 (torchvision) or 5 (the paper)", large_kernel_size)
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-        raise bad_argument(model, "dropout", "a float in [0, 1)", dropout)
+    dropout = check_dropout(model, dropout)
     inputs = Input(input_shape, name="input")
     x = layers.ZeroPadding2D(3, name="conv1_pad")(inputs)
     x = conv_bn(x, scaled(64, width), 7, "conv1", strides=2, padding="valid")
@@ -69,4 +69,4 @@ def InceptionV1(input_shape=None, classes=1000, include_top=True, weights=None, 
         x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
     else:
         x = pooled(x, pooling, "")
-    return finish(inputs, x, name)
+    return Model(inputs, x, name=name)

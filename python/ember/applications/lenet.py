@@ -1,6 +1,7 @@
 """LeNet-5 (LeCun et al., 1998): two convolution/subsampling stages, then 120-84-classes dense layers."""
 from .. import layers
-from ._common import Input, bad_argument, check_common, check_multiplier, finish, pooled, scaled
+from ..models import Input, Model
+from ._common import check_activation, check_common, check_multiplier, pooled, scaled
 
 
 def LeNet5(input_shape=None, classes=10, include_top=True, weights=None, pooling=None, width=1.0,
@@ -11,10 +12,9 @@ def LeNet5(input_shape=None, classes=10, include_top=True, weights=None, pooling
     conv and hidden dense layer. Smallest input: 16x16 (28x28 MNIST works as it is)."""
     model = "LeNet5"
     input_shape, classes, pooling = check_common(model, weights, input_shape, (32, 32, 1), 16, classes,
-                                                 include_top, pooling)
+                                                 include_top, pooling, classifier_activation)
     width = check_multiplier(model, "width", width)
-    if activation not in ("relu", "tanh", "sigmoid", "elu"):
-        raise bad_argument(model, "activation", "one of 'relu', 'tanh', 'sigmoid', 'elu'", activation)
+    check_activation(model, "activation", activation)
     inputs = Input(input_shape, name="input")
     x = layers.Conv2D(scaled(6, width), 5, activation=activation, name="conv1")(inputs)
     x = layers.MaxPooling2D(2, name="pool1")(x)
@@ -27,4 +27,4 @@ def LeNet5(input_shape=None, classes=10, include_top=True, weights=None, pooling
         x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
     else:
         x = pooled(x, pooling, "")
-    return finish(inputs, x, name)
+    return Model(inputs, x, name=name)

@@ -2,7 +2,8 @@
 convolutions with batch norm and ReLU6, a width multiplier `alpha`; V2 adds inverted residual blocks (1x1 expand,
 3x3 depthwise, linear 1x1 projection, shortcut where the shape allows). Layer names are Keras'."""
 from .. import layers
-from ._common import Input, bad_argument, check_common, check_multiplier, finish, pooled
+from ..models import Input, Model
+from ._common import bad_argument, check_common, check_dropout, check_multiplier, pooled
 
 # (pointwise filters, strides) of MobileNet's 13 depthwise-separable blocks
 V1_BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1), (512, 1), (512, 1), (512, 1),
@@ -62,12 +63,6 @@ def make_divisible(value, divisor=8):
     return rounded + divisor if rounded < 0.9 * value else rounded
 
 
-def check_dropout(model, dropout):
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-        raise bad_argument(model, "dropout", "a float in [0, 1)", dropout)
-    return float(dropout)
-
-
 def MobileNetV1(input_shape=None, alpha=1.0, depth_multiplier=1, dropout=1e-3, include_top=True, weights=None,
                 pooling=None, classes=1000, classifier_activation="softmax", name="mobilenet"):
     """MobileNet: a 3x3/2 convolution and 13 depthwise-separable blocks; 4,253,864 parameters at 224x224x3,
@@ -75,7 +70,7 @@ def MobileNetV1(input_shape=None, alpha=1.0, depth_multiplier=1, dropout=1e-3, i
     channels, `depth_multiplier` the depthwise convolutions' outputs; smallest input 32x32."""
     model = "MobileNetV1"
     input_shape, classes, pooling = check_common(model, weights, input_shape, (224, 224, 3), 32, classes,
-                                                 include_top, pooling)
+                                                 include_top, pooling, classifier_activation)
     alpha = check_multiplier(model, "alpha", alpha)
     dropout = check_dropout(model, dropout)
     if isinstance(depth_multiplier, bool) or not isinstance(depth_multiplier, int) or depth_multiplier < 1:
@@ -95,7 +90,7 @@ def MobileNetV1(input_shape=None, alpha=1.0, depth_multiplier=1, dropout=1e-3, i
         x = layers.Activation(classifier_activation, name="predictions")(x)
     else:
         x = pooled(x, pooling, "")
-    return finish(inputs, x, name)
+    return Model(inputs, x, name=name)
 
 
 def MobileNetV2(input_shape=None, alpha=1.0, include_top=True, weights=None, pooling=None, classes=1000,
@@ -106,7 +101,7 @@ def MobileNetV2(input_shape=None, alpha=1.0, include_top=True, weights=None, poo
     input 32x32."""
     model = "MobileNetV2"
     input_shape, classes, pooling = check_common(model, weights, input_shape, (224, 224, 3), 32, classes,
-                                                 include_top, pooling)
+                                                 include_top, pooling, classifier_activation)
     alpha = check_multiplier(model, "alpha", alpha)
     inputs = Input(input_shape, name="input")
     x = layers.Conv2D(make_divisible(32 * alpha), 3, strides=2, padding="same", use_bias=False, name="Conv1")(inputs)
@@ -128,4 +123,4 @@ def MobileNetV2(input_shape=None, alpha=1.0, include_top=True, weights=None, poo
         x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
     else:
         x = pooled(x, pooling, "")
-    return finish(inputs, x, name)
+    return Model(inputs, x, name=name)

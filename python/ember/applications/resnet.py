@@ -2,7 +2,8 @@
 convolutions) as torchvision does, ResNet50 bottleneck blocks (1x1 down, 3x3, 1x1 up by 4) as Keras does; the
 blocks are public for building other depths."""
 from .. import layers
-from ._common import Input, check_common, check_multiplier, finish, pooled, scaled
+from ..models import Input, Model
+from ._common import check_common, check_multiplier, pooled, scaled
 
 BN_EPSILON = 1.001e-5  # Keras' ResNet value (torchvision's 1e-5); it changes no parameter count
 
@@ -48,7 +49,7 @@ def bottleneck_block(x, filters, strides=1, expansion=4, use_bias=True, name="bl
 def resnet(model, block, stage_blocks, use_bias, input_shape, classes, include_top, weights, pooling, width,
            classifier_activation, name):
     input_shape, classes, pooling = check_common(model, weights, input_shape, (224, 224, 3), 32, classes,
-                                                 include_top, pooling)
+                                                 include_top, pooling, classifier_activation)
     width = check_multiplier(model, "width", width)
     inputs = Input(input_shape, name="input")
     # the stem: 7x7/2 convolution and 3x3/2 max pool, padded explicitly as both Keras and torchvision do
@@ -68,7 +69,7 @@ def resnet(model, block, stage_blocks, use_bias, input_shape, classes, include_t
         x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
     else:
         x = pooled(x, pooling, "")
-    return finish(inputs, x, name)
+    return Model(inputs, x, name=name)
 
 
 def ResNet18(input_shape=None, classes=1000, include_top=True, weights=None, pooling=None, width=1.0,

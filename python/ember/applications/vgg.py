@@ -1,7 +1,8 @@
 """VGG (Simonyan & Zisserman, 2014) as Keras builds VGG16: 3x3 "same" convolutions with ReLU in blocks, each block
 closed by a 2x2 max pool, then Flatten and two 4096-unit dense layers. No batch norm, no dropout (as Keras)."""
 from .. import layers
-from ._common import Input, check_common, check_multiplier, finish, pooled, scaled
+from ..models import Input, Model
+from ._common import check_common, check_multiplier, pooled, scaled
 
 # filters of each block's convolutions ("A" is VGG11, "D" VGG16 in the paper's table 1)
 VGG11_BLOCKS = ((64,), (128,), (256, 256), (512, 512), (512, 512))
@@ -10,7 +11,7 @@ VGG16_BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 51
 
 def vgg(model, blocks, input_shape, classes, include_top, weights, pooling, width, classifier_activation, name):
     input_shape, classes, pooling = check_common(model, weights, input_shape, (224, 224, 3), 32, classes,
-                                                 include_top, pooling)
+                                                 include_top, pooling, classifier_activation)
     width = check_multiplier(model, "width", width)
     inputs = Input(input_shape, name="input")
     x = inputs
@@ -26,7 +27,7 @@ def vgg(model, blocks, input_shape, classes, include_top, weights, pooling, widt
         x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
     else:
         x = pooled(x, pooling, "")
-    return finish(inputs, x, name)
+    return Model(inputs, x, name=name)
 
 
 def VGG11(input_shape=None, classes=1000, include_top=True, weights=None, pooling=None, width=1.0,
