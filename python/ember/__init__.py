@@ -19,6 +19,7 @@ from . import callbacks, data, datasets, losses, metrics, optimizers, saving, sc
 from .saving import load_model  # noqa: E402
 from .models import Input, Model, Sequential  # noqa: E402
 from .models import GAN  # noqa: E402
+from . import applications, onnx  # noqa: E402  (onnx imports the onnx package only when exporting)
 from . import distributed  # noqa: E402  (needs models: fit(distributed=True) hooks into the Trainer)
 
 __version__ = "0.1.0"
