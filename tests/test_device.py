@@ -100,15 +100,16 @@ def test_why_unavailable_when_the_extension_was_not_built(no_extension):
 @pytest.mark.parametrize("because", ["no CUDA compiler found", "EMBER_CUDA=OFF", "EMBER_SANITIZE builds ember._C only"])
 def test_why_unavailable_quotes_the_builds_record_of_why_cuda_was_skipped(no_extension, monkeypatch, because):
     _build_record(monkeypatch, CUDA_BUILT=False, CUDA_COMPILER="", CUDA_SKIPPED_BECAUSE=because)
-    assert ember.cuda.why_unavailable() == (f"ember was built without CUDA: the extension ember._cuda is missing "
-                                            f"({because}); reinstall with nvcc on PATH: pip install . "
-                                            f"-Ccmake.define.EMBER_CUDA=ON")
+    # the first cause; CuPy's absence (as in a fresh venv) may follow after "; "
+    assert ember.cuda.why_unavailable().startswith(f"ember was built without CUDA: the extension ember._cuda is "
+                                                   f"missing ({because}); reinstall with nvcc on PATH: pip install . "
+                                                   f"-Ccmake.define.EMBER_CUDA=ON")
 
 
 def test_why_unavailable_when_a_built_extension_is_missing_from_the_install(no_extension, monkeypatch):
     _build_record(monkeypatch, CUDA_BUILT=True, CUDA_COMPILER="/usr/local/cuda/bin/nvcc", CUDA_SKIPPED_BECAUSE="")
-    assert ember.cuda.why_unavailable() == ("the extension ember._cuda is missing from this install, although it was "
-                                            "built (with /usr/local/cuda/bin/nvcc): reinstall ember")
+    assert ember.cuda.why_unavailable().startswith("the extension ember._cuda is missing from this install, although "
+                                                   "it was built (with /usr/local/cuda/bin/nvcc): reinstall ember")
 
 
 def test_why_unavailable_without_a_build_record(no_extension, monkeypatch):
