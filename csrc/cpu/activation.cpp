@@ -4,12 +4,12 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
-#include <numeric>
 #include <type_traits>
 #include <vector>
 
 #include "../common/parallel.h"
 #include "activation_kernels.h"
+#include "column_sums.h"  // strip_span
 
 namespace ember {
 namespace {
@@ -144,7 +144,7 @@ void bias_activation_forward(const Activation* act, int64_t rows, int64_t cols, 
                              T alpha) {
     const int64_t n = rows * cols;
     if (n == 0) return;
-    const int64_t span = cols >= 256 ? cols : cols / std::gcd(cols, int64_t(16)) * 16;
+    const int64_t span = strip_span(cols);
     std::vector<T> pattern(size_t(span), T(0));
     if (bias)
         for (int64_t k = 0; k < span; ++k) pattern[size_t(k)] = bias[k % cols];

@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <memory>
-#include <numeric>
 
 #include "../common/parallel.h"
 
@@ -39,8 +38,7 @@ void sum_block(int64_t r0, int64_t r1, int64_t cols, int64_t span, const T* a, T
 template <typename T>
 void column_sums(int64_t rows, int64_t cols, const T* a, T* out) {
     if (cols == 0) return;
-    // Wide rows are full-width vectors already (and a strip of 16 rows of them would not stay in L1).
-    const int64_t span = cols >= 256 ? cols : cols / std::gcd(cols, int64_t(16)) * 16;
+    const int64_t span = strip_span(cols);
     const int64_t blocks = std::max<int64_t>(1, (rows + kBlockRows - 1) / kBlockRows);
     auto partial = std::unique_ptr<T[]>(new T[size_t(blocks * cols)]);
     const int threads = rows * cols < (int64_t(1) << 16) ? 1 : get_num_threads();

@@ -2,8 +2,14 @@
 #pragma once
 
 #include <cstdint>
+#include <numeric>
 
 namespace ember {
+
+// Elements per strip for row-wise work on a row-major (rows, cols) matrix: lcm(cols, 16), a whole number of rows
+// that is also a whole number of 16-lane vectors, so a per-column pattern repeats per strip and the inner loop is
+// full-width whatever cols is (6 columns: 48); one row when rows are wide (256+), which vectorize as they are.
+inline int64_t strip_span(int64_t cols) { return cols >= 256 ? cols : cols / std::gcd(cols, int64_t(16)) * 16; }
 
 // out[c] = sum over r of a[r * cols + c], in a fixed order whatever the thread count.
 template <typename T>
