@@ -144,9 +144,14 @@ void lstm_forward_binding(const py::handle& x, const py::handle& h0, const py::h
     const bool has_bias = !bias.is_none();
     if (has_bias) a.add("bias", bias, {4 * d.H});
     a.set_mask(mask);
+    const bool training = !gates.is_none();
     a.add("h", h, {d.T, d.B, d.H}, true);
-    a.add("c", c, {d.T, d.B, d.H}, true);
-    a.add("gates", gates, {d.T, d.B, 4 * d.H}, true);
+    if (training) {
+        a.add("c", c, {d.T, d.B, d.H}, true);
+        a.add("gates", gates, {d.T, d.B, 4 * d.H}, true);
+    } else {
+        a.add("c", c, {d.B, d.H}, true);  // inference: the final cell state only
+    }
     const DType dt = a.check();
     py::gil_scoped_release release;
     dispatch(dt, [&](auto t) {
@@ -154,7 +159,7 @@ void lstm_forward_binding(const py::handle& x, const py::handle& h0, const py::h
         const auto& i = a.in;
         lstm_forward<T>(d, i[0].cptr<T>(), i[1].cptr<T>(), i[2].cptr<T>(), i[3].cptr<T>(), i[4].cptr<T>(),
                         opt_ptr<T>(has_bias ? &i[5] : nullptr), a.mask, a.out[0].ptr<T>(), a.out[1].ptr<T>(),
-                        a.out[2].ptr<T>());
+                        training ? a.out[2].ptr<T>() : nullptr);
     });
 }
 
@@ -261,7 +266,8 @@ void bind_rnn(py::module_& m) {
           "Backpropagation through time of simple_rnn_forward; h is its output.");
     m.def("lstm_forward", &lstm_forward_binding, arg("x"), arg("h0"), arg("c0"), arg("kernel"),
           arg("recurrent_kernel"), arg("bias"), arg("mask"), arg("h"), arg("c"), arg("gates"),
-          "h, c (T, B, H) and gates (T, B, 4H) [i, f, g, o] after their nonlinearities; bias (4H,) or None.");
+          "h, c (T, B, H) and gates (T, B, 4H) [i, f, g, o] after their nonlinearities; bias (4H,) or None. "
+          "gates None: inference, c (B, H) receives the final cell state only.");
     m.def("lstm_backward", &lstm_backward_binding, arg("grad_h"), arg("grad_c"), arg("x"), arg("h0"), arg("c0"),
           arg("kernel"), arg("recurrent_kernel"), arg("mask"), arg("h"), arg("c"), arg("gates"), arg("grad_x"),
           arg("grad_h0"), arg("grad_c0"), arg("grad_kernel"), arg("grad_recurrent_kernel"), arg("grad_bias"),

@@ -30,7 +30,8 @@ void simple_rnn_backward(const RnnDims& d, const T* grad_h, const T* x, const T*
                          const T* recurrent, bool relu, const uint8_t* mask, const T* h, T* grad_x, T* grad_h0,
                          T* grad_kernel, T* grad_recurrent, T* grad_bias);
 
-// gates (T, B, 4H): i, f, g, o after their nonlinearities.
+// gates (T, B, 4H): i, f, g, o after their nonlinearities. gates null: inference, nothing kept for a backward
+// pass, c (B, H) receives the final cell state only.
 template <typename T>
 void lstm_forward(const RnnDims& d, const T* x, const T* h0, const T* c0, const T* kernel, const T* recurrent,
                   const T* bias, const uint8_t* mask, T* h, T* c, T* gates);

@@ -226,6 +226,15 @@ def lstm_forward(x, h0, c0, kernel, recurrent_kernel, bias, mask):
     return h, c, gates
 
 
+def lstm_inference(x, h0, c0, kernel, recurrent_kernel, bias, mask):
+    """lstm_forward's h and final cell state, keeping nothing for a backward pass (no gates, no c history)."""
+    x, h0, c0, kernel, recurrent_kernel, bias = _contiguous(x, h0, c0, kernel, recurrent_kernel, bias)
+    h = np.empty(x.shape[:2] + h0.shape[1:], dtype=x.dtype)
+    c_last = np.empty_like(h0)
+    _C.lstm_forward(x, h0, c0, kernel, recurrent_kernel, bias, _mask(mask), h, c_last, None)
+    return h, c_last
+
+
 def lstm_backward(grad_h, grad_c, x, h0, c0, kernel, recurrent_kernel, mask, h, c, gates):
     arrays = _contiguous(grad_h, grad_c, x, h0, c0, kernel, recurrent_kernel)
     h, c, gates = _contiguous(h, c, gates)
