@@ -190,9 +190,11 @@ void lstm_backward(const RnnDims& d, const T* grad_h, const T* grad_c, const T* 
     base.dh_rec = dh_rec;
     base.ld_dh_rec = padded_ld(H);
     base.ld_dz = ldz;
-    for_unit_blocks(H, ut.nr, B * G * H, [&](int64_t j0, int64_t j1) {
-        ut.pack(j0, j1);  // this thread's panels
+    const StepSplit split = step_split(B, H, ut.nr, B * G * H);
+    auto pack = [&](int64_t j0, int64_t j1) { ut.pack(j0, j1); };
+    for_step_blocks(split, B, H, ut.nr, pack, [&](int64_t b0, int64_t b1, int64_t j0, int64_t j1) {
         RnnStep<T> s = base;
+        const int64_t rows = b1 - b0;
         T* dh = carry;
         T* dh_prev = dh + B * H;
         for (int64_t t = d.T - 1; t >= 0; --t) {
@@ -205,15 +207,15 @@ void lstm_backward(const RnnDims& d, const T* grad_h, const T* grad_c, const T* 
             s.gates = const_cast<T*>(gates + t * B * G);
             s.dz = dz + t * B * ldz;
             s.mask = mask_row(mask, t, B);
-            cells.lstm_backward(s, 0, B, j0, j1);
-            step_barrier();
+            cells.lstm_backward(s, b0, b1, j0, j1);
+            if (!split.by_rows) step_barrier();  // by units, the product needs every thread's dz[t]
             if (t > 0) {  // step t - 1's inputs, while the GEMM runs
-                for (int64_t g = 0; g < 4; ++g) prefetch_cols(s.gates - B * G + g * H, B, G, j0, j1);
-                prefetch_cols(s.c - B * H, B, H, j0, j1);
-                prefetch_cols(s.grad_h - B * H, B, H, j0, j1);
-                prefetch_cols(s.grad_c - B * H, B, H, j0, j1);
+                for (int64_t g = 0; g < 4; ++g) prefetch_cols(s.gates - B * G + b0 * G + g * H, rows, G, j0, j1);
+                prefetch_cols(s.c - B * H + b0 * H, rows, H, j0, j1);
+                prefetch_cols(s.grad_h - B * H + b0 * H, rows, H, j0, j1);
+                prefetch_cols(s.grad_c - B * H + b0 * H, rows, H, j0, j1);
             }
-            ut.multiply(B, s.dz, ldz, 0, j0, j1, dh_rec + j0, s.ld_dh_rec, 0, G);
+            ut.multiply(rows, s.dz + b0 * ldz, ldz, 0, j0, j1, dh_rec + b0 * s.ld_dh_rec + j0, s.ld_dh_rec, 0, G);
             std::swap(dh, dh_prev);
         }
     });
