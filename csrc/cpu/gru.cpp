@@ -32,26 +32,31 @@ void gru_forward(const RnnDims& d, const T* x, const T* h0, const T* kernel, con
     base.rec = rec;
     base.ld_rec = padded_ld(G);
     base.rh = rh;
-    for_unit_blocks(H, u.nr, B * G * H, [&](int64_t j0, int64_t j1) {
+    // U is packed above: nothing for the threads to pack (see rnn_common.h for the two splits)
+    const StepSplit split = step_split(B, H, u.nr, B * G * H);
+    for_step_blocks(split, B, H, u.nr, [](int64_t, int64_t) {}, [&](int64_t b0, int64_t b1, int64_t j0, int64_t j1) {
         RnnStep<T> s = base;
+        const int64_t rows = b1 - b0;
         for (int64_t t = 0; t < d.T; ++t) {
             s.h_prev = t ? h + (t - 1) * B * H : h0;
             s.h = h + t * B * H;
             s.gates = gates + t * B * S;
             s.mask = mask ? mask + t * B : nullptr;
+            const T* hp = s.h_prev + b0 * H;
+            T* rec_rows = rec + b0 * s.ld_rec;
             if (reset_after) {
                 for (int64_t g = 0; g < 3; ++g)
-                    u.multiply(B, s.h_prev, H, g, j0, j1, rec + g * H + j0, s.ld_rec, 0, H);
-                cells.gru_forward(s, 0, B, j0, j1);
+                    u.multiply(rows, hp, H, g, j0, j1, rec_rows + g * H + j0, s.ld_rec, 0, H);
+                cells.gru_forward(s, b0, b1, j0, j1);
             } else {
                 for (int64_t g = 0; g < 2; ++g)
-                    u.multiply(B, s.h_prev, H, g, j0, j1, rec + g * H + j0, s.ld_rec, 0, H);
-                cells.gru_forward_zr(s, 0, B, j0, j1);
-                step_barrier();  // (r * h') U_h needs every unit of r * h'
-                u.multiply(B, rh, H, 2, j0, j1, s.gates + 3 * H + j0, S, 0, H);
-                cells.gru_forward_h(s, 0, B, j0, j1);
+                    u.multiply(rows, hp, H, g, j0, j1, rec_rows + g * H + j0, s.ld_rec, 0, H);
+                cells.gru_forward_zr(s, b0, b1, j0, j1);
+                if (!split.by_rows) step_barrier();  // by units, (r * h') U_h needs every unit of r * h'
+                u.multiply(rows, rh + b0 * H, H, 2, j0, j1, s.gates + b0 * S + 3 * H + j0, S, 0, H);
+                cells.gru_forward_h(s, b0, b1, j0, j1);
             }
-            step_barrier();
+            if (!split.by_rows) step_barrier();
         }
     });
 }
@@ -80,8 +85,10 @@ void gru_backward(const RnnDims& d, const T* grad_h, const T* x, const T* h0, co
     base.ld_dh_rec = padded_ld(H);
     base.drh = drh;
     base.ld_dz = ldz;
-    for_unit_blocks(H, ut.nr, B * G * H, [&](int64_t j0, int64_t j1) {
+    const StepSplit split = step_split(B, H, ut.nr, B * G * H);
+    for_step_blocks(split, B, H, ut.nr, [](int64_t, int64_t) {}, [&](int64_t b0, int64_t b1, int64_t j0, int64_t j1) {
         RnnStep<T> s = base;
+        const int64_t rows = b1 - b0;
         T* dh = carry;
         T* dh_prev = dh + B * H;
         for (int64_t t = d.T - 1; t >= 0; --t) {
@@ -92,19 +99,20 @@ void gru_backward(const RnnDims& d, const T* grad_h, const T* x, const T* h0, co
             s.gates = const_cast<T*>(gates + t * B * S);  // read only in the backward passes
             s.dz = dz + t * B * ldz;
             s.mask = mask ? mask + t * B : nullptr;
+            T* dh_rec_rows = dh_rec + b0 * s.ld_dh_rec;
             if (reset_after) {
                 s.dz_rec = dz_rec + t * B * ldz;
-                cells.gru_backward(s, 0, B, j0, j1);
-                step_barrier();
-                ut.multiply(B, s.dz_rec, ldz, 0, j0, j1, dh_rec + j0, s.ld_dh_rec, 0, G);
+                cells.gru_backward(s, b0, b1, j0, j1);
+                if (!split.by_rows) step_barrier();  // by units, the product needs every thread's dz_rec[t]
+                ut.multiply(rows, s.dz_rec + b0 * ldz, ldz, 0, j0, j1, dh_rec_rows + j0, s.ld_dh_rec, 0, G);
             } else {
                 s.rh = rh + t * B * H;
-                cells.gru_backward_zh(s, 0, B, j0, j1);
-                step_barrier();
-                ut.multiply(B, s.dz + 2 * H, ldz, 0, j0, j1, drh + j0, H, 2 * H, H);
-                cells.gru_backward_r(s, 0, B, j0, j1);
-                step_barrier();
-                ut.multiply(B, s.dz, ldz, 0, j0, j1, dh_rec + j0, s.ld_dh_rec, 0, 2 * H);
+                cells.gru_backward_zh(s, b0, b1, j0, j1);
+                if (!split.by_rows) step_barrier();
+                ut.multiply(rows, s.dz + b0 * ldz + 2 * H, ldz, 0, j0, j1, drh + b0 * H + j0, H, 2 * H, H);
+                cells.gru_backward_r(s, b0, b1, j0, j1);
+                if (!split.by_rows) step_barrier();
+                ut.multiply(rows, s.dz + b0 * ldz, ldz, 0, j0, j1, dh_rec_rows + j0, s.ld_dh_rec, 0, 2 * H);
             }
             std::swap(dh, dh_prev);
         }

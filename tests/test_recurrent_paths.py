@@ -1,6 +1,7 @@
-"""The native LSTM forward's paths: inference (no history kept) and training agree, and the shapes that switch
-on the per-step input projection (batch >= 16) and the split of the batch's rows among threads (>= 12 rows per
-thread) give the reference's results, bit-identical whatever the thread count."""
+"""The native recurrent kernels' paths: the LSTM's inference (no history kept) and training forward agree, and the
+shapes that switch on the LSTM's per-step input projection (batch >= 16) and the split of the batch's rows among
+threads (>= 12 rows per thread; LSTM and GRU, forward and backward) give the reference's results, bit-identical
+whatever the thread count."""
 import numpy as np
 import pytest
 
@@ -69,3 +70,40 @@ def test_the_row_split_gives_the_same_bits_on_one_and_two_threads(shape):
     args, mask = _inputs(shape, "float32", masked=True, seed=1)
     for a, b in zip(_forward_backward(args, mask, 1), _forward_backward(args, mask, 2)):
         np.testing.assert_array_equal(a, b)
+
+
+def _gru_inputs(shape, reset_after, seed=2):
+    T, B, I, H = shape
+    rng = np.random.default_rng(seed)
+    bias = rng.standard_normal((2, 3 * H) if reset_after else 3 * H)
+    args = [rng.standard_normal((B, T, I)), rng.standard_normal((B, H)), 0.3 * rng.standard_normal((I, 3 * H)),
+            0.3 * rng.standard_normal((H, 3 * H)), bias]
+    return [a.astype(np.float32) for a in args], rng.random((B, T)) > 0.3
+
+
+def _gru_forward_backward(args, mask, reset_after, threads):
+    previous = ember.get_num_threads()
+    ember.set_num_threads(threads)
+    try:
+        tensors = [ember.tensor(a, dtype=a.dtype, requires_grad=True) for a in args]
+        with ember.use_backend("cpu"):
+            outputs = ops.gru(*tensors, reset_after=reset_after, mask=mask)
+            loss = sum((o * ember.tensor(np.linspace(-1, 1, o.size).reshape(o.shape), dtype=o.dtype)).sum()
+                       for o in outputs)
+            loss.backward()
+        return [o.numpy() for o in outputs] + [t.grad.numpy() for t in tensors]
+    finally:
+        ember.set_num_threads(previous)
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+@pytest.mark.parametrize("shape", [(4, 30, 16, 96), (3, 48, 5, 64)], ids=str)
+def test_the_gru_row_split_gives_the_reference_and_the_same_bits_on_one_and_two_threads(shape, reset_after):
+    args, mask = _gru_inputs(shape, reset_after)
+    one = _gru_forward_backward(args, mask, reset_after, 1)
+    two = _gru_forward_backward(args, mask, reset_after, 2)
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+    h, _ = ref.gru_forward(np.ascontiguousarray(args[0].transpose(1, 0, 2)), *args[1:], reset_after,
+                           np.ascontiguousarray(mask.T))
+    np.testing.assert_allclose(two[0], h.transpose(1, 0, 2), rtol=1e-5, atol=1e-5)
