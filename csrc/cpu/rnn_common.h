@@ -82,37 +82,14 @@ struct PackedGates {
 // Below this many multiply-adds per step the steps run on one thread: a barrier would cost more.
 constexpr int64_t kParallelStepMacs = int64_t(1) << 18;
 
-// Runs body(j0, j1) once on each of up to get_num_threads() threads, inside one parallel region for the
-// whole sequence: thread i owns units [j0, j1) (whole panels of nr) of every gate for all rows, computes
-// their recurrent products and their pointwise pass, and calls step_barrier() where it needs other threads'
-// units (the full h_{t-1} of a step, the full dz[t]). One fork per sequence instead of one (or two) per step;
-// every element is computed by the same code whatever the split, so results do not depend on the thread count.
-template <class F>
-void for_unit_blocks(int64_t H, int64_t nr, int64_t macs_per_step, F&& body) {
-    const int64_t panels = (H + nr - 1) / nr;
-    const int nt = macs_per_step >= kParallelStepMacs ? int(std::min<int64_t>(get_num_threads(), panels)) : 1;
-    if (nt <= 1) {
-        body(int64_t(0), H);
-        return;
-    }
-#pragma omp parallel num_threads(nt)
-    {
-#ifdef _OPENMP
-        const int64_t i = omp_get_thread_num(), n = omp_get_num_threads();
-#else
-        const int64_t i = 0, n = 1;
-#endif
-        int64_t lo, hi;
-        split_range(panels, n, i, lo, hi);
-        body(std::min(H, lo * nr), std::min(H, hi * nr));  // every thread has a panel: all reach the barriers
-    }
-}
-
-// How one sequence's steps are shared among threads. By units (for_unit_blocks): every step needs the whole
-// h_{t-1}, so the threads meet at a barrier per step, but each streams only its share of U. By rows: the rows
-// of a batch never meet in a recurrent layer, so a thread that owns rows [b0, b1) of every step runs the whole
-// sequence without waiting for anyone (one barrier, after the packing); each streams all of U, from L2 or L3.
-// LSTM forward (2 threads), per-step barriers and their waits were 6% of the time at B = 64, H = 256.
+// How one sequence's steps are shared among threads, inside one parallel region for the whole sequence (one fork
+// per sequence instead of one or two per step). By units: thread i owns units [j0, j1) (whole panels of nr) of
+// every gate for all rows, computes their recurrent products and pointwise passes, and calls step_barrier() where
+// it needs other threads' units (the full h_{t-1} of a step, the full dz[t]); each streams only its share of U.
+// By rows: the rows of a batch never meet in a recurrent layer, so a thread that owns rows [b0, b1) of every step
+// runs the whole sequence without waiting for anyone (one barrier, after the packing); each streams all of U,
+// from L2 or L3. LSTM forward (2 threads): per-step barriers and their waits were 6% of the time at B = 64,
+// H = 256. Every element is computed by the same code whatever the split, so results do not depend on it.
 struct StepSplit {
     int threads = 1;
     bool by_rows = false;
@@ -168,6 +145,15 @@ void for_step_blocks(const StepSplit& sp, int64_t B, int64_t H, int64_t nr, Pack
             body(int64_t(0), B, j0, j1);  // every thread has a panel: all reach the barriers
         }
     }
+}
+
+// The split by units only (SimpleRNN): body(j0, j1) on each thread, one thread below kParallelStepMacs.
+template <class F>
+void for_unit_blocks(int64_t H, int64_t nr, int64_t macs_per_step, F&& body) {
+    StepSplit sp;
+    if (macs_per_step >= kParallelStepMacs) sp.threads = int(std::min<int64_t>(get_num_threads(), (H + nr - 1) / nr));
+    for_step_blocks(sp, int64_t(0), H, nr, [](int64_t, int64_t) {},
+                    [&](int64_t, int64_t, int64_t j0, int64_t j1) { body(j0, j1); });
 }
 
 // Asks for the columns [j0, j1) of `rows` rows (row stride ld) to be brought into L2 ahead of the pass that
