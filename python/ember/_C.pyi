@@ -77,8 +77,9 @@ def simple_rnn_backward(grad_h: np.ndarray, x: np.ndarray, h0: np.ndarray, kerne
                         grad_recurrent_kernel: np.ndarray, grad_bias: np.ndarray) -> None: ...
 def lstm_forward(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, kernel: np.ndarray, recurrent_kernel: np.ndarray,
                  bias: np.ndarray | None, mask: np.ndarray | None, h: np.ndarray, c: np.ndarray,
-                 gates: np.ndarray) -> None:
-    """gates (T, B, 4H): [i, f, g, o] after their nonlinearities."""
+                 gates: np.ndarray | None) -> None:
+    """gates (T, B, 4H): [i, f, g, o] after their nonlinearities. gates None: inference, c (B, H) receives the
+    final cell state only."""
 
 def lstm_backward(grad_h: np.ndarray, grad_c: np.ndarray, x: np.ndarray, h0: np.ndarray, c0: np.ndarray,
                   kernel: np.ndarray, recurrent_kernel: np.ndarray, mask: np.ndarray | None, h: np.ndarray,
