@@ -128,7 +128,7 @@ void lstm_forward(const RnnDims& d, const T* x, const T* h0, const T* c0, const 
     T* step_gates = training ? gates : scratch<T>(kWork2, size_t((fused ? 1 : d.T) * B * G));
     T* c_ring = training ? c : scratch<T>(kCarry, size_t(2 * B * H));
     const int64_t gates_stride = training || !fused ? B * G : 0;
-    const int64_t c_stride = training ? B * H : 0;
+    auto c_at = [&](int64_t t) { return c_ring + (training ? t : t % 2) * B * H; };  // inference: row t % 2
     if (!fused) gemm<T>(d.T * B, G, I, T(1), x, I, 1, kernel, G, 1, T(0), step_gates, G, 1);
     RnnStep<T> base;
     base.H = H;
@@ -144,12 +144,10 @@ void lstm_forward(const RnnDims& d, const T* x, const T* h0, const T* c0, const 
         RnnStep<T> s = base;
         const int64_t rows = b1 - b0;
         for (int64_t t = 0; t < d.T; ++t) {
-            // inference: c of step t in row t % 2 of the ring
-            const int64_t ct = training ? t * c_stride : (t % 2) * B * H;
             s.h_prev = t ? h + (t - 1) * B * H : h0;
-            s.c_prev = t ? c_ring + (training ? (t - 1) * c_stride : ((t - 1) % 2) * B * H) : c0;
+            s.c_prev = t ? c_at(t - 1) : c0;
             s.h = h + t * B * H;
-            s.c = c_ring + ct;
+            s.c = c_at(t);
             s.gates = step_gates + t * gates_stride;
             s.mask = mask_row(mask, t, B);
             if (fused) {  // this step's x W for the thread's rows and units, straight into the gates
@@ -165,7 +163,7 @@ void lstm_forward(const RnnDims& d, const T* x, const T* h0, const T* c0, const 
         }
     });
     if (!training) {
-        const T* last = d.T ? c_ring + ((d.T - 1) % 2) * B * H : c0;
+        const T* last = d.T ? c_at(d.T - 1) : c0;
         std::copy(last, last + B * H, c);
     }
 }

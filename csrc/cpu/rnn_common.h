@@ -54,7 +54,7 @@ struct PackedGates {
     int64_t rs_b = 0, cs_b = 0;
 
     // B(kk, g * width + j) = b[kk * rs_b + (g * width + j) * cs_b]. With pack_now false, nothing is packed
-    // until pack() is called: inside for_unit_blocks each thread packs the panels it alone reads (its units
+    // until pack() is called: inside for_step_blocks each thread packs the panels it alone reads (its units
     // of every gate), in parallel and into its own L2, with no barrier needed before its first product.
     PackedGates(int64_t k_, int64_t gates_, int64_t width_, const T* b_, int64_t rs_b_, int64_t cs_b_,
                 bool pack_now = true, ScratchSlot slot = kPacked)
@@ -147,12 +147,10 @@ void for_step_blocks(const StepSplit& sp, int64_t B, int64_t H, int64_t nr, Pack
     }
 }
 
-// The split by units only (SimpleRNN): body(j0, j1) on each thread, one thread below kParallelStepMacs.
+// The split by units only (SimpleRNN): body(j0, j1) on each thread. A batch of 0 rows is never split by rows.
 template <class F>
 void for_unit_blocks(int64_t H, int64_t nr, int64_t macs_per_step, F&& body) {
-    StepSplit sp;
-    if (macs_per_step >= kParallelStepMacs) sp.threads = int(std::min<int64_t>(get_num_threads(), (H + nr - 1) / nr));
-    for_step_blocks(sp, int64_t(0), H, nr, [](int64_t, int64_t) {},
+    for_step_blocks(step_split(0, H, nr, macs_per_step), int64_t(0), H, nr, [](int64_t, int64_t) {},
                     [&](int64_t, int64_t, int64_t j0, int64_t j1) { body(j0, j1); });
 }
 

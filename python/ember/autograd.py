@@ -59,10 +59,16 @@ def record(op, out, inputs, backward_fn):
     return record_outputs(op, [out], inputs, lambda grads: backward_fn(grads[0]))[0]
 
 
+def will_record(inputs):
+    """Whether an op on `inputs` records a graph node: gradients are on and some input requires one. Ops may
+    skip keeping what only their backward needs when it is False."""
+    return is_grad_enabled() and any(t.requires_grad for t in inputs)
+
+
 def record_outputs(op, outs, inputs, backward_fn):
     """Attach one node to every tensor of `outs`: `backward_fn` takes a list with one gradient per output (None
     where none arrived; at least one did) and returns one gradient per input. Returns `outs`."""
-    if is_grad_enabled() and any(t.requires_grad for t in inputs):
+    if will_record(inputs):
         node = Node(op, inputs, backward_fn, len(outs))
         for index, out in enumerate(outs):
             out._requires_grad = True

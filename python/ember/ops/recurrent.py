@@ -7,7 +7,7 @@ and no zero gradients of it are summed.
 """
 import numpy as np
 
-from ..autograd import is_grad_enabled, record_outputs
+from ..autograd import record_outputs, will_record
 from ._util import Tensor, kernels, require_float, require_rank, wrap
 
 
@@ -164,7 +164,7 @@ def lstm(x, h0, c0, kernel, recurrent_kernel, bias=None, mask=None):
         return _empty_batch("lstm", x, units, 2, inputs)
     backend, xt, xp = kernels(x), _time_major(x), x._xp
     weights = (kernel._data, recurrent_kernel._data)
-    if hasattr(backend, "lstm_inference") and not (is_grad_enabled() and any(t.requires_grad for t in inputs)):
+    if hasattr(backend, "lstm_inference") and not will_record(inputs):
         h, c_last = backend.lstm_inference(xt, h0._data, c0._data, *weights, _data(bias), m)
         return tuple(_sequence_results(xp, h) + [wrap(c_last)])
     h, c, gates = backend.lstm_forward(xt, h0._data, c0._data, *weights, _data(bias), m)
