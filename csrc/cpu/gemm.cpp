@@ -43,7 +43,7 @@ GemmKernel<T> generic_kernel() {
     // No in-place A for the big products: without explicit SIMD, only the packed layout lets the compiler
     // vectorize. gemm_panels still uses fn_rows (correct, if slow, here).
     GemmKernel<T> k = make_gemm_kernel<Scalar<T>, 4, 8>("generic", 256, 512, 256);
-    k.fn_direct = nullptr;
+    k.in_place_a = false;
     return k;
 }
 
@@ -108,16 +108,27 @@ struct Workspace {
 };
 thread_local Workspace tls_a;  // the shared A block, owned by the calling thread
 thread_local Workspace tls_b;  // the private B block of each team thread
-thread_local Workspace tls_tail;  // a packed partial A sliver, in direct mode
 
-// Widest product whose A is read in place (lab knob: EMBER_GEMM_DIRECT_N). Measured on Zen 5, 1 thread,
-// M = 8192, K = 1152: in place 190-220 GFLOP/s for N = 32..1024, packed 50 (N = 32) to 200 (N = 1024).
-int64_t direct_max_n() {
-    static const int64_t v = [] {
-        const char* e = std::getenv("EMBER_GEMM_DIRECT_N");
-        return e ? std::atoll(e) : int64_t(512);
-    }();
-    return v;
+// Whether A is read in place rather than packed (K contiguous in A). Packing A costs as much as the multiply
+// when N is narrow, and in place the rows go in balanced tiles, which short products need most. Measured on
+// Zen 5, 1 thread, M = 8192, K = 1152: in place 190-220 GFLOP/s for N = 32..1024, packed 50 (N = 32) to 200
+// (N = 1024). On Zen 4, 2 threads, ember/OpenBLAS in place vs packed: 64x4096x1024 1.06-1.16 vs 1.03,
+// 256x1024x1024 1.11-1.13 vs 0.98-1.07, 512x1024x1024 1.09 vs 0.99-1.03; 1024^3 0.98 vs 1.00-1.01.
+bool read_a_in_place(int64_t M, int64_t N) { return N <= 512 || (N <= 1024 && M <= 512); }
+
+// The panels of B block jb covers, of n_panels split into n_jc blocks. When the blocks divide evenly among the
+// nt threads (thread g takes blocks [g * n_jc / nt, (g + 1) * n_jc / nt) under a static schedule), each thread's
+// share of panels is balanced first: 64 panels in 6 blocks give each thread 32, not 33 and 31.
+void block_panels(int64_t n_panels, int64_t n_jc, int64_t nt, int64_t jb, int64_t& jp0, int64_t& jp1) {
+    if (nt <= 1 || n_jc % nt != 0) {
+        split_range(n_panels, n_jc, jb, jp0, jp1);
+        return;
+    }
+    const int64_t per = n_jc / nt;
+    int64_t g0, g1, s0, s1;
+    split_range(n_panels, nt, jb / per, g0, g1);
+    split_range(g1 - g0, per, jb % per, s0, s1);
+    jp0 = g0 + s0, jp1 = g0 + s1;
 }
 
 // ---- packing ----
@@ -213,21 +224,22 @@ void gemm_run(const GemmKernel<T>& kr, int nt, int64_t M, int64_t N, int64_t K, 
         std::swap(rsc, csc);
         std::swap(M, N);
     }
-    // Narrow products with K contiguous in A read A in place: packing it would cost as much as the multiply.
-    const bool direct = kr.fn_direct && csa == 1 && N <= direct_max_n();
-    const int64_t KC = kr.kc, MC = direct ? M : kr.mc, NC = kr.nc;
+    const bool direct = kr.in_place_a && csa == 1 && read_a_in_place(M, N);
+    // Depth in equal blocks of at most kr.kc (800: 3 x 267, not 384 + 384 + 32): a shallow last block costs
+    // a pass over C for little work.
+    const int64_t KC = std::min(K, ceil_div(ceil_div(K, ceil_div(K, kr.kc)), 8) * 8);
+    const int64_t MC = direct ? M : kr.mc, NC = kr.nc;
     const int64_t n_panels = ceil_div(N, NR);
     if (work_estimate({M, N, K}) < int64_t(48) * 48 * 48) nt = 1;  // a parallel region costs more than it saves
     int64_t n_jc = ceil_div(N, NC);
     if (nt > 1 && n_jc % nt != 0) n_jc = std::min(n_panels, ceil_div(n_jc, nt) * nt);
     const int64_t n_ms = n_jc < nt ? ceil_div(nt, n_jc) : 1;
     const int64_t max_block_cols = ceil_div(n_panels, n_jc) * NR;
-    T* apack = direct ? nullptr : tls_a.get<T>(size_t(std::min(MC, ceil_div(M, MR) * MR) * std::min(KC, K)));
+    T* apack = direct ? nullptr : tls_a.get<T>(size_t(ceil_div(std::min(MC, M), MR) * MR * std::min(KC, K)));
 
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         T* bpack = tls_b.get<T>(size_t(max_block_cols * std::min(KC, K)));
-        T* atail = direct ? tls_tail.get<T>(size_t(MR * std::min(KC, K))) : nullptr;
         for (int64_t pc = 0; pc < K; pc += KC) {
             const int64_t kc = std::min(KC, K - pc);
             const T beta_k = pc == 0 ? beta : T(1);
@@ -247,7 +259,7 @@ void gemm_run(const GemmKernel<T>& kr, int nt, int64_t M, int64_t N, int64_t K, 
                 for (int64_t t = 0; t < tasks; ++t) {
                     const int64_t jb = t / ms, s = t % ms;
                     int64_t jp0, jp1, ip0, ip1;
-                    split_range(n_panels, n_jc, jb, jp0, jp1);
+                    block_panels(n_panels, n_jc, nt, jb, jp0, jp1);
                     split_range(m_panels, ms, s, ip0, ip1);
                     const int64_t j0 = jp0 * NR, nc = std::min(N, jp1 * NR) - j0;
                     if (nc <= 0 || ip0 >= ip1) continue;
@@ -258,23 +270,24 @@ void gemm_run(const GemmKernel<T>& kr, int nt, int64_t M, int64_t N, int64_t K, 
                         packed_jb = jb;
                     }
                     for (int64_t ip = ip0; ip < ip1; ++ip) {
-                        const int64_t i = ip * MR;
-                        const int64_t mr = std::min(MR, mc - i);
+                        // In place, the rows go in nearly equal tiles (64: 11, 11, 11, 11, 10, 10, not 12 x 5 + 4):
+                        // a short tile costs almost as much as a full one.
+                        int64_t i, i_end;
+                        if (direct)
+                            split_range(mc, m_panels, ip, i, i_end);
+                        else
+                            i = ip * MR, i_end = std::min(mc, i + MR);
+                        const int64_t mr = i_end - i;
                         T* crow = C + (ic + i) * rsc;
-                        const T* ap = apack ? apack + i * kc : nullptr;
-                        if (direct && mr < MR) {
-                            pack_a(mr, kc, A + (ic + i) * rsa + pc, rsa, csa, MR, atail);
-                            ap = atail;
-                        }
                         for (int64_t jp = 0; jp < jp1 - jp0; ++jp) {
                             const int64_t j = jp * NR;
                             T* cp = crow + (j0 + j) * csc;
                             const int64_t nr = std::min(NR, nc - j);
-                            if (ap)
-                                kr.fn(kc, ap, bpack + j * kc, cp, rsc, csc, alpha, beta_k, mr, nr);
+                            if (direct)
+                                kr.fn_rows[mr - 1](kc, A + (ic + i) * rsa + pc, rsa, bpack + j * kc, cp, rsc, csc,
+                                                   alpha, beta_k, nr);
                             else
-                                kr.fn_direct(kc, A + (ic + i) * rsa + pc, rsa, bpack + j * kc, cp, rsc, csc, alpha,
-                                             beta_k, nr);
+                                kr.fn(kc, apack + i * kc, bpack + j * kc, cp, rsc, csc, alpha, beta_k, mr, nr);
                         }
                     }
                 }

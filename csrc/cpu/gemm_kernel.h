@@ -21,15 +21,15 @@ using UkernelDirectFn = void (*)(int64_t k, const T* a, int64_t rs_a, const T* b
 
 // Blocking: an MR x KC sliver of A stays in L1 across the NR-wide panels; the KC x NC block of B is private
 // to each thread and stays in its L2; the MC x KC block of A is shared by the threads through L3.
-// fn_rows[m - 1]: the direct tile with m <= MR rows, for products with few rows (recurrent steps) that would
-// waste most of an MR-row tile.
+// fn_rows[m - 1]: the direct tile with m <= MR rows; gemm's in-place path and the recurrent steps split their
+// rows into balanced tiles of these rather than waste most of a last MR-row tile.
 constexpr int kMaxMr = 16;
 template <typename T>
 struct GemmKernel {
     const char* name;
     int mr, nr, kc, mc, nc;
     UkernelFn<T> fn;
-    UkernelDirectFn<T> fn_direct;
+    bool in_place_a;  // whether gemm may read A in place through fn_rows
     UkernelDirectFn<T> fn_rows[kMaxMr];
 };
 
@@ -116,7 +116,7 @@ void fill_rows(UkernelDirectFn<typename V::T>* rows) {
 template <class V, int MR, int NV>
 GemmKernel<typename V::T> make_gemm_kernel(const char* name, int kc, int mc, int nc) {
     static_assert(MR <= kMaxMr, "MR too large for fn_rows");
-    GemmKernel<typename V::T> k{name, MR, NV * V::width, kc, mc, nc, &ukernel<V, MR, NV>, &ukernel_direct<V, MR, NV>, {}};
+    GemmKernel<typename V::T> k{name, MR, NV * V::width, kc, mc, nc, &ukernel<V, MR, NV>, true, {}};
     fill_rows<V, NV, MR>(k.fn_rows);
     return k;
 }

@@ -1,0 +1,86 @@
+"""The CPU GEMM (_C.gemm) against a float64 product, for each micro-kernel, on both of its paths: A packed and A
+read in place (K contiguous in A and N narrow enough, rows in balanced tiles of up to MR), and for the thread
+split of B's panels. Sizes sit on the edges of the 12 x 32 tile and of the KC = 384 depth block."""
+import numpy as np
+import pytest
+
+from ember import _C
+
+
+def _kernels():
+    for name in ("avx512", "avx2", "generic"):
+        yield pytest.param(name, id=name)
+
+
+@pytest.fixture(params=list(_kernels()))
+def gemm_kernel(request):
+    try:
+        _C.set_gemm_kernel(request.param)
+    except ValueError as e:
+        pytest.skip(f"this CPU has no {request.param} kernels: {e}")
+    yield request.param
+    _C.set_gemm_kernel("auto")
+
+
+@pytest.fixture
+def threads():
+    before = _C.get_num_threads()
+    yield lambda n: _C.set_num_threads(n)
+    _C.set_num_threads(before)
+
+
+def _product(a, b, threads, alpha=1.0, beta=0.0, out=None):
+    out = np.zeros((1, a.shape[0], b.shape[1]), a.dtype) if out is None else out[None].copy()
+    _C.gemm(a[None], b[None], out, alpha, beta)
+    return out[0]
+
+
+def _check(got, a, b, alpha=1.0, beta=0.0, c=None):
+    ref = alpha * (a.astype(np.float64) @ b.astype(np.float64))
+    if c is not None:
+        ref = ref + beta * c
+    tol = 1e-4 if a.dtype == np.float32 else 1e-11
+    np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * np.sqrt(a.shape[1]))
+
+
+# (M, K, N): every row count from 1 to 2 tiles plus one in place (N <= 512), the in-place limit's both sides
+# (N = 1024 with M <= 512 in place, M = 513 packed), several depth blocks, and the layer shapes of the bench.
+SHAPES = [(m, 45, 40) for m in range(1, 26)] + [
+    (11, 385, 1024), (64, 769, 1025), (513, 100, 1000), (7, 1, 513), (130, 257, 190), (64, 400, 120),
+    (37, 1153, 97), (2, 3, 2000),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m,k,n", SHAPES)
+def test_gemm_matches_the_float64_product(gemm_kernel, threads, dtype, m, k, n):
+    rng = np.random.default_rng(m * 7919 + k * 31 + n)
+    a, b = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
+    threads(2)
+    _check(_product(a, b, threads), a, b)
+
+
+@pytest.mark.parametrize("layout", ["a transposed", "b transposed", "both"])
+def test_gemm_of_transposed_views_with_alpha_and_beta(gemm_kernel, threads, layout):
+    """A transposed view has M contiguous in A: it cannot be read in place and goes through the packed path."""
+    rng = np.random.default_rng(5)
+    m, k, n = 29, 400, 300
+    a = rng.standard_normal((k, m)).T if layout != "b transposed" else rng.standard_normal((m, k))
+    b = rng.standard_normal((n, k)).T if layout != "a transposed" else rng.standard_normal((k, n))
+    c = rng.standard_normal((m, n))
+    threads(2)
+    _check(_product(a, b, threads, 0.5, 2.0, c), a, b, 0.5, 2.0, c)
+
+
+@pytest.mark.parametrize("m,k,n", [(64, 769, 1024), (700, 390, 800), (30, 500, 2048), (130, 257, 190)])
+def test_gemm_gives_the_same_bits_on_one_two_and_three_threads(gemm_kernel, threads, m, k, n):
+    """The panels of B are split among the threads by count; no element's reduction over K may move."""
+    rng = np.random.default_rng(m + n)
+    a, b = rng.standard_normal((m, k)).astype(np.float32), rng.standard_normal((k, n)).astype(np.float32)
+    results = []
+    for t in (1, 2, 3):
+        threads(t)
+        results.append(_product(a, b, threads))
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(results[0], results[2])
+    _check(results[0], a, b)
