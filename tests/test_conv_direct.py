@@ -1,5 +1,5 @@
-"""The direct narrow convolution (csrc/cpu/conv2d_direct*.cpp): the layers it takes (stride 1, few channels) on
-every compiled vector width, against the NumPy reference, in float32 and float64, with float64 finite-difference
+"""The direct narrow convolution (csrc/cpu/conv2d_direct*.cpp), forced with set_conv2d_path("direct"): the layers it
+takes (stride 1, few channels) on every compiled vector width, against the NumPy reference, in float32 and float64, with float64 finite-difference
 gradients through ops.conv2d and the same bits whatever the thread count."""
 import numpy as np
 import pytest
@@ -41,6 +41,13 @@ def gemm_kernel(request):
         pytest.skip(f"this CPU has no {request.param} kernels: {e}")
     yield request.param
     _C.set_gemm_kernel("auto")
+
+
+@pytest.fixture(autouse=True)
+def direct_path():
+    _C.set_conv2d_path("direct")
+    yield
+    _C.set_conv2d_path("auto")
 
 
 def _args(padding):

@@ -11,10 +11,15 @@
 #include "conv2d.h"
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
+#include <stdexcept>
+#include <string>
 
 #include "../common/parallel.h"
 #include "conv2d_direct.h"
+#include "conv2d_im2col.h"
+#include "conv2d_rows.h"
 #include "gemm.h"
 
 namespace ember {
@@ -23,6 +28,14 @@ namespace {
 constexpr int64_t kColBudget = int64_t(1) << 21;  // elements per im2col chunk: 8 MiB of float, fits L3
 
 int threads_for(int64_t work) { return work < 32768 ? 1 : get_num_threads(); }
+
+// set_conv2d_path's choice: 0 auto, else the forced family (where it does not apply, the GEMM path runs).
+enum Path { kAuto, kGemm, kDirect, kRows };
+const char* const kPathNames[] = {"auto", "gemm", "direct", "rows"};
+std::atomic<int> forced_path{kAuto};
+
+bool allowed(Path p) { return forced_path.load(std::memory_order_relaxed) == kAuto || forced_path == p; }
+bool forced(Path p) { return forced_path.load(std::memory_order_relaxed) == p; }
 
 bool is_pointwise(const Conv2dGeom& g) {
     return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pb == 0 && g.pl == 0 && g.pr == 0;
@@ -35,41 +48,12 @@ std::unique_ptr<T[]> uninitialized(int64_t count) {
     return std::unique_ptr<T[]>(new T[size_t(std::max<int64_t>(count, 1))]);
 }
 
-// Rows [r0, r1) of group gi's column matrix: row r is output pixel r, columns (kh, kw, cg).
-// With one group and no column dilation, a kernel row's kw taps are kw * C contiguous inputs: one copy.
+// Rows [r0, r1) of group gi's column matrix (conv2d_im2col.h), in parallel.
 template <typename T>
 void im2col(const Conv2dGeom& g, const T* x, int64_t gi, int64_t r0, int64_t r1, T* col) {
-    const int64_t cg = g.cg(), K = g.kh * g.kw * cg, hw = g.ho * g.wo, row_len = g.kw * cg;
-    const bool whole_rows = g.groups == 1 && g.dw == 1;
+    const int64_t K = g.kh * g.kw * g.cg();
 #pragma omp parallel for num_threads(threads_for((r1 - r0) * K)) schedule(static)
-    for (int64_t r = r0; r < r1; ++r) {
-        const int64_t n = r / hw, oh = (r % hw) / g.wo, ow = r % g.wo, w0 = ow * g.sw - g.pl;
-        T* dst = col + (r - r0) * K;
-        for (int64_t i = 0; i < g.kh; ++i) {
-            const int64_t hi = oh * g.sh - g.pt + i * g.dh;
-            T* d = dst + i * row_len;
-            if (hi < 0 || hi >= g.h) {
-                for (int64_t e = 0; e < row_len; ++e) d[e] = T(0);
-                continue;
-            }
-            const T* xrow = x + (n * g.h + hi) * g.w * g.c + gi * cg;
-            if (whole_rows && w0 >= 0 && w0 + g.kw <= g.w) {
-                const T* s = xrow + w0 * g.c;
-                for (int64_t e = 0; e < row_len; ++e) d[e] = s[e];
-                continue;
-            }
-            for (int64_t j = 0; j < g.kw; ++j) {
-                const int64_t wi = w0 + j * g.dw;
-                T* dj = d + j * cg;
-                if (wi < 0 || wi >= g.w) {
-                    for (int64_t ci = 0; ci < cg; ++ci) dj[ci] = T(0);
-                } else {
-                    const T* s = xrow + wi * g.c;
-                    for (int64_t ci = 0; ci < cg; ++ci) dj[ci] = s[ci];
-                }
-            }
-        }
-    }
+    for (int64_t r = r0; r < r1; ++r) im2col_row(g, x, gi, r, col + (r - r0) * K);
 }
 
 // grad_x of images [n0, n1), group gi, from their dcol rows. One thread per image, in a fixed order, so the sums do
@@ -126,24 +110,31 @@ void col2im(const Conv2dGeom& g, const T* dcol, int64_t gi, int64_t n0, int64_t 
     }
 }
 
-// The input gradient of a stride-1 convolution is a stride-1 convolution of grad_y with the kernel flipped in
-// space and transposed in channels, padded by (KH - 1 - pt, KH - 1 - pb, KW - 1 - pl, KW - 1 - pr): the direct
-// path takes it when that padding is not negative and the swapped channel counts are narrow too.
+// The input gradient of a stride-1, undilated, one-group convolution is a stride-1 convolution of grad_y with the
+// kernel flipped in space and transposed in channels, padded by (KH - 1 - pt, KH - 1 - pb, KW - 1 - pl, KW - 1 - pr):
+// t, when that padding is not negative.
 bool transposed_geometry(const Conv2dGeom& g, Conv2dGeom& t) {
     t = g;
     t.h = g.ho, t.w = g.wo, t.c = g.o, t.o = g.c, t.ho = g.h, t.wo = g.w;
     t.pt = g.kh - 1 - g.pt, t.pb = g.kh - 1 - g.pb, t.pl = g.kw - 1 - g.pl, t.pr = g.kw - 1 - g.pr;
-    // The padded border is computed as zeros: past 1.5x the output's pixels (LeNet's 12x12 -> 8x8: 2.25x) the
-    // GEMM path, which touches only real pixels, was ahead (0.87 vs 0.97 ms at 14x14 -> 10x10, 6 -> 16). Past 128
-    // channel pairs the GEMM path (with col2im's row adds) is ahead too: 16->16 3x3 1.24 vs 1.97 ms, 16->32 2.06 vs
-    // 4.22; at 8->16, 16->8, 4->8 and 6->6 5x5 the direct one leads by 10-40% (N=32, 31x31, 1 thread).
-    const bool little_border = 2 * g.h * g.w <= 3 * g.ho * g.wo;
-    return g.groups == 1 && g.c * g.o <= 128 && t.pt >= 0 && t.pb >= 0 && t.pl >= 0 && t.pr >= 0 && little_border &&
-           conv2d_direct_forward_applies(t);
+    return g.groups == 1 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && t.pt >= 0 && t.pb >= 0 &&
+           t.pl >= 0 && t.pr >= 0 && g.n * g.ho * g.wo > 0;
 }
 
+// The transposed forward computes the padded border as zeros: past 1.5x the output's pixels (LeNet's 12x12 -> 8x8:
+// 2.25x) the GEMM path, which touches only real pixels, was ahead (0.87 vs 0.97 ms at 14x14 -> 10x10, 6 -> 16). Past
+// 128 channel pairs the GEMM path (with col2im's row adds) is ahead too: 16->16 3x3 1.24 vs 1.97 ms, 16->32 2.06 vs
+// 4.22; at 8->16, 16->8, 4->8 and 6->6 5x5 the direct one leads by 10-40% (N=32, 31x31, 1 thread).
+bool direct_backward_input_applies(const Conv2dGeom& g, const Conv2dGeom& t) {
+    const bool little_border = 2 * g.h * g.w <= 3 * g.ho * g.wo;
+    return g.c * g.o <= 128 && little_border && conv2d_direct_forward_applies(t);
+}
+
+// grad_x as the forward of the transposed geometry t (transposed_geometry) with the kernel flipped and transposed,
+// by the direct or the rows forward.
 template <typename T>
-void direct_backward_input(const Conv2dGeom& g, const Conv2dGeom& t, const T* gy, const T* w, T* gx) {
+void transposed_backward_input(const Conv2dGeom& g, const Conv2dGeom& t, const T* gy, const T* w, T* gx,
+                               void (*forward)(const Conv2dGeom&, const T*, const T*, T*)) {
     auto flipped = uninitialized<T>(g.kh * g.kw * g.c * g.o);  // (KH, KW, O, C)
     for (int64_t i = 0; i < g.kh; ++i)
         for (int64_t j = 0; j < g.kw; ++j)
@@ -151,17 +142,41 @@ void direct_backward_input(const Conv2dGeom& g, const Conv2dGeom& t, const T* gy
                 for (int64_t o = 0; o < g.o; ++o)
                     flipped[((i * g.kw + j) * g.o + o) * g.c + c] =
                         w[(((g.kh - 1 - i) * g.kw + (g.kw - 1 - j)) * g.c + c) * g.o + o];
-    conv_direct_kernels<T>().forward(t, gy, flipped.get(), gx);
+    forward(t, gy, flipped.get(), gx);
 }
 
+// The rows path (conv2d_rows.h) reads each kernel row's taps as one contiguous run: one group, no column dilation.
+bool rows_supported(const Conv2dGeom& g) { return g.groups == 1 && g.dw == 1; }
+// Where it is ahead (dev/conv_bench.py, 2 threads, AVX-512, ms): at every layer measured, 1x1 included, against
+// im2col + GEMM (VGG 3x3 128->128 N32 28x28 forward 33.3 vs 39.0, weight gradient 33.4 vs 42.3; the binary
+// classifier's 3->16 forward 0.62 vs 2.55, weight gradient 0.47 vs 3.89), and against the direct path except in the
+// forward of layers with at most 8 output channels, which leave half the vector lanes idle here (5x5 3->8: direct
+// 0.31, rows 0.40). The input gradient runs it on the transposed geometry, whose output channels are the layer's
+// inputs: from 16 of them (16->32 3x3: 1.31 vs 1.98 by the GEMM; 6->16 5x5: 0.72 against the direct 0.38).
+bool rows_forward_applies(const Conv2dGeom& g) { return !(g.o <= 8 && conv2d_direct_forward_applies(g)); }
+bool rows_backward_input_applies(const Conv2dGeom& g) { return g.c >= 16; }
+
 }  // namespace
+
+std::string conv2d_path() { return kPathNames[forced_path.load()]; }
+
+void set_conv2d_path(const std::string& name) {
+    for (int p = kAuto; p <= kRows; ++p)
+        if (name == kPathNames[p]) {
+            forced_path = p;
+            return;
+        }
+    throw std::invalid_argument("set_conv2d_path: expected 'auto', 'gemm', 'direct' or 'rows', got '" + name + "'");
+}
 
 template <typename T>
 void conv2d_forward(const Conv2dGeom& g, const T* x, const T* w, T* y) {
     const int64_t M = g.n * g.ho * g.wo, cg = g.cg(), og = g.og(), K = g.kh * g.kw * cg;
     if (M == 0) return;
-    if (is_depthwise(g)) return conv_direct_kernels<T>().depthwise_forward(g, x, w, y);
-    if (conv2d_direct_forward_applies(g)) return conv_direct_kernels<T>().forward(g, x, w, y);
+    if (is_depthwise(g) && allowed(kDirect)) return conv_direct_kernels<T>().depthwise_forward(g, x, w, y);
+    if (rows_supported(g) && (forced(kRows) || (forced(kAuto) && rows_forward_applies(g))))
+        return conv_rows_kernels<T>().forward(g, x, w, y);
+    if (conv2d_direct_forward_applies(g) && allowed(kDirect)) return conv_direct_kernels<T>().forward(g, x, w, y);
     if (is_pointwise(g)) {
         for (int64_t gi = 0; gi < g.groups; ++gi)
             gemm<T>(M, og, cg, T(1), x + gi * cg, g.c, 1, w + gi * og, g.o, 1, T(0), y + gi * og, g.o, 1);
@@ -181,9 +196,14 @@ template <typename T>
 void conv2d_backward_input(const Conv2dGeom& g, const T* gy, const T* w, T* gx) {
     const int64_t cg = g.cg(), og = g.og(), K = g.kh * g.kw * cg, hw = g.ho * g.wo;
     if (g.n * g.h * g.w * g.c == 0) return;
-    if (is_depthwise(g)) return conv_direct_kernels<T>().depthwise_backward_input(g, gy, w, gx);
+    if (is_depthwise(g) && allowed(kDirect)) return conv_direct_kernels<T>().depthwise_backward_input(g, gy, w, gx);
     Conv2dGeom t;
-    if (g.n * g.ho * g.wo > 0 && transposed_geometry(g, t)) return direct_backward_input(g, t, gy, w, gx);
+    if (transposed_geometry(g, t)) {
+        if (direct_backward_input_applies(g, t) && allowed(kDirect))
+            return transposed_backward_input(g, t, gy, w, gx, conv_direct_kernels<T>().forward);
+        if (forced(kRows) || (forced(kAuto) && rows_backward_input_applies(g)))
+            return transposed_backward_input(g, t, gy, w, gx, conv_rows_kernels<T>().forward);
+    }
     if (is_pointwise(g)) {
         // dX_g = dY_g @ W_g^T; W_g^T[oo, ci] = w[ci * O + gi * Og + oo].
         for (int64_t gi = 0; gi < g.groups; ++gi)
@@ -204,12 +224,14 @@ void conv2d_backward_input(const Conv2dGeom& g, const T* gy, const T* w, T* gx) 
 template <typename T>
 void conv2d_backward_weight(const Conv2dGeom& g, const T* gy, const T* x, T* gw) {
     const int64_t M = g.n * g.ho * g.wo, cg = g.cg(), og = g.og(), K = g.kh * g.kw * cg;
-    if (is_depthwise(g)) return conv_direct_kernels<T>().depthwise_backward_weight(g, gy, x, gw);
+    if (is_depthwise(g) && allowed(kDirect)) return conv_direct_kernels<T>().depthwise_backward_weight(g, gy, x, gw);
     if (M == 0) {
         std::fill(gw, gw + K * g.o, T(0));
         return;
     }
-    if (conv2d_direct_weight_applies(g)) return conv_direct_kernels<T>().backward_weight(g, gy, x, gw);
+    if (rows_supported(g) && (forced(kRows) || forced(kAuto)))
+        return conv_rows_kernels<T>().backward_weight(g, gy, x, gw);
+    if (conv2d_direct_weight_applies(g) && forced(kDirect)) return conv_direct_kernels<T>().backward_weight(g, gy, x, gw);
     if (is_pointwise(g)) {
         // dW_g = X_g^T @ dY_g, reduced over all pixels by the GEMM's fixed K blocking.
         for (int64_t gi = 0; gi < g.groups; ++gi)

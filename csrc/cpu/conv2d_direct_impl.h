@@ -1,7 +1,6 @@
 // Bodies of the direct narrow convolution (see conv2d_direct.h). Included only by conv2d_direct_{generic,avx2,
 // avx512}.cpp, each of which ends with EMBER_CONV_DIRECT(its name, its vector bytes); everything here has internal
-// linkage, so each file keeps its own copy compiled with its own flags. GCC vector extensions (not intrinsics)
-// give one source for every width: 16-byte vectors under the baseline flags, 32 under AVX2, 64 under AVX-512.
+// linkage, so each file keeps its own copy compiled with its own flags; one source for every width (simd_vector.h).
 #pragma once
 
 #include <algorithm>
@@ -12,26 +11,10 @@
 #include "../common/parallel.h"
 #include "conv2d_depthwise_impl.h"
 #include "conv2d_direct.h"
+#include "simd_vector.h"
 
 namespace ember {
 namespace {
-
-// GCC drops vector_size on a typedef of a template parameter, so the vector types are spelled per width here.
-template <typename T, int Bytes>
-struct VectorOf;
-#define EMBER_VECTOR_OF(T, Bytes)                                                                  \
-    template <>                                                                                    \
-    struct VectorOf<T, Bytes> {                                                                    \
-        typedef T type __attribute__((vector_size(Bytes)));                                        \
-        typedef T unaligned __attribute__((vector_size(Bytes), aligned(sizeof(T)), __may_alias__)); \
-    };
-EMBER_VECTOR_OF(float, 16)
-EMBER_VECTOR_OF(float, 32)
-EMBER_VECTOR_OF(float, 64)
-EMBER_VECTOR_OF(double, 16)
-EMBER_VECTOR_OF(double, 32)
-EMBER_VECTOR_OF(double, 64)
-#undef EMBER_VECTOR_OF
 
 // Kernel shapes: a block of NB output vectors whose weight patterns repeat every P vectors. With P known at
 // compile time and blocks starting at multiples of P, a tap's P weight vectors are loaded once and held in

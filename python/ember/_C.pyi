@@ -17,6 +17,12 @@ def gemm_kernel() -> str:
 def set_gemm_kernel(name: str) -> None:
     """Force "generic", "avx2" or "avx512" (ValueError if the CPU lacks it), or "auto"."""
 
+def set_conv2d_path(name: str) -> None:
+    """Force the conv2d family "gemm", "direct" or "rows" where it applies (else the GEMM path), or "auto"
+    (ValueError on another name)."""
+
+def conv2d_path() -> str: ...
+
 def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, alpha: float = 1.0, beta: float = 0.0) -> None:
     """out = alpha * a @ b + beta * out. a (B|1, M, K), b (B|1, K, N) with any strides (a batch of 1, or
     batch stride 0, broadcasts), out (B, M, N) C-contiguous. beta == 0 ignores out's old contents."""

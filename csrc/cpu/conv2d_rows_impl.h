@@ -1,0 +1,361 @@
+// Bodies of the chunked convolution (conv2d_rows.h). Included only by conv2d_rows_{generic,avx2,avx512}.cpp, each of
+// which ends with EMBER_CONV_ROWS(its name, its vector bytes); internal linkage keeps each ISA's copy apart.
+#pragma once
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "../common/parallel.h"
+#include "conv2d_rows.h"
+#include "simd_vector.h"
+
+namespace ember {
+namespace {
+
+template <typename T, int Bytes>
+struct RowsConv {
+    static constexpr int64_t kLanes = Bytes / int64_t(sizeof(T));
+    // Accumulators per tile: 24 of AVX-512's 32 registers, 12 of the 16 narrower ones; the rest hold the NV loaded
+    // vectors (the GEMM's 12 x 2 and 6 x 2 tiles).
+    static constexpr int kAcc = Bytes == 64 ? 24 : 12;
+    static constexpr int kMaxNv = 4;
+    static constexpr int64_t kSplitTiles = 32768;  // from this K * O on, threads split the weight gradient's tiles
+    static constexpr int64_t kParts = 64;          // below it, groups of output rows with a partial sum each
+    using Vec = typename VectorOf<T, Bytes>::type;
+    using VecU = typename VectorOf<T, Bytes>::unaligned;
+
+    static Vec load(const T* p) { return *reinterpret_cast<const VecU*>(p); }
+    static void store(T* p, Vec v) { *reinterpret_cast<VecU*>(p) = v; }
+
+    // out[i * NV + v] = sum over the window of PR pixels x NV channel vectors. Pixel i's window starts at
+    // a + i * ldc and is `segs` runs of seg_len taps, seg_stride apart; wp holds the taps' NV weight vectors in the
+    // same order. The PR rows are reached from one pointer per 3 pixels, as [p], [p + ldc] and [p + 2 ldc]: 24
+    // pointers would not fit the 16 general registers (GCC spilled them, a reload per FMA).
+    template <int PR, int NV>
+    static void forward_tile(int64_t segs, int64_t seg_len, int64_t seg_stride, const T* a, int64_t ldc,
+                             const T* wp, Vec* out) {
+        constexpr int kBases = (PR + 2) / 3;
+        const T* row[kBases];
+#pragma GCC unroll 8
+        for (int b = 0; b < kBases; ++b) row[b] = a + 3 * b * ldc;
+        Vec acc[PR][NV];
+#pragma GCC unroll 24
+        for (int i = 0; i < PR; ++i)
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) acc[i][v] = Vec{};
+        for (int64_t sg = 0; sg < segs; ++sg) {
+            for (int64_t k = 0; k < seg_len; ++k) {
+                Vec w[NV];
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; ++v) w[v] = load(wp + v * kLanes);
+#pragma GCC unroll 24
+                for (int i = 0; i < PR; ++i) {
+                    const T x = row[i / 3][(i % 3) * ldc];
+#pragma GCC unroll 4
+                    for (int v = 0; v < NV; ++v) acc[i][v] += x * w[v];
+                }
+#pragma GCC unroll 8
+                for (int b = 0; b < kBases; ++b) ++row[b];
+                wp += NV * kLanes;
+            }
+#pragma GCC unroll 8
+            for (int b = 0; b < kBases; ++b) row[b] += seg_stride - seg_len;
+        }
+#pragma GCC unroll 24
+        for (int i = 0; i < PR; ++i)
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) out[i * NV + v] = acc[i][v];
+    }
+
+    // part[i * ldp + v lanes] += sum over `rows` rows of P pixels of a[r * lda_row + p * ldc + i] *
+    // gy[r * ldg_row + p * ldg + v lanes]: KR contiguous taps x NV channel vectors.
+    template <int KR, int NV>
+    static void weight_tile(int64_t rows, int64_t P, const T* a, int64_t ldc, int64_t lda_row, const T* gy,
+                            int64_t ldg, int64_t ldg_row, T* part, int64_t ldp) {
+        Vec acc[KR][NV];
+#pragma GCC unroll 24
+        for (int i = 0; i < KR; ++i)
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) acc[i][v] = Vec{};
+        for (int64_t r = 0; r < rows; ++r) {
+            const T* ar = a + r * lda_row;
+            const T* gr = gy + r * ldg_row;
+            for (int64_t p = 0; p < P; ++p) {
+                Vec g[NV];
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; ++v) g[v] = load(gr + p * ldg + v * kLanes);
+#pragma GCC unroll 24
+                for (int i = 0; i < KR; ++i) {
+                    const T x = ar[p * ldc + i];
+#pragma GCC unroll 4
+                    for (int v = 0; v < NV; ++v) acc[i][v] += x * g[v];
+                }
+            }
+        }
+#pragma GCC unroll 24
+        for (int i = 0; i < KR; ++i)
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) {
+                T* d = part + i * ldp + v * kLanes;
+                store(d, load(d) + acc[i][v]);
+            }
+    }
+
+    using ForwardTile = void (*)(int64_t, int64_t, int64_t, const T*, int64_t, const T*, Vec*);
+    using WeightTile = void (*)(int64_t, int64_t, const T*, int64_t, int64_t, const T*, int64_t, int64_t, T*,
+                                int64_t);
+
+    // Every tile with NV <= kMaxNv and PR (or KR) * NV <= kAcc: [NV - 1][PR - 1].
+    struct Tiles {
+        ForwardTile forward[kMaxNv][kAcc] = {};
+        WeightTile weight[kMaxNv][kAcc] = {};
+        template <int NV, int... I>
+        void fill(std::integer_sequence<int, I...>) {
+            ((forward[NV - 1][I] = &forward_tile<I + 1, NV>, weight[NV - 1][I] = &weight_tile<I + 1, NV>), ...);
+        }
+        Tiles() {
+            fill<1>(std::make_integer_sequence<int, kAcc>());
+            fill<2>(std::make_integer_sequence<int, kAcc / 2>());
+            fill<3>(std::make_integer_sequence<int, kAcc / 3>());
+            fill<4>(std::make_integer_sequence<int, kAcc / 4>());
+        }
+    };
+    static const Tiles& tiles() {
+        static const Tiles t;
+        return t;
+    }
+
+    // Sizes for one geometry. The window of output pixel (oh, ow) in the (padded) image is KH runs (kernel rows) of
+    // KW * C contiguous taps, dh rows apart, from ((oh sh) Wp + ow sw) C. O channels in `vecs` vectors, split into
+    // `otiles` balanced tiles of at most kMaxNv (80 floats: 3 + 2 vectors).
+    struct Plan {
+        int64_t K, S, O, vecs, opad, otiles, Hp, Wp, image, ldc, seg_stride, row_stride;
+        bool padded;
+        explicit Plan(const Conv2dGeom& g)
+            : K(g.kh * g.kw * g.c), S(g.kw * g.c), O(g.o), Hp(g.h + g.pt + g.pb), Wp(g.w + g.pl + g.pr) {
+            vecs = (O + kLanes - 1) / kLanes;
+            opad = vecs * kLanes;
+            otiles = (vecs + kMaxNv - 1) / kMaxNv;
+            image = Hp * Wp * g.c;
+            ldc = g.sw * g.c;
+            seg_stride = g.dh * Wp * g.c;
+            row_stride = g.sh * Wp * g.c;
+            padded = g.pt || g.pb || g.pl || g.pr;
+        }
+        void channel_tile(int64_t t, int64_t& v0, int& nv) const {
+            int64_t end;
+            split_range(vecs, otiles, t, v0, end);
+            nv = int(end - v0);
+        }
+        int threads(int64_t parallel_items, int64_t work) const {
+            return work < 32768 ? 1 : int(std::min<int64_t>(get_num_threads(), parallel_items));
+        }
+    };
+
+    // One thread's view of the images: x itself, or image n copied into a zero-bordered buffer when padded (kept
+    // while consecutive rows come from the same image).
+    struct Images {
+        const Conv2dGeom& g;
+        const Plan& p;
+        const T* x;
+        std::vector<T> buf;
+        int64_t current = -1;
+        Images(const Conv2dGeom& g_, const Plan& p_, const T* x_)
+            : g(g_), p(p_), x(x_), buf(size_t(p_.padded ? p_.image : 0), T(0)) {}
+        const T* operator()(int64_t n) {
+            if (!p.padded) return x + n * g.h * g.w * g.c;
+            if (n != current) {
+                current = n;
+                for (int64_t h = 0; h < g.h; ++h) {
+                    const T* src = x + (n * g.h + h) * g.w * g.c;
+                    std::copy(src, src + g.w * g.c, buf.data() + ((g.pt + h) * p.Wp + g.pl) * g.c);
+                }
+            }
+            return buf.data();
+        }
+    };
+
+    // A tile's NV vectors for PR pixels into y (row stride ldy), clipped to the `left` channels that remain.
+    static void store_tile(const Vec* out, int pr, int nv, T* y, int64_t ldy, int64_t left) {
+        for (int i = 0; i < pr; ++i)
+            for (int v = 0; v < nv; ++v) {
+                const int64_t n = std::min<int64_t>(kLanes, left - v * kLanes);
+                T* d = y + i * ldy + v * kLanes;
+                if (n == kLanes)
+                    store(d, out[i * nv + v]);
+                else
+                    std::memcpy(d, &out[i * nv + v], size_t(n) * sizeof(T));
+            }
+    }
+
+    // Output rows (n, oh) are split among the threads; each row's pixels go in balanced tiles of at most kAcc / NV
+    // (62 pixels at NV = 1: 21 + 21 + 20).
+    static void forward(const Conv2dGeom& g, const T* x, const T* w, T* y) {
+        const Plan p(g);
+        const int64_t rows = g.n * g.ho;
+        if (rows * g.wo == 0) return;
+        // The weights per channel tile: K rows of the tile's NV vectors, zero past O; tile v0 at K * v0 lanes.
+        std::vector<Vec> wstore(size_t(p.K * p.vecs));
+        T* wp = reinterpret_cast<T*>(wstore.data());
+        for (int64_t t = 0; t < p.otiles; ++t) {
+            int64_t v0;
+            int nv;
+            p.channel_tile(t, v0, nv);
+            T* dst = wp + p.K * v0 * kLanes;
+            for (int64_t k = 0; k < p.K; ++k)
+                for (int64_t e = 0; e < nv * kLanes; ++e) {
+                    const int64_t o = v0 * kLanes + e;
+                    dst[k * nv * kLanes + e] = o < p.O ? w[k * p.O + o] : T(0);
+                }
+        }
+        const int nt = p.threads(rows, work_estimate({rows, g.wo, p.K, p.O}));
+#pragma omp parallel num_threads(nt) if (nt > 1)
+        {
+            Images images(g, p, x);
+            Vec out[kAcc];
+#pragma omp for schedule(static)
+            for (int64_t r = 0; r < rows; ++r) {
+                const int64_t n = r / g.ho, oh = r % g.ho;
+                const T* src = images(n) + oh * p.row_stride;
+                T* yrow = y + r * g.wo * p.O;
+                for (int64_t t = 0; t < p.otiles; ++t) {
+                    int64_t v0;
+                    int nv;
+                    p.channel_tile(t, v0, nv);
+                    const int64_t pr_max = kAcc / nv, ptiles = (g.wo + pr_max - 1) / pr_max;
+                    const ForwardTile* fns = tiles().forward[nv - 1];
+                    for (int64_t pt = 0; pt < ptiles; ++pt) {
+                        int64_t ow0, ow1;
+                        split_range(g.wo, ptiles, pt, ow0, ow1);
+                        const int pr = int(ow1 - ow0);
+                        fns[pr - 1](g.kh, p.S, p.seg_stride, src + ow0 * p.ldc, p.ldc, wp + p.K * v0 * kLanes, out);
+                        store_tile(out, pr, nv, yrow + ow0 * p.O + v0 * kLanes, p.O, p.O - v0 * kLanes);
+                    }
+                }
+            }
+        }
+    }
+
+    // One weight-gradient tile: KR taps from k0 (inside kernel row k0 / S), NV channel vectors from v0.
+    struct WeightJob {
+        int64_t k0, v0;
+        int kr, nv;
+    };
+
+    static std::vector<WeightJob> weight_jobs(const Conv2dGeom& g, const Plan& p) {
+        std::vector<WeightJob> jobs;
+        for (int64_t t = 0; t < p.otiles; ++t) {
+            int64_t v0;
+            int nv;
+            p.channel_tile(t, v0, nv);
+            const int64_t kr_max = kAcc / nv, ktiles = (p.S + kr_max - 1) / kr_max;
+            for (int64_t kh = 0; kh < g.kh; ++kh)
+                for (int64_t kt = 0; kt < ktiles; ++kt) {
+                    int64_t s0, s1;
+                    split_range(p.S, ktiles, kt, s0, s1);
+                    jobs.push_back({kh * p.S + s0, v0, int(s1 - s0), nv});
+                }
+        }
+        return jobs;
+    }
+
+    // Jobs [0, count) over output rows [r0, r1), added into part (K x opad). When O is not a whole number of
+    // vectors, an image's grad_y is copied out padded first (its last vector would read past the array).
+    struct GradRows {
+        const Conv2dGeom& g;
+        const Plan& p;
+        const T* gy;
+        std::vector<T> buf;
+        int64_t current = -1;
+        GradRows(const Conv2dGeom& g_, const Plan& p_, const T* gy_)
+            : g(g_), p(p_), gy(gy_), buf(size_t(p_.opad != p_.O ? g_.ho * g_.wo * p_.opad : 0), T(0)) {}
+        int64_t ld() const { return buf.empty() ? p.O : p.opad; }
+        const T* operator()(int64_t n) {
+            const int64_t pixels = g.ho * g.wo;
+            if (buf.empty()) return gy + n * pixels * p.O;
+            if (n != current) {
+                current = n;
+                for (int64_t q = 0; q < pixels; ++q)
+                    std::copy(gy + (n * pixels + q) * p.O, gy + (n * pixels + q + 1) * p.O, buf.data() + q * p.opad);
+            }
+            return buf.data();
+        }
+    };
+
+    static void weight_rows(const Conv2dGeom& g, const Plan& p, Images& images, GradRows& grads,
+                            const WeightJob* jobs, int64_t count, int64_t r0, int64_t r1, T* part) {
+        for (int64_t r = r0; r < r1;) {
+            const int64_t n = r / g.ho, oh = r % g.ho, rows = std::min(r1 - r, g.ho - oh);
+            const T* src = images(n) + oh * p.row_stride;
+            const T* grad = grads(n) + oh * g.wo * grads.ld();
+            for (int64_t j = 0; j < count; ++j) {
+                const WeightJob& job = jobs[j];
+                const T* a = src + (job.k0 / p.S) * p.seg_stride + job.k0 % p.S;
+                tiles().weight[job.nv - 1][job.kr - 1](rows, g.wo, a, p.ldc, p.row_stride, grad + job.v0 * kLanes,
+                                                       grads.ld(), g.wo * grads.ld(), part + job.k0 * p.opad +
+                                                       job.v0 * kLanes, p.opad);
+            }
+            r += rows;
+        }
+    }
+
+    // Small K * O: the output rows in kParts fixed groups, each summed into its own partial, then the partials in
+    // order. Large K * O: each thread owns a range of the tiles and runs every row through them. Either way the
+    // order of additions depends on the shape alone.
+    static void backward_weight(const Conv2dGeom& g, const T* gy, const T* x, T* gw) {
+        const Plan p(g);
+        const int64_t rows = g.n * g.ho, psize = p.K * p.opad;
+        if (rows * g.wo == 0) {
+            std::fill(gw, gw + p.K * p.O, T(0));
+            return;
+        }
+        const std::vector<WeightJob> jobs = weight_jobs(g, p);
+        const int64_t njobs = int64_t(jobs.size()), work = work_estimate({rows, g.wo, p.K, p.O});
+        const bool split_tiles = p.K * p.O >= kSplitTiles;
+        const int64_t parts = split_tiles ? 1 : std::min(rows, kParts);
+        std::vector<Vec> partial(size_t(parts * psize / kLanes));
+        T* part = reinterpret_cast<T*>(partial.data());
+        const int nt = p.threads(split_tiles ? njobs : parts, work);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+        {
+            Images images(g, p, x);
+            GradRows grads(g, p, gy);
+            if (split_tiles) {
+                int64_t j0, j1;
+                split_range(njobs, nt, omp_get_thread_num(), j0, j1);
+                if (j0 < j1) weight_rows(g, p, images, grads, jobs.data() + j0, j1 - j0, 0, rows, part);
+            } else {
+#pragma omp for schedule(static)
+                for (int64_t q = 0; q < parts; ++q) {
+                    int64_t r0, r1;
+                    split_range(rows, parts, q, r0, r1);
+                    weight_rows(g, p, images, grads, jobs.data(), njobs, r0, r1, part + q * psize);
+                }
+            }
+        }
+#pragma omp parallel for num_threads(p.threads(p.K, parts * psize)) schedule(static)
+        for (int64_t k = 0; k < p.K; ++k) {
+            T* dst = gw + k * p.O;
+            std::copy(part + k * p.opad, part + k * p.opad + p.O, dst);
+            for (int64_t q = 1; q < parts; ++q)
+                for (int64_t o = 0; o < p.O; ++o) dst[o] += part[q * psize + k * p.opad + o];
+        }
+    }
+};
+
+}  // namespace
+}  // namespace ember
+
+#define EMBER_CONV_ROWS(isa, bytes)                                                                              \
+    namespace ember {                                                                                            \
+    ConvRowsKernels<float> conv_rows_##isa##_f32() {                                                            \
+        return {&RowsConv<float, bytes>::forward, &RowsConv<float, bytes>::backward_weight};                     \
+    }                                                                                                            \
+    ConvRowsKernels<double> conv_rows_##isa##_f64() {                                                           \
+        return {&RowsConv<double, bytes>::forward, &RowsConv<double, bytes>::backward_weight};                   \
+    }                                                                                                            \
+    }

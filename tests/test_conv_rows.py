@@ -1,0 +1,117 @@
+"""The implicit-GEMM convolution (csrc/cpu/conv2d_rows*): forced with set_conv2d_path("rows") on every compiled vector
+width, its three passes against the NumPy reference in float32 and float64 at the edges of its tiles (1..24 pixels per
+tile, channel tiles of 1..4 vectors with ragged tails, windows of one tap to 576), float64 finite differences through
+ops.conv2d, and the same bits whatever the thread count in both of the weight gradient's reduction schemes."""
+import numpy as np
+import pytest
+
+import ember
+from ember import _C
+from ember.backend import cpu, reference
+from ember.testing import gradcheck
+
+# (N, H, W, C, KH, KW, O, strides, padding, dilation)
+GEOMETRIES = [
+    (3, 28, 28, 1, 5, 5, 6, (1, 1), ((2, 2), (2, 2)), (1, 1)),     # LeNet's first layer, 'same'
+    (2, 14, 14, 6, 5, 5, 16, (1, 1), ((0, 0), (0, 0)), (1, 1)),    # its second
+    (2, 20, 30, 3, 3, 3, 16, (1, 1), ((0, 0), (0, 0)), (1, 1)),    # 28 pixels a row: two tiles of 14
+    (1, 1, 1, 1, 1, 1, 1, (1, 1), ((0, 0), (0, 0)), (1, 1)),       # one pixel, one tap
+    (2, 9, 11, 5, 3, 3, 17, (2, 1), ((1, 0), (2, 1)), (1, 1)),     # a 1-lane channel tail, asymmetric padding
+    (1, 8, 8, 7, 3, 2, 70, (1, 3), ((1, 1), (0, 2)), (2, 1)),      # 5 vectors as 3 + 2, row dilation, stride 3
+    (2, 6, 7, 130, 1, 1, 130, (1, 1), ((0, 0), (0, 0)), (1, 1)),   # pointwise, 3 channel tiles
+    (1, 5, 5, 4, 5, 5, 3, (1, 1), ((4, 4), (4, 4)), (1, 1)),       # padding as large as the kernel
+    (2, 7, 40, 8, 3, 3, 33, (1, 1), ((1, 1), (1, 1)), (1, 1)),     # 40 pixels a row at every tile width
+    (2, 6, 6, 64, 3, 3, 64, (1, 1), ((1, 1), (1, 1)), (1, 1)),     # K * O = 36864: the weight gradient splits tiles
+]
+
+
+def _kernels():
+    for name in ("avx512", "avx2", "generic"):
+        yield pytest.param(name, id=name)
+
+
+@pytest.fixture
+def gemm_kernel(request):
+    try:
+        _C.set_gemm_kernel(request.param)
+    except ValueError as e:
+        pytest.skip(f"this CPU has no {request.param} kernels: {e}")
+    yield request.param
+    _C.set_gemm_kernel("auto")
+
+
+@pytest.fixture
+def rows_path():
+    _C.set_conv2d_path("rows")
+    yield
+    _C.set_conv2d_path("auto")
+
+
+def _data(geometry, dtype, seed):
+    n, h, w, c, kh, kw, o, strides, padding, dilation = geometry
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, h, w, c)).astype(dtype)
+    k = rng.standard_normal((kh, kw, c, o)).astype(dtype)
+    args = (strides, padding, dilation, 1)
+    gy = rng.standard_normal(reference.conv2d_forward(x, k, *args).shape).astype(dtype)
+    return x, k, gy, args
+
+
+@pytest.mark.parametrize("gemm_kernel", list(_kernels()), indirect=True)
+@pytest.mark.parametrize("geometry", GEOMETRIES, ids=str)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_all_three_passes_match_the_reference(gemm_kernel, rows_path, geometry, dtype):
+    x, k, gy, args = _data(geometry, dtype, abs(hash(geometry)) % 2**32)
+    x64, k64, gy64 = (a.astype(np.float64) for a in (x, k, gy))
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for got, expected in [(cpu.conv2d_forward(x, k, *args), reference.conv2d_forward(x64, k64, *args)),
+                          (cpu.conv2d_backward_input(gy, k, x.shape, *args),
+                           reference.conv2d_backward_input(gy64, k64, x.shape, *args)),
+                          (cpu.conv2d_backward_weight(gy, x, k.shape, *args),
+                           reference.conv2d_backward_weight(gy64, x64, k.shape, *args))]:
+        assert got.dtype == dtype
+        scale = max(1.0, float(np.abs(expected).max()))
+        np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * scale)
+
+
+@pytest.mark.parametrize("geometry", [GEOMETRIES[i] for i in (0, 4, 5, 7)], ids=str)
+def test_gradients_match_finite_differences(rows_path, geometry):
+    n, h, w, c, kh, kw, o, strides, padding, dilation = geometry
+    n, h, w = min(n, 2), min(h, 8), min(w, 8)  # small enough for central differences of every input
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((n, h, w, c))
+    k = rng.standard_normal((kh, kw, c, o))
+    with ember.use_backend("cpu"):
+        gradcheck(lambda a, b: ember.ops.conv2d(a, b, strides=strides, padding=padding, dilation_rate=dilation),
+                  [x, k], atol=1e-6, rtol=1e-5)
+
+
+# 70 output rows (more than the 64 partial sums) for the grouped weight gradient; K * O >= 32768 for the split one.
+@pytest.mark.parametrize("geometry", [(7, 12, 13, 6, 3, 3, 20, (1, 1), ((1, 1), (1, 1)), (1, 1)),
+                                      (3, 9, 30, 32, 3, 3, 130, (1, 1), ((0, 0), (1, 1)), (1, 1))], ids=str)
+def test_results_do_not_depend_on_the_thread_count(rows_path, geometry):
+    x, k, gy, args = _data(geometry, np.float32, 3)
+
+    def passes():
+        return (cpu.conv2d_forward(x, k, *args), cpu.conv2d_backward_input(gy, k, x.shape, *args),
+                cpu.conv2d_backward_weight(gy, x, k.shape, *args))
+
+    before = _C.get_num_threads()
+    try:
+        _C.set_num_threads(1)
+        one = passes()
+        _C.set_num_threads(3)
+        three = passes()
+    finally:
+        _C.set_num_threads(before)
+    for a, b in zip(one, three):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_forced_path_is_checked_and_restored():
+    with pytest.raises(ValueError, match="set_conv2d_path: expected 'auto', 'gemm', 'direct' or 'rows', got 'fast'"):
+        _C.set_conv2d_path("fast")
+    assert _C.conv2d_path() == "auto"
+    for name in ("gemm", "direct", "rows", "auto"):
+        _C.set_conv2d_path(name)
+        assert _C.conv2d_path() == name
