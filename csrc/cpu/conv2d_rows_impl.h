@@ -220,7 +220,12 @@ struct RowsConv {
 #pragma omp for schedule(static)
             for (int64_t r = 0; r < rows; ++r) {
                 const int64_t n = r / g.ho, oh = r % g.ho;
-                const T* src = images(n) + oh * p.row_stride;
+                // Kernel rows that read only the zero border are skipped (a 'valid' layer's input gradient, run as
+                // the transposed convolution padded by KH - 1, has them on KH - 1 of its rows at each edge).
+                const int64_t top = oh * g.sh - g.pt;
+                const int64_t kh0 = std::min(g.kh, std::max<int64_t>(0, (-top + g.dh - 1) / g.dh));
+                const int64_t kh1 = std::max(kh0, std::min(g.kh, (g.h - top + g.dh - 1) / g.dh));
+                const T* src = images(n) + oh * p.row_stride + kh0 * p.seg_stride;
                 T* yrow = y + r * g.wo * p.O;
                 for (int64_t t = 0; t < p.otiles; ++t) {
                     int64_t v0;
@@ -232,7 +237,8 @@ struct RowsConv {
                         int64_t ow0, ow1;
                         split_range(g.wo, ptiles, pt, ow0, ow1);
                         const int pr = int(ow1 - ow0);
-                        fns[pr - 1](g.kh, p.S, p.seg_stride, src + ow0 * p.ldc, p.ldc, wp + p.K * v0 * kLanes, out);
+                        fns[pr - 1](kh1 - kh0, p.S, p.seg_stride, src + ow0 * p.ldc, p.ldc,
+                                    wp + (p.K * v0 + kh0 * p.S * nv) * kLanes, out);
                         store_tile(out, pr, nv, yrow + ow0 * p.O + v0 * kLanes, p.O, p.O - v0 * kLanes);
                     }
                 }
