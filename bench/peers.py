@@ -45,18 +45,14 @@ def torch_peer(torch, name, sample, backward=False):
 
     if name in RECURRENT:
         return torch_recurrent(torch, name, sample, backward)
-    if backward:
-        return None
     args = [torch.from_numpy(np.ascontiguousarray(a)) for a in sample.args]
     kw = sample.kwargs
+    if name in ("conv2d", "conv2d_bias_activation"):
+        return torch_conv(torch, name, args, kw, backward)
+    if backward:
+        return None
     if name == "matmul":
         return lambda: torch.matmul(*args)
-    if name == "conv2d":
-        x = args[0].permute(0, 3, 1, 2)  # NHWC memory seen as NCHW: torch's channels_last
-        w = args[1].permute(3, 2, 0, 1).contiguous(memory_format=torch.channels_last)
-        padding = kw.get("padding", "valid")
-        return lambda: F.conv2d(x, w, stride=_pair(kw.get("strides", 1)), padding=padding,
-                                dilation=_pair(kw.get("dilation_rate", 1)), groups=kw.get("groups", 1))
     if name in ("max_pool2d", "avg_pool2d"):
         x = args[0].permute(0, 3, 1, 2)
         pool = _pair(kw.get("pool_size", 2))
@@ -75,6 +71,29 @@ def torch_peer(torch, name, sample, backward=False):
                "leaky_relu": lambda z: F.leaky_relu(z, kw.get("alpha", 0.0))}[kw.get("activation")]
         return lambda: act(args[0] + args[1])
     return None
+
+
+def torch_conv(torch, name, args, kw, backward):
+    """F.conv2d on NHWC memory seen as NCHW (torch's channels_last), + bias and the activation for the fused op;
+    with `backward`, forward and backward of the sum of its output, as ember_call."""
+    import torch.nn.functional as F
+
+    x = args[0].permute(0, 3, 1, 2)
+    w = args[1].permute(3, 2, 0, 1).contiguous(memory_format=torch.channels_last)
+    bias = args[2] if len(args) > 2 else None
+    act = {None: lambda z: z, "relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
+           "leaky_relu": lambda z: F.leaky_relu(z, kw.get("alpha", 0.0))}[kw.get("activation")]
+    for t in (x, w, bias):
+        if t is not None:
+            t.requires_grad_(backward)
+
+    def forward():
+        return act(F.conv2d(x, w, bias, stride=_pair(kw.get("strides", 1)), padding=kw.get("padding", "valid"),
+                            dilation=_pair(kw.get("dilation_rate", 1)), groups=kw.get("groups", 1)))
+
+    if not backward:
+        return lambda: forward().detach()
+    return lambda: forward().sum().backward()
 
 
 def ember_call(info, sample, backend, backward=False):

@@ -103,13 +103,28 @@ void conv_call(const char* op, const Array& x_like, const Array& w_like, const A
 
 void conv2d_forward_binding(const py::handle& x_obj, const py::handle& w_obj, const py::handle& out_obj,
                             int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t dh,
-                            int64_t dw, int64_t groups) {
+                            int64_t dw, int64_t groups, const py::handle& bias_obj, const py::object& activation,
+                            double alpha) {
     const char* op = "conv2d_forward";
     const Array x = as_array(op, "x", x_obj), w = as_array(op, "w", w_obj), y = as_array(op, "out", out_obj, true);
+    const bool has_bias = !bias_obj.is_none(), has_act = !activation.is_none();
+    const Activation act = has_act ? parse_activation(activation.cast<std::string>()) : Activation::relu;
+    const Array b = has_bias ? as_array(op, "bias", bias_obj) : x;
+    if (has_bias) {
+        common_dtype(op, {&x, &b});
+        require_contiguous(op, b);
+        EMBER_CHECK(w.shape.size() == 4 && b.shape == Shape{w.shape[3]}, op, ": kernel ", shape_str(w.shape),
+                    ", bias ", shape_str(b.shape), ": expected bias (O,), one value per output channel");
+        require_disjoint(op, y, b);
+    }
     conv_call(op, x, w, y, y, x.shape, w.shape, {sh, sw, pt, pb, pl, pr, dh, dw, groups}, true,
               [&](const Conv2dGeom& g, auto t) {
                   using T = decltype(t);
-                  conv2d_forward<T>(g, x.cptr<T>(), w.cptr<T>(), y.ptr<T>());
+                  ConvEpilogue<T> epilogue;
+                  epilogue.bias = has_bias ? b.cptr<T>() : nullptr;
+                  epilogue.act = has_act ? &act : nullptr;
+                  epilogue.alpha = T(alpha);
+                  conv2d_forward<T>(g, x.cptr<T>(), w.cptr<T>(), y.ptr<T>(), epilogue);
               });
 }
 
@@ -159,7 +174,10 @@ void bind_gemm_conv(py::module_& m) {
         "(dh, dw). All arrays C-contiguous; the output is overwritten.";
     m.def("conv2d_forward", &conv2d_forward_binding, py::arg("x"), py::arg("w"), py::arg("out"), py::arg("sh"),
           py::arg("sw"), py::arg("pt"), py::arg("pb"), py::arg("pl"), py::arg("pr"), py::arg("dh"), py::arg("dw"),
-          py::arg("groups"), (std::string("out (N, Ho, Wo, O) = conv2d(x, w).") + conv_doc).c_str());
+          py::arg("groups"), py::arg("bias") = py::none(), py::arg("activation") = py::none(),
+          py::arg("alpha") = 0.0,
+          (std::string("out (N, Ho, Wo, O) = activation(conv2d(x, w) + bias); bias (O,) or None, activation None "
+                       "or a bias_activation_forward name.") + conv_doc).c_str());
     m.def("conv2d_backward_input", &conv2d_backward_input_binding, py::arg("grad_y"), py::arg("w"),
           py::arg("grad_x"), py::arg("sh"), py::arg("sw"), py::arg("pt"), py::arg("pb"), py::arg("pl"),
           py::arg("pr"), py::arg("dh"), py::arg("dw"), py::arg("groups"),

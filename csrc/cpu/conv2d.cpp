@@ -132,9 +132,9 @@ bool direct_backward_input_applies(const Conv2dGeom& g, const Conv2dGeom& t) {
 
 // grad_x as the forward of the transposed geometry t (transposed_geometry) with the kernel flipped and transposed,
 // by the direct or the rows forward.
-template <typename T>
+template <typename T, class Forward>
 void transposed_backward_input(const Conv2dGeom& g, const Conv2dGeom& t, const T* gy, const T* w, T* gx,
-                               void (*forward)(const Conv2dGeom&, const T*, const T*, T*)) {
+                               Forward forward) {
     auto flipped = uninitialized<T>(g.kh * g.kw * g.c * g.o);  // (KH, KW, O, C)
     for (int64_t i = 0; i < g.kh; ++i)
         for (int64_t j = 0; j < g.kw; ++j)
@@ -169,13 +169,22 @@ void set_conv2d_path(const std::string& name) {
     throw std::invalid_argument("set_conv2d_path: expected 'auto', 'gemm', 'direct' or 'rows', got '" + name + "'");
 }
 
+namespace {
+
+// The rows path's epilogue for this one, when it takes it (no activation, relu, leaky_relu).
 template <typename T>
-void conv2d_forward(const Conv2dGeom& g, const T* x, const T* w, T* y) {
+bool rows_epilogue(const ConvEpilogue<T>& e, RowsEpilogue<T>& r) {
+    r.bias = e.bias, r.alpha = e.alpha;
+    if (!e.act) return r.kind = RowsEpilogue<T>::kIdentity, true;
+    if (*e.act == Activation::relu) return r.kind = RowsEpilogue<T>::kRelu, true;
+    if (*e.act == Activation::leaky_relu) return r.kind = RowsEpilogue<T>::kLeakyRelu, true;
+    return false;
+}
+
+template <typename T>
+void conv2d_pass(const Conv2dGeom& g, const T* x, const T* w, T* y) {
     const int64_t M = g.n * g.ho * g.wo, cg = g.cg(), og = g.og(), K = g.kh * g.kw * cg;
-    if (M == 0) return;
     if (is_depthwise(g) && allowed(kDirect)) return conv_direct_kernels<T>().depthwise_forward(g, x, w, y);
-    if (rows_supported(g) && (forced(kRows) || (forced(kAuto) && rows_forward_applies(g))))
-        return conv_rows_kernels<T>().forward(g, x, w, y);
     if (conv2d_direct_forward_applies(g) && allowed(kDirect)) return conv_direct_kernels<T>().forward(g, x, w, y);
     if (is_pointwise(g)) {
         for (int64_t gi = 0; gi < g.groups; ++gi)
@@ -192,6 +201,22 @@ void conv2d_forward(const Conv2dGeom& g, const T* x, const T* w, T* y) {
         }
 }
 
+}  // namespace
+
+template <typename T>
+void conv2d_forward(const Conv2dGeom& g, const T* x, const T* w, T* y, const ConvEpilogue<T>& epilogue) {
+    const int64_t M = g.n * g.ho * g.wo;
+    if (M == 0) return;
+    RowsEpilogue<T> fused;
+    const bool rows = rows_supported(g) && (forced(kRows) || (forced(kAuto) && rows_forward_applies(g)));
+    if (rows && rows_epilogue(epilogue, fused)) return conv_rows_kernels<T>().forward(g, x, w, y, fused);
+    if (rows)
+        conv_rows_kernels<T>().forward(g, x, w, y, RowsEpilogue<T>{});
+    else
+        conv2d_pass(g, x, w, y);
+    if (epilogue.any()) bias_activation_forward(epilogue.act, M, g.o, y, epilogue.bias, y, epilogue.alpha);
+}
+
 template <typename T>
 void conv2d_backward_input(const Conv2dGeom& g, const T* gy, const T* w, T* gx) {
     const int64_t cg = g.cg(), og = g.og(), K = g.kh * g.kw * cg, hw = g.ho * g.wo;
@@ -202,7 +227,9 @@ void conv2d_backward_input(const Conv2dGeom& g, const T* gy, const T* w, T* gx) 
         if (direct_backward_input_applies(g, t) && allowed(kDirect))
             return transposed_backward_input(g, t, gy, w, gx, conv_direct_kernels<T>().forward);
         if (forced(kRows) || (forced(kAuto) && rows_backward_input_applies(g)))
-            return transposed_backward_input(g, t, gy, w, gx, conv_rows_kernels<T>().forward);
+            return transposed_backward_input(g, t, gy, w, gx, [](const Conv2dGeom& tg, const T* a, const T* k, T* out) {
+                conv_rows_kernels<T>().forward(tg, a, k, out, RowsEpilogue<T>{});
+            });
     }
     if (is_pointwise(g)) {
         // dX_g = dY_g @ W_g^T; W_g^T[oo, ci] = w[ci * O + gi * Og + oo].
@@ -249,8 +276,9 @@ void conv2d_backward_weight(const Conv2dGeom& g, const T* gy, const T* x, T* gw)
         }
 }
 
-template void conv2d_forward<float>(const Conv2dGeom&, const float*, const float*, float*);
-template void conv2d_forward<double>(const Conv2dGeom&, const double*, const double*, double*);
+template void conv2d_forward<float>(const Conv2dGeom&, const float*, const float*, float*, const ConvEpilogue<float>&);
+template void conv2d_forward<double>(const Conv2dGeom&, const double*, const double*, double*,
+                                     const ConvEpilogue<double>&);
 template void conv2d_backward_input<float>(const Conv2dGeom&, const float*, const float*, float*);
 template void conv2d_backward_input<double>(const Conv2dGeom&, const double*, const double*, double*);
 template void conv2d_backward_weight<float>(const Conv2dGeom&, const float*, const float*, float*);

@@ -6,11 +6,23 @@
 #include <string>
 
 #include "../common/shapes.h"
+#include "activation.h"
 
 namespace ember {
 
+// What a layer applies to the convolution's output: y = act(y + bias), bias (O,) or null, act null for the identity
+// (activation.h's bias_activation_forward). The rows path does it in registers for relu and leaky_relu; otherwise
+// it is one pass over y after the convolution.
 template <typename T>
-void conv2d_forward(const Conv2dGeom& g, const T* x, const T* w, T* y);
+struct ConvEpilogue {
+    const T* bias = nullptr;
+    const Activation* act = nullptr;
+    T alpha = T(0);
+    bool any() const { return bias || act; }
+};
+
+template <typename T>
+void conv2d_forward(const Conv2dGeom& g, const T* x, const T* w, T* y, const ConvEpilogue<T>& epilogue = {});
 
 template <typename T>
 void conv2d_backward_input(const Conv2dGeom& g, const T* grad_y, const T* w, T* grad_x);

@@ -179,25 +179,33 @@ struct RowsConv {
         }
     };
 
-    // A tile's NV vectors for PR pixels into y (row stride ldy), clipped to the `left` channels that remain.
-    static void store_tile(const Vec* out, int pr, int nv, T* y, int64_t ldy, int64_t left) {
+    // A tile's NV vectors for PR pixels into y (row stride ldy), clipped to the `left` channels that remain, through
+    // the epilogue (bias: its NV vectors for this tile, zero-padded; null for none).
+    static void store_tile(Vec* out, int pr, int nv, T* y, int64_t ldy, int64_t left, const Vec* bias,
+                           const RowsEpilogue<T>& ep) {
         for (int i = 0; i < pr; ++i)
             for (int v = 0; v < nv; ++v) {
+                Vec r = out[i * nv + v];
+                if (bias) r += bias[v];
+                if (ep.kind == RowsEpilogue<T>::kRelu) r = r <= T(0) ? Vec{} : r;  // '<=': NaN falls through
+                if (ep.kind == RowsEpilogue<T>::kLeakyRelu) r = r * (r > T(0) ? Vec{} + T(1) : Vec{} + ep.alpha);
                 const int64_t n = std::min<int64_t>(kLanes, left - v * kLanes);
                 T* d = y + i * ldy + v * kLanes;
                 if (n == kLanes)
-                    store(d, out[i * nv + v]);
+                    store(d, r);
                 else
-                    std::memcpy(d, &out[i * nv + v], size_t(n) * sizeof(T));
+                    std::memcpy(d, &r, size_t(n) * sizeof(T));
             }
     }
 
     // Output rows (n, oh) are split among the threads; each row's pixels go in balanced tiles of at most kAcc / NV
     // (62 pixels at NV = 1: 21 + 21 + 20).
-    static void forward(const Conv2dGeom& g, const T* x, const T* w, T* y) {
+    static void forward(const Conv2dGeom& g, const T* x, const T* w, T* y, const RowsEpilogue<T>& ep) {
         const Plan p(g);
         const int64_t rows = g.n * g.ho;
         if (rows * g.wo == 0) return;
+        std::vector<Vec> bias(size_t(ep.bias ? p.vecs : 0));
+        for (int64_t o = 0; ep.bias && o < p.O; ++o) bias[size_t(o / kLanes)][o % kLanes] = ep.bias[o];
         // The weights per channel tile: K rows of the tile's NV vectors, zero past O; tile v0 at K * v0 lanes.
         std::vector<Vec> wstore(size_t(p.K * p.vecs));
         T* wp = reinterpret_cast<T*>(wstore.data());
@@ -239,7 +247,8 @@ struct RowsConv {
                         const int pr = int(ow1 - ow0);
                         fns[pr - 1](kh1 - kh0, p.S, p.seg_stride, src + ow0 * p.ldc, p.ldc,
                                     wp + (p.K * v0 + kh0 * p.S * nv) * kLanes, out);
-                        store_tile(out, pr, nv, yrow + ow0 * p.O + v0 * kLanes, p.O, p.O - v0 * kLanes);
+                        store_tile(out, pr, nv, yrow + ow0 * p.O + v0 * kLanes, p.O, p.O - v0 * kLanes,
+                                   ep.bias ? bias.data() + v0 : nullptr, ep);
                     }
                 }
             }

@@ -38,8 +38,11 @@ def gemm_naive(a: np.ndarray, b: np.ndarray, out: np.ndarray, alpha: float = 1.0
     """Unblocked reference GEMM on 2-D arrays with any strides."""
 
 def conv2d_forward(x: np.ndarray, w: np.ndarray, out: np.ndarray, sh: int, sw: int, pt: int, pb: int, pl: int,
-                   pr: int, dh: int, dw: int, groups: int) -> None:
-    """out (N, Ho, Wo, O) = conv2d of x (N, H, W, C) with w (KH, KW, C // groups, O); C-contiguous arrays."""
+                   pr: int, dh: int, dw: int, groups: int, bias: np.ndarray | None = None,
+                   activation: str | None = None, alpha: float = 0.0) -> None:
+    """out (N, Ho, Wo, O) = activation(conv2d of x (N, H, W, C) with w (KH, KW, C // groups, O) + bias (O,));
+    C-contiguous arrays; bias None adds nothing, activation None is the identity (else as bias_activation_forward),
+    fused into the convolution's stores where its path allows."""
 
 def conv2d_backward_input(grad_y: np.ndarray, w: np.ndarray, grad_x: np.ndarray, sh: int, sw: int, pt: int,
                           pb: int, pl: int, pr: int, dh: int, dw: int, groups: int) -> None:

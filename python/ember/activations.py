@@ -58,11 +58,20 @@ def fusable_with_bias(activation):
     return activation in _WITH_BIAS
 
 
+def fused_args(x, bias, activation):
+    """(name, alpha) for ops that fuse activation(x + bias) (ops.bias_activation, ops.conv2d), or None where the
+    activation or the dtypes do not allow it."""
+    fused = _WITH_BIAS.get(activation)
+    if fused is not None and (bias is None or bias.dtype == x.dtype) and x.dtype.kind == "f":
+        return fused
+    return None
+
+
 def with_bias(x, bias, activation):
     """activation(x + bias) (bias None: no bias), as a layer applies them after its product: one op
     (ops.bias_activation, one pass and one graph node) where the activation allows, else an add and a call."""
-    fused = _WITH_BIAS.get(activation)
-    if fused is not None and (bias is None or bias.dtype == x.dtype) and x.dtype.kind == "f":
+    fused = fused_args(x, bias, activation)
+    if fused is not None:
         if fused[0] is None and bias is None:
             return x
         return ops.bias_activation(x, bias, *fused)

@@ -8,10 +8,10 @@ Each function returns a new array of the input's dtype (float32 or float64).
 
     matmul(a, b)                                   a (..., M, K), b (..., K, N), batch dims broadcast
     column_sums(a)                                 a (M, N) -> (N,): a bias gradient, summed over the rows
-    conv2d_forward(x, w, strides, padding, dilation, groups)
+    conv2d_forward(x, w, strides, padding, dilation, groups, bias=None, activation=None, alpha=0.0)
         x (N, H, W, C) NHWC, w (KH, KW, C // groups, O) HWIO, strides (sh, sw),
         padding ((top, bottom), (left, right)), dilation (dh, dw); returns (N, Ho, Wo, O) where
-        Ho = (H + top + bottom - dh * (KH - 1) - 1) // sh + 1
+        Ho = (H + top + bottom - dh * (KH - 1) - 1) // sh + 1; bias and activation as bias_activation_forward
     conv2d_backward_input(grad_y, w, x_shape, strides, padding, dilation, groups)   -> grad_x
     conv2d_backward_weight(grad_y, x, w_shape, strides, padding, dilation, groups)  -> grad_w
     max_pool2d_forward(x, pool, strides, padding)  x NHWC, pool (ph, pw); padding cells never win

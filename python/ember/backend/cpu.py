@@ -66,14 +66,16 @@ def _conv_args(strides, padding, dilation, groups):
             int(dilation[1]), int(groups))
 
 
-def conv2d_forward(x, w, strides, padding, dilation, groups):
+def conv2d_forward(x, w, strides, padding, dilation, groups, bias=None, activation=None, alpha=0.0):
     x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
     n, h, wd, _ = x.shape
     kh, kw, _, o = w.shape
     ho = _conv_out(h, padding[0], kh, strides[0], dilation[0])
     wo = _conv_out(wd, padding[1], kw, strides[1], dilation[1])
     out = np.empty((n, ho, wo, o), dtype=x.dtype)
-    _C.conv2d_forward(x, w, out, *_conv_args(strides, padding, dilation, groups))
+    _C.conv2d_forward(x, w, out, *_conv_args(strides, padding, dilation, groups),
+                      bias=None if bias is None else np.ascontiguousarray(bias), activation=activation,
+                      alpha=float(alpha))
     return out
 
 

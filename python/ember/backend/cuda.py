@@ -96,7 +96,7 @@ def _conv_args(strides, padding, dilation, groups):
             int(dilation[1]), int(groups))
 
 
-def conv2d_forward(x, w, strides, padding, dilation, groups):
+def conv2d_forward(x, w, strides, padding, dilation, groups, bias=None, activation=None, alpha=0.0):
     x, w = _contiguous(x, w)
     n, h, wd, _ = x.shape
     kh, kw, _, o = w.shape
@@ -104,6 +104,8 @@ def conv2d_forward(x, w, strides, padding, dilation, groups):
     wo = _conv_out(wd, padding[1], kw, strides[1], dilation[1])
     out = cupy.empty((n, ho, wo, o), dtype=x.dtype)
     _launch("conv2d_forward", x, w, out, *_conv_args(strides, padding, dilation, groups))
+    if bias is not None or activation is not None:  # after the convolution: the CUDA kernels have no epilogue yet
+        out = bias_activation_forward(out, bias, activation, alpha)
     return out
 
 

@@ -10,6 +10,7 @@ class BaseConv(Layer):
     """Validates and stores the arguments every convolution shares; subclasses make the weights and the conv."""
 
     rank = 2
+    fuses_bias = False  # whether convolve(x, bias, activation, alpha) fuses them (ops.conv2d_bias_activation)
 
     def __init__(self, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1, activation=None,
                  use_bias=True, bias_initializer="zeros", bias_regularizer=None, **kwargs):
@@ -43,7 +44,11 @@ class BaseConv(Layer):
             raise ValueError(f"Input 0 of layer {self.name!r} is incompatible with the layer: expected axis {axis} "
                              f"of input shape to have value {self._channels}, but received input with shape "
                              f"{inputs.shape}")
-        out = self.convolve(to_channels_last(inputs, self.data_format))
+        x = to_channels_last(inputs, self.data_format)
+        fused = activations.fused_args(x, self.bias, self.activation) if self.fuses_bias else None
+        if fused is not None:  # bias and activation added as the convolution stores its output
+            return to_channels_first(self.convolve(x, self.bias, *fused), self.data_format)
+        out = self.convolve(x)
         if activations.fusable_with_bias(self.activation):  # elementwise: fused with the bias before the transpose
             return to_channels_first(activations.with_bias(out, self.bias, self.activation), self.data_format)
         if self.bias is not None:
@@ -88,8 +93,13 @@ class Conv2D(BaseConv):
         self.kernel = self.add_weight("kernel", shape, self.kernel_initializer, regularizer=self.kernel_regularizer)
         self.bias = self.add_bias(self.filters)
 
-    def convolve(self, x):
-        return ops.conv2d(x, self.kernel, self.strides, self.padding, self.dilation_rate, self.groups)
+    fuses_bias = True
+
+    def convolve(self, x, bias=None, activation=None, alpha=0.0):
+        if bias is None and activation is None:
+            return ops.conv2d(x, self.kernel, self.strides, self.padding, self.dilation_rate, self.groups)
+        return ops.conv2d_bias_activation(x, self.kernel, bias, activation, alpha, self.strides, self.padding,
+                                          self.dilation_rate, self.groups)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "groups": self.groups,

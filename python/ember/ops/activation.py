@@ -41,6 +41,21 @@ def tanh(x):
 BIAS_ACTIVATIONS = (None, "relu", "leaky_relu", "sigmoid", "tanh")
 
 
+def check_bias_activation(op, channels, bias, activation, alpha, owner):
+    """Validates a fused bias (a Tensor of shape (channels,), or None), activation and slope; returns alpha."""
+    if activation not in BIAS_ACTIVATIONS:
+        raise ValueError(f"{op}: invalid value for argument `activation`. Expected one of {list(BIAS_ACTIVATIONS)}. "
+                         f"Received: activation={activation!r}")
+    alpha = float(alpha)
+    if not alpha >= 0:
+        raise ValueError(f"{op}: invalid value for argument `alpha`. Expected a slope >= 0 (the gradient is read "
+                         f"from the output). Received: alpha={alpha}")
+    if bias is not None and bias.shape != (channels,):
+        raise ValueError(f"{op}: {owner} and bias {bias.shape}: expected bias ({channels},), one value per channel "
+                         f"of the last axis")
+    return alpha
+
+
 def bias_activation(x, bias=None, activation=None, alpha=0.0):
     """activation(x + bias) as one op, `bias` along the last axis: what a Dense or Conv2D layer does after its
     product, in one pass over memory and one graph node (instead of an add and an activation). `activation`: None
@@ -50,17 +65,11 @@ def bias_activation(x, bias=None, activation=None, alpha=0.0):
     x = tensor_of(name, x)
     tensors = [x] if bias is None else [x, tensor_of(name, bias)]
     require_float(name, *tensors)
-    if activation not in BIAS_ACTIVATIONS:
-        raise ValueError(f"{name}: invalid value for argument `activation`. Expected one of {list(BIAS_ACTIVATIONS)}. "
-                         f"Received: activation={activation!r}")
-    alpha = float(alpha)
-    if not alpha >= 0:
-        raise ValueError(f"{name}: invalid value for argument `alpha`. Expected a slope >= 0 (the gradient is read "
-                         f"from the output). Received: alpha={alpha}")
-    if bias is not None and (x.ndim == 0 or tensors[1].shape != (x.shape[-1],)):
-        expected = f"({x.shape[-1]},)" if x.ndim else "an input of rank >= 1"
-        raise ValueError(f"{name}: input {x.shape} and bias {tensors[1].shape}: expected bias {expected}, one value "
-                         f"per channel of the last axis")
+    if bias is not None and x.ndim == 0:
+        raise ValueError(f"{name}: input {x.shape} and bias {tensors[1].shape}: expected bias an input of rank >= 1, "
+                         f"one value per channel of the last axis")
+    alpha = check_bias_activation(name, x.shape[-1] if x.ndim else 0, tensors[1] if bias is not None else None,
+                                  activation, alpha, f"input {x.shape}")
     backend = kernels(x)
     b = None if bias is None else tensors[1]
     out = wrap(backend.bias_activation_forward(x._data, None if b is None else b._data, activation, alpha)

@@ -1,5 +1,6 @@
 """2-D convolution, NHWC input and HWIO kernel (Keras' layouts), on the native conv kernels."""
 from ._util import empty_result, kernels, pair, record, require_float, require_rank, tensor_of, wrap
+from .activation import check_bias_activation
 
 
 def same_padding(size, kernel, stride, dilation=1):
@@ -51,38 +52,61 @@ def output_size(op, shape, window, strides, padding, dilation, names):
 
 def conv2d(x, kernel, strides=1, padding="valid", dilation_rate=1, groups=1):
     """Cross-correlate NHWC `x` (N, H, W, C) with HWIO `kernel` (KH, KW, C // groups, O) -> (N, Ho, Wo, O)."""
-    x, kernel = tensor_of("conv2d", x), tensor_of("conv2d", kernel)
-    require_float("conv2d", x, kernel)
-    require_rank("conv2d", "input", x, 4, "N, H, W, C")
-    require_rank("conv2d", "kernel", kernel, 4, "KH, KW, C // groups, O")
-    strides = pair("conv2d", "strides", strides)
-    dilation = pair("conv2d", "dilation_rate", dilation_rate)
+    return _conv2d("conv2d", x, kernel, None, None, 0.0, strides, padding, dilation_rate, groups)
+
+
+def conv2d_bias_activation(x, kernel, bias=None, activation=None, alpha=0.0, strides=1, padding="valid",
+                           dilation_rate=1, groups=1):
+    """activation(conv2d(x, kernel, ...) + bias) as one op, what a Conv2D layer computes: `bias` (O,) or None, and
+    `activation` as ops.bias_activation takes it (None, "relu", "leaky_relu" with slope `alpha`, "sigmoid", "tanh").
+    The native path adds them as the convolution stores its output, with no second pass over memory."""
+    return _conv2d("conv2d_bias_activation", x, kernel, bias, activation, alpha, strides, padding, dilation_rate,
+                   groups)
+
+
+def _conv2d(op, x, kernel, bias, activation, alpha, strides, padding, dilation_rate, groups):
+    x, kernel = tensor_of(op, x), tensor_of(op, kernel)
+    b = None if bias is None else tensor_of(op, bias)
+    require_float(op, x, kernel, *([] if b is None else [b]))
+    require_rank(op, "input", x, 4, "N, H, W, C")
+    require_rank(op, "kernel", kernel, 4, "KH, KW, C // groups, O")
+    strides = pair(op, "strides", strides)
+    dilation = pair(op, "dilation_rate", dilation_rate)
     n, h, w, c = x.shape
     kh, kw, kc, o = kernel.shape
     if not isinstance(groups, int) or groups < 1 or c % groups or o % groups:
-        raise ValueError(f"conv2d: invalid value for argument `groups`. Expected a positive int dividing the input "
+        raise ValueError(f"{op}: invalid value for argument `groups`. Expected a positive int dividing the input "
                          f"channels ({c}) and output channels ({o}). Received: groups={groups!r}")
     if kc * groups != c:
-        raise ValueError(f"conv2d: input {x.shape} and kernel {kernel.shape}: expected kernel input channels "
+        raise ValueError(f"{op}: input {x.shape} and kernel {kernel.shape}: expected kernel input channels "
                          f"{c} // groups {groups} = {c // groups}, got {kc}")
     if min(x.shape[1:]) < 1 or min(kernel.shape) < 1:
-        raise ValueError(f"conv2d: sizes must be >= 1, got input {x.shape} and kernel {kernel.shape}")
-    pads = resolve_padding("conv2d", padding, (h, w), (kh, kw), strides, dilation)
-    check_padding("conv2d", pads)
-    ho, wo = output_size("conv2d", (h, w), (kh, kw), strides, pads, dilation, ("input", "kernel", x.shape))
+        raise ValueError(f"{op}: sizes must be >= 1, got input {x.shape} and kernel {kernel.shape}")
+    alpha = check_bias_activation(op, o, b, activation, alpha, f"kernel {kernel.shape}")
+    fused = b is not None or activation is not None
+    pads = resolve_padding(op, padding, (h, w), (kh, kw), strides, dilation)
+    check_padding(op, pads)
+    ho, wo = output_size(op, (h, w), (kh, kw), strides, pads, dilation, ("input", "kernel", x.shape))
+    inputs = [x, kernel] + ([] if b is None else [b])
     if n == 0:
-        return empty_result("conv2d", (0, ho, wo, o), [x, kernel])
+        return empty_result(op, (0, ho, wo, o), inputs)
 
     backend = kernels(x)
     args = (strides, pads, dilation, groups)
-    out = wrap(backend.conv2d_forward(x._data, kernel._data, *args))
+    out = wrap(backend.conv2d_forward(x._data, kernel._data, *args, None if b is None else b._data, activation,
+                                      alpha))
+    y = out._data  # the array, not `out`: a closure holding the tensor would make a cycle out -> node -> out
 
     def backward(g):
+        gb = None
+        if fused:  # through the activation (read from y) to the convolution's output, and the bias's sums
+            g, gb = backend.bias_activation_backward(activation, y, g, alpha, b is not None)
+            g = g.reshape(y.shape)
         gx = backend.conv2d_backward_input(g, kernel._data, x.shape, *args) if x.requires_grad else None
         gk = backend.conv2d_backward_weight(g, x._data, kernel.shape, *args) if kernel.requires_grad else None
-        return [gx, gk]
+        return [gx, gk] + ([] if b is None else [gb])
 
-    return record("conv2d", out, [x, kernel], backward)
+    return record(op, out, inputs, backward)
 
 
 def transpose_padding(size, kernel, stride, dilation, padding, output_padding):

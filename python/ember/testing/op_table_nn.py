@@ -50,6 +50,25 @@ def conv2d_reference(x, w, strides=1, padding="valid", dilation_rate=1, groups=1
     return ref.conv2d_forward(x, w, strides, pads, dilation, groups)
 
 
+@_any_batch
+def _conv_bias_reference(x, w, b, activation=None, alpha=0.0, **kw):
+    return ref.bias_activation_forward(conv2d_reference(x, w, **kw), b, activation, alpha)
+
+
+def _conv_bias_samples(rng):
+    """The fused bias and activation on each conv path: rows (padded, strided), direct (<= 8 channels), GEMM
+    (groups, column dilation), depthwise."""
+    def s(x, w, **kw):
+        return Sample((normal(rng, *x), normal(rng, *w), normal(rng, w[-1])), kw)
+
+    return [s((2, 6, 7, 3), (3, 3, 3, 20), activation="relu", padding="same"),
+            s((1, 7, 7, 2), (3, 3, 2, 17), activation="leaky_relu", alpha=0.1, strides=2),
+            s((2, 6, 6, 1), (5, 5, 1, 6), activation="relu", padding="same"),
+            s((1, 5, 6, 4), (2, 3, 2, 6), activation="sigmoid", groups=2, dilation_rate=(1, 2)),
+            s((1, 5, 5, 3), (3, 3, 1, 3), activation="tanh", groups=3),
+            s((2, 4, 4, 5), (1, 1, 5, 3))]
+
+
 def _pool_reference(forward):
     def reference(x, pool_size=2, strides=None, padding="valid"):
         pool = _pair(pool_size)
@@ -165,8 +184,9 @@ def _gemm_flops(sample):
 
 
 def _conv_flops(sample):
-    x, w = sample.args
-    out = conv2d_reference(np.zeros((1,) + x.shape[1:], np.float32), w.astype(np.float32), **sample.kwargs)
+    x, w = sample.args[:2]
+    kw = {k: v for k, v in sample.kwargs.items() if k not in ("activation", "alpha")}
+    out = conv2d_reference(np.zeros((1,) + x.shape[1:], np.float32), w.astype(np.float32), **kw)
     return 2 * x.shape[0] * out.shape[1] * out.shape[2] * w.shape[0] * w.shape[1] * w.shape[2] * w.shape[3]
 
 
@@ -250,10 +270,28 @@ NN_OPS = [
                              r"conv2d: invalid value for argument `groups`"),
                    not_float("conv2d", (1, 4, 4, 1), (3, 3, 1, 1)),
                    mixed_devices("conv2d", (np.ones((1, 4, 4, 1)), on_device((3, 3, 1, 1))))],
-           kernel=True, rtol=1e-4, atol=1e-4, flops=_conv_flops,
+           kernel=True, rtol=1e-4, atol=1e-4, flops=_conv_flops, bench_backward=True,
            bench=[("lenet 64x28x28x1 5x5x6", _shapes((64, 28, 28, 1), (5, 5, 1, 6))),
-                  ("vgg 32x28x28x128 3x3x128", _shapes((32, 28, 28, 128), (3, 3, 128, 128), padding="same"))],
+                  ("lenet 64x14x14x6 5x5x16", _shapes((64, 14, 14, 6), (5, 5, 6, 16))),
+                  ("binary 32x31x31x16 3x3x32", _shapes((32, 31, 31, 16), (3, 3, 16, 32))),
+                  ("vgg 32x28x28x128 3x3x128", _shapes((32, 28, 28, 128), (3, 3, 128, 128), padding="same")),
+                  ("resnet 32x14x14x256 3x3x256", _shapes((32, 14, 14, 256), (3, 3, 256, 256), padding="same"))],
            strategy=strategy("conv2d")),
+    OpInfo("conv2d_bias_activation", ops.conv2d_bias_activation, _conv_bias_reference,
+           _conv_bias_samples,
+           errors=[ErrorCase((np.ones((1, 4, 4, 2)), np.ones((3, 3, 2, 4)), np.ones((1, 4))), {}, ValueError,
+                             r"conv2d_bias_activation: kernel \(3, 3, 2, 4\) and bias \(1, 4\): expected bias \(4,\)", "rank"),
+                   ErrorCase((np.ones((1, 4, 4, 2)), np.ones((3, 3, 2, 4)), np.ones(5)), {}, ValueError,
+                             r"conv2d_bias_activation: kernel \(3, 3, 2, 4\) and bias \(5,\): expected bias \(4,\), one value per "
+                             r"channel of the last axis", "shape"),
+                   ErrorCase((np.ones((1, 4, 4, 2)), np.ones((3, 3, 2, 4)), np.ones(4)), {"activation": "elu"},
+                             ValueError, r"conv2d_bias_activation: invalid value for argument `activation`"),
+                   not_float("conv2d_bias_activation", (1, 4, 4, 2), (3, 3, 2, 4), (4,)),
+                   mixed_devices("conv2d_bias_activation", (np.ones((1, 4, 4, 2)), np.ones((3, 3, 2, 4)), on_device((4,))))],
+           kernel=True, rtol=1e-4, atol=1e-4, flops=_conv_flops, bench_backward=True,
+           bench=[("binary 32x64x64x3 3x3x16 relu", _shapes((32, 64, 64, 3), (3, 3, 3, 16), (16,),
+                                                             activation="relu"))],
+           strategy=strategy("conv2d_bias_activation")),
     OpInfo("max_pool2d", lambda x, **k: ops.max_pool2d(x, **k), _pool_reference(ref.max_pool2d_forward), _pool_samples,
            errors=_pool_errors("max_pool2d") + [
                ErrorCase((np.ones((1, 4, 4, 1)),), {"pool_size": 0}, ValueError,

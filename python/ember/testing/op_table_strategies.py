@@ -301,6 +301,19 @@ def conv2d(draw, large=1e30):
 
 
 @st.composite
+def conv2d_bias_activation(draw):
+    """conv2d's drawings with a bias per output channel and one of the fused activations."""
+    sample = draw(conv2d())
+    x, kernel = sample.args
+    bias = draw(arrays((kernel.shape[3],)))
+    fused = Sample((x, kernel, bias), {**sample.kwargs, "activation": draw(_fair([None, "relu", "leaky_relu",
+                                                                                 "sigmoid", "tanh"])), "alpha": 0.2})
+    if sample.error:
+        fused.error = sample.error.replace("conv2d:", "conv2d_bias_activation:")
+    return fused
+
+
+@st.composite
 def conv2d_transpose(draw, large=1e30):
     window = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     strides = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))

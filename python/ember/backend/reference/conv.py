@@ -9,6 +9,8 @@ Output channel o belongs to group o // (O // groups), as in Keras and PyTorch.
 """
 import numpy as np
 
+from .activation import bias_activation_forward
+
 
 def _out_size(size, pad, k, stride, dilation):
     return (size + pad[0] + pad[1] - dilation * (k - 1) - 1) // stride + 1
@@ -37,7 +39,14 @@ def _tap_weight(w, i, j, groups):
     return w[i, j].reshape(cg, groups, o // groups).transpose(1, 0, 2)
 
 
-def conv2d_forward(x, w, strides, padding, dilation, groups):
+def conv2d_forward(x, w, strides, padding, dilation, groups, bias=None, activation=None, alpha=0.0):
+    y = _convolve(x, w, strides, padding, dilation, groups)
+    if bias is None and activation is None:
+        return y
+    return bias_activation_forward(y, bias, activation, alpha)
+
+
+def _convolve(x, w, strides, padding, dilation, groups):
     n, h, wd, _ = x.shape
     kh, kw, _, o = w.shape
     (top, bottom), (left, right) = padding
