@@ -137,6 +137,11 @@ def conv2d_forward(d):
     args, xs, ws, ys = conv_geometry(d)
     x, w = d.array(perturb(d, xs), t), d.array(perturb(d, ws), t)
     out = d.maybe_alias(d.array(perturb(d, ys), t, output=True), [x, w])
+    if d.chance(2):  # the fused epilogue: a bias of any length, any activation name, any alpha
+        channels = ws[-1] if not d.chance(8) else d.size()
+        bias = d.array(perturb(d, (channels,)), t) if not d.chance(4) else None
+        args = dict(args, bias=bias, activation=d.choice(ACTIVATIONS) if not d.chance(4) else None,
+                    alpha=d.scalar())
     return _C.conv2d_forward, (x, w, out), args, None
 
 
@@ -313,7 +318,11 @@ def gru_backward(d):
 
 # -- process-wide settings: drawn, used by one kernel call, then restored -----------------------------------------
 def settings(d):
-    choice = d.int(0, 3)
+    choice = d.int(0, 5)
+    if choice == 4:
+        return _C.set_conv2d_path, (d.choice(("auto", "gemm", "direct", "rows", "winograd", "")),), {}, None
+    if choice == 5:
+        return _C.conv2d_path, (), {}, None
     if choice == 0:
         return _C.set_num_threads, (d.param(0, 4),), {}, None
     if choice == 1:
@@ -372,6 +381,7 @@ def test_one_input(data):
         if name == "settings":
             _C.set_num_threads(0)
             _C.set_gemm_kernel("auto")
+            _C.set_conv2d_path("auto")
     if check is not None:
         check()
 

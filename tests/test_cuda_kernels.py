@@ -208,6 +208,24 @@ def test_conv2d_matches_reference(target, dtype, x_shape, k, strides, padding, d
     assert_close(target.get(gw), R.conv2d_backward_weight(gy, x, w.shape, *geo), dtype, "backward_weight")
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", [None, "relu", "leaky_relu", "elu", "sigmoid", "tanh"])
+@pytest.mark.parametrize("x_shape,k,strides,padding,dilation,groups", [CONVS[0], CONVS[1], CONVS[2], CONVS[5]])
+def test_conv2d_forward_epilogue_matches_reference(target, dtype, activation, x_shape, k, strides, padding,
+                                                   dilation, groups):
+    rng = np.random.default_rng(sum(x_shape) + len(activation or ""))
+    x = rand(rng, x_shape, dtype)
+    w = rand(rng, (k[0], k[1], x_shape[3] // groups, k[2]), dtype)
+    bias = rand(rng, (k[2],), dtype)
+    geo = (strides, padding, dilation, groups)
+    for b in (bias, None):
+        y = R.conv2d_forward(x, w, *geo, bias=b, activation=activation, alpha=0.3)
+        out = target.empty(y.shape, dtype)
+        target.call("conv2d_forward", target.put(x), target.put(w), out, *_conv_args(*geo),
+                    None if b is None else target.put(b), activation, 0.3)
+        assert_close(target.get(out), y, dtype, f"forward bias={b is not None} {activation}")
+
+
 @pytest.mark.parametrize("groups", [1, 2])
 def test_conv2d_backward_weight_of_an_empty_batch_is_zero(target, groups):
     """The reference does not take an empty batch (ember.ops short-circuits it); the kernel must write zeros."""
@@ -502,6 +520,11 @@ def test_wrong_output_shape_raises_value_error_naming_the_op_and_shapes(target):
     out = target.empty((1, 3, 3, 5), np.float32)
     with pytest.raises(ValueError, match=r"conv2d_forward: out has shape \(1, 3, 3, 5\), expected \(1, 3, 3, 4\)"):
         target.call("conv2d_forward", x, w, out, 1, 1, 0, 0, 0, 0, 1, 1, 1)
+    out = target.empty((1, 3, 3, 4), np.float32)
+    with pytest.raises(ValueError, match=r"conv2d_forward: kernel \(3, 3, 2, 4\), bias \(5,\): expected bias \(O,\)"):
+        target.call("conv2d_forward", x, w, out, 1, 1, 0, 0, 0, 0, 1, 1, 1, target.put(np.ones(5, np.float32)))
+    with pytest.raises(ValueError, match=r"activation: unknown activation 'swish'"):
+        target.call("conv2d_forward", x, w, out, 1, 1, 0, 0, 0, 0, 1, 1, 1, None, "swish")
 
 
 def test_unknown_activation_raises_value_error(target):

@@ -118,13 +118,30 @@ void conv_call(Env& env, const Array& x_like, const Array& w_like, const Array& 
 template <class Env>
 void conv2d_forward_binding(const py::handle& x_obj, const py::handle& w_obj, const py::handle& out_obj, int64_t sh,
                             int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t dh, int64_t dw,
-                            int64_t groups, uintptr_t stream) {
+                            int64_t groups, const py::handle& bias_obj, const py::object& activation, double alpha,
+                            uintptr_t stream) {
     Env env("conv2d_forward", stream);
+    const char* op = env.op();
     const Array x = env.array("x", x_obj), w = env.array("w", w_obj), y = env.array("out", out_obj, true);
+    const bool has_bias = !bias_obj.is_none(), has_act = !activation.is_none();
+    const cuda::Act act = has_act ? cuda::parse_act(activation.cast<std::string>()) : cuda::Act::relu;
+    const Array b = has_bias ? env.array("bias", bias_obj) : x;
+    if (has_bias) {
+        common_dtype(op, {&x, &b});
+        require_contiguous(op, b);
+        EMBER_CHECK(w.shape.size() == 4 && b.shape == Shape{w.shape[3]}, op, ": kernel ", shape_str(w.shape),
+                    ", bias ", shape_str(b.shape), ": expected bias (O,), one value per output channel");
+        require_disjoint(op, y, b);
+    }
     conv_call(env, x, w, y, y, x.shape, w.shape, {sh, sw, pt, pb, pl, pr, dh, dw, groups},
               [&](const cuda::Ctx& ctx, const Conv2dGeom& g, auto t) {
                   using T = decltype(t);
-                  cuda::conv2d_forward<typename Env::Exec, T>(ctx, g, x.cptr<T>(), w.cptr<T>(), y.ptr<T>());
+                  cuda::ConvEpilogue<T> e;
+                  e.bias = has_bias ? b.cptr<T>() : nullptr;
+                  e.activate = has_act;
+                  e.act = act;
+                  e.alpha = T(alpha);
+                  cuda::conv2d_forward<typename Env::Exec, T>(ctx, g, x.cptr<T>(), w.cptr<T>(), y.ptr<T>(), e);
               });
 }
 
@@ -172,8 +189,11 @@ void bind_cuda_gemm_conv(py::module_& m) {
         " NHWC x, HWIO w (KH, KW, C // groups, O); strides (sh, sw), padding (pt, pb, pl, pr), dilation "
         "(dh, dw). All arrays C-contiguous; the output is overwritten.";
     m.def("conv2d_forward", &conv2d_forward_binding<Env>, arg("x"), arg("w"), arg("out"), arg("sh"), arg("sw"),
-          arg("pt"), arg("pb"), arg("pl"), arg("pr"), arg("dh"), arg("dw"), arg("groups"), py::kw_only(),
-          arg("stream") = 0, (std::string("out (N, Ho, Wo, O) = conv2d(x, w).") + conv_doc).c_str());
+          arg("pt"), arg("pb"), arg("pl"), arg("pr"), arg("dh"), arg("dw"), arg("groups"), arg("bias") = py::none(),
+          arg("activation") = py::none(), arg("alpha") = 0.0, py::kw_only(), arg("stream") = 0,
+          (std::string("out (N, Ho, Wo, O) = activation(conv2d(x, w) + bias), the bias and activation applied as "
+                       "each output is stored; bias (O,) or None, activation None or an activation_forward name.") +
+           conv_doc).c_str());
     m.def("conv2d_backward_input", &conv2d_backward_input_binding<Env>, arg("grad_y"), arg("w"), arg("grad_x"),
           arg("sh"), arg("sw"), arg("pt"), arg("pb"), arg("pl"), arg("pr"), arg("dh"), arg("dw"), arg("groups"),
           py::kw_only(), arg("stream") = 0,

@@ -5,6 +5,7 @@
 
 #include <stdexcept>
 
+#include "activation.cuh"
 #include "exec.cuh"
 
 namespace ember {
@@ -28,16 +29,7 @@ struct ActForward {
     const T* x;
     T* y;
     T alpha;
-    EMBER_HD void operator()(int64_t i) const {
-        const T v = x[i];
-        switch (act) {
-            case Act::relu: y[i] = v <= T(0) ? T(0) : v; break;  // '<=' so that NaN falls through as NaN
-            case Act::leaky_relu: y[i] = v * (v > T(0) ? T(1) : alpha); break;
-            case Act::elu: y[i] = v > T(0) ? v : alpha * expm1_(min0(v)); break;
-            case Act::sigmoid: y[i] = sigmoid_(v); break;
-            case Act::tanh: y[i] = tanh_(v); break;
-        }
-    }
+    EMBER_HD void operator()(int64_t i) const { y[i] = activate(act, x[i], alpha); }
 };
 
 template <typename T>

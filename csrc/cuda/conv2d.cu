@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "activation.cuh"
 #include "exec.cuh"
 
 namespace ember {
@@ -239,8 +240,31 @@ struct DepthwiseWeightPartial {
 bool depthwise(const Conv2dGeom& g) { return g.groups > 1 && g.groups == g.c; }
 
 // Float32 products with enough 128 x 64 tiles to fill a GPU take them; the rest 64 x 64.
-template <class X, typename T, class LA, class LB>
-void conv_product(const X& x, const LA& a, const LB& b, const StridedStore<T>& store, int64_t M, int64_t N, int64_t K,
+// The forward's store with its epilogue: group p's column n is output channel p * bs + n.
+template <typename T>
+struct EpilogueStore {
+    T* c;
+    int64_t bs, ld;
+    ConvEpilogue<T> e;
+    EMBER_HD T apply(int64_t channel, T v) const {
+        if (e.bias) v += e.bias[channel];
+        return e.activate ? activate(e.act, v, e.alpha) : v;
+    }
+    EMBER_HD void operator()(int64_t p, int64_t m, int64_t n, T v) const {
+        c[p * bs + m * ld + n] = apply(p * bs + n, v);
+    }
+};
+
+// The epilogue as a pass over y (NHWC, o channels), for the depthwise kernel.
+template <typename T>
+struct EpiloguePass {
+    EpilogueStore<T> store;
+    int64_t o;
+    EMBER_HD void operator()(int64_t i) const { store.c[i] = store.apply(i % o, store.c[i]); }
+};
+
+template <typename T, class X, class LA, class LB, class S>
+void conv_product(const X& x, const LA& a, const LB& b, const S& store, int64_t M, int64_t N, int64_t K,
                   int64_t groups, bool allow_split) {
     if constexpr (sizeof(T) == 4) {
         if (!allow_split && ceil_div(M, 128) * ceil_div(N, 64) * groups >= 132) {
@@ -254,19 +278,24 @@ void conv_product(const X& x, const LA& a, const LB& b, const StridedStore<T>& s
 }  // namespace
 
 template <class X, typename T>
-void conv2d_forward(const Ctx& ctx, const Conv2dGeom& g, const T* x, const T* w, T* y) {
+void conv2d_forward(const Ctx& ctx, const Conv2dGeom& g, const T* x, const T* w, T* y, const ConvEpilogue<T>& e) {
     const X ex{ctx};
     const ConvDims d = dims(g);
+    const bool plain = !e.bias && !e.activate;
     if (depthwise(g)) {
         ex.for_each(g.n * g.ho * g.wo * g.o, DepthwiseForward<T>{x, w, y, d, g.kh});
+        if (!plain) ex.for_each(g.n * g.ho * g.wo * g.o, EpiloguePass<T>{{y, g.og(), g.o, e}, g.o});
         return;
     }
     const int64_t K = g.kh * g.kw * g.cg();
     check_32bit(ctx.op, "KH * KW * C / groups", K);
     const ForwardRows<T> a{x, d, 0, true};
     const StridedOperand<T> b = strided_operand(w, g.og(), 1, g.o, g.og());
-    conv_product(ex, a, b, StridedStore<T>{y, g.og(), g.o, T(1), T(0)}, g.n * g.ho * g.wo, g.og(), K, g.groups,
-                 false);
+    const int64_t M = g.n * g.ho * g.wo;
+    if (plain)
+        conv_product<T>(ex, a, b, StridedStore<T>{y, g.og(), g.o, T(1), T(0)}, M, g.og(), K, g.groups, false);
+    else
+        conv_product<T>(ex, a, b, EpilogueStore<T>{y, g.og(), g.o, e}, M, g.og(), K, g.groups, false);
 }
 
 template <class X, typename T>
@@ -281,7 +310,7 @@ void conv2d_backward_input(const Ctx& ctx, const Conv2dGeom& g, const T* gy, con
     check_32bit(ctx.op, "KH * KW * O / groups", K);
     const BackwardInputRows<T> a{gy, d, 0, true};
     const BackwardInputWeights<T> b{w, d, 0, true};
-    conv_product(ex, a, b, StridedStore<T>{gx, g.cg(), g.c, T(1), T(0)}, g.n * g.h * g.w, g.cg(), K, g.groups,
+    conv_product<T>(ex, a, b, StridedStore<T>{gx, g.cg(), g.c, T(1), T(0)}, g.n * g.h * g.w, g.cg(), K, g.groups,
                  false);
 }
 
@@ -310,11 +339,12 @@ void conv2d_backward_weight(const Ctx& ctx, const Conv2dGeom& g, const T* gy, co
     check_32bit(ctx.op, "KH * KW * C / groups", rows);
     const BackwardWeightRows<T> a{x, d, rows, 0, false};
     const StridedOperand<T> b = strided_operand(gy, g.og(), 1, g.o, g.og());
-    conv_product(ex, a, b, StridedStore<T>{gw, g.og(), g.o, T(1), T(0)}, rows, g.og(), pixels, g.groups, true);
+    conv_product<T>(ex, a, b, StridedStore<T>{gw, g.og(), g.o, T(1), T(0)}, rows, g.og(), pixels, g.groups, true);
 }
 
 #define EMBER_CUDA_CONV_INSTANTIATE(X, T)                                                           \
-    template void conv2d_forward<X, T>(const Ctx&, const Conv2dGeom&, const T*, const T*, T*);        \
+    template void conv2d_forward<X, T>(const Ctx&, const Conv2dGeom&, const T*, const T*, T*,         \
+                                       const ConvEpilogue<T>&);                                       \
     template void conv2d_backward_input<X, T>(const Ctx&, const Conv2dGeom&, const T*, const T*, T*); \
     template void conv2d_backward_weight<X, T>(const Ctx&, const Conv2dGeom&, const T*, const T*, T*);
 EMBER_CUDA_FOR_EXECS(EMBER_CUDA_CONV_INSTANTIATE)

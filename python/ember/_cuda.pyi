@@ -54,9 +54,11 @@ def gemm_naive(a: Array, b: Array, out: Array, alpha: float = 1.0, beta: float =
     """Unblocked reference GEMM on 2-D arrays with any strides."""
 
 def conv2d_forward(x: Array, w: Array, out: Array, sh: int, sw: int, pt: int, pb: int, pl: int, pr: int, dh: int,
-                   dw: int, groups: int, *, stream: int = 0) -> None:
-    """out (N, Ho, Wo, O) = conv2d of x (N, H, W, C) with w (KH, KW, C // groups, O): an implicit GEMM per group;
-    a direct kernel when groups == C > 1 (depthwise)."""
+                   dw: int, groups: int, bias: Array | None = None, activation: str | None = None,
+                   alpha: float = 0.0, *, stream: int = 0) -> None:
+    """out (N, Ho, Wo, O) = activation(conv2d(x, w) + bias) of x (N, H, W, C) with w (KH, KW, C // groups, O): an
+    implicit GEMM per group whose store adds the bias (O,) and applies the activation; a direct kernel when
+    groups == C > 1 (depthwise), then one pass for the bias and activation."""
 
 def conv2d_backward_input(grad_y: Array, w: Array, grad_x: Array, sh: int, sw: int, pt: int, pb: int, pl: int,
                           pr: int, dh: int, dw: int, groups: int, *, stream: int = 0) -> None:

@@ -103,9 +103,9 @@ def conv2d_forward(x, w, strides, padding, dilation, groups, bias=None, activati
     ho = _conv_out(h, padding[0], kh, strides[0], dilation[0])
     wo = _conv_out(wd, padding[1], kw, strides[1], dilation[1])
     out = cupy.empty((n, ho, wo, o), dtype=x.dtype)
-    _launch("conv2d_forward", x, w, out, *_conv_args(strides, padding, dilation, groups))
-    if bias is not None or activation is not None:  # after the convolution: the CUDA kernels have no epilogue yet
-        out = bias_activation_forward(out, bias, activation, alpha)
+    (bias,) = _contiguous(bias)
+    _launch("conv2d_forward", x, w, out, *_conv_args(strides, padding, dilation, groups), bias, activation,
+            float(alpha))
     return out
 
 
