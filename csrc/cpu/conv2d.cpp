@@ -56,11 +56,33 @@ void im2col(const Conv2dGeom& g, const T* x, int64_t gi, int64_t r0, int64_t r1,
     for (int64_t r = r0; r < r1; ++r) im2col_row(g, x, gi, r, col + (r - r0) * K);
 }
 
+// Adds the dcol rows of output rows [oh0, oh1) of one image onto its grad_x image (one group, no column dilation):
+// the (kh = i) slice of an output pixel's dcol row is kw * C contiguous values that land on kw * C contiguous values
+// of one grad_x row, so each is one vector add (LeNet's 6-channel 5x5: 30 floats). dcol starts at row oh0.
+template <typename T>
+void add_dcol_rows(const Conv2dGeom& g, const T* dcol, int64_t oh0, int64_t oh1, T* img) {
+    const int64_t K = g.kh * g.kw * g.c;
+    for (int64_t oh = oh0; oh < oh1; ++oh)
+        for (int64_t i = 0; i < g.kh; ++i) {
+            const int64_t hi = oh * g.sh - g.pt + i * g.dh;
+            if (hi < 0 || hi >= g.h) continue;
+            T* row = img + hi * g.w * g.c;
+            for (int64_t ow = 0; ow < g.wo; ++ow) {
+                const int64_t w0 = ow * g.sw - g.pl;
+                const int64_t j0 = std::max<int64_t>(0, -w0), j1 = std::min(g.kw, g.w - w0);
+                if (j0 >= j1) continue;
+                const T* src = dcol + ((oh - oh0) * g.wo + ow) * K + (i * g.kw + j0) * g.c;
+                T* dst = row + (w0 + j0) * g.c;
+                const int64_t len = (j1 - j0) * g.c;
+#pragma omp simd
+                for (int64_t e = 0; e < len; ++e) dst[e] += src[e];
+            }
+        }
+}
+
 // grad_x of images [n0, n1), group gi, from their dcol rows. One thread per image, in a fixed order, so the sums do
-// not depend on the thread count.
-// With one group and no column dilation, the (kh = i) slice of an output pixel's dcol row is kw * C contiguous values
-// that land on kw * C contiguous values of one grad_x row: each is one vector add (LeNet's 6-channel 5x5: 30 floats).
-// Otherwise each grad_x pixel gathers the entries that read it, channel by channel: 3.5x slower at LeNet's 6->16.
+// not depend on the thread count. Otherwise than add_dcol_rows' case each grad_x pixel gathers the entries that
+// read it, channel by channel: 3.5x slower at LeNet's 6->16.
 template <typename T>
 void col2im(const Conv2dGeom& g, const T* dcol, int64_t gi, int64_t n0, int64_t n1, T* gx) {
     const int64_t cg = g.cg(), K = g.kh * g.kw * cg;
@@ -69,22 +91,7 @@ void col2im(const Conv2dGeom& g, const T* dcol, int64_t gi, int64_t n0, int64_t 
         for (int64_t n = n0; n < n1; ++n) {
             T* img = gx + n * g.h * g.w * g.c;
             std::fill(img, img + g.h * g.w * g.c, T(0));
-            for (int64_t oh = 0; oh < g.ho; ++oh)
-                for (int64_t i = 0; i < g.kh; ++i) {
-                    const int64_t hi = oh * g.sh - g.pt + i * g.dh;
-                    if (hi < 0 || hi >= g.h) continue;
-                    T* row = img + hi * g.w * g.c;
-                    for (int64_t ow = 0; ow < g.wo; ++ow) {
-                        const int64_t w0 = ow * g.sw - g.pl;
-                        const int64_t j0 = std::max<int64_t>(0, -w0), j1 = std::min(g.kw, g.w - w0);
-                        if (j0 >= j1) continue;
-                        const T* src = dcol + (((n - n0) * g.ho + oh) * g.wo + ow) * K + (i * g.kw + j0) * g.c;
-                        T* dst = row + (w0 + j0) * g.c;
-                        const int64_t len = (j1 - j0) * g.c;
-#pragma omp simd
-                        for (int64_t e = 0; e < len; ++e) dst[e] += src[e];
-                    }
-                }
+            add_dcol_rows(g, dcol + (n - n0) * g.ho * g.wo * K, 0, g.ho, img);
         }
         return;
     }
@@ -105,6 +112,40 @@ void col2im(const Conv2dGeom& g, const T* dcol, int64_t gi, int64_t n0, int64_t 
                     const T* src = dcol + (((n - n0) * g.ho + oh) * g.wo + ow) * K + (i * g.kw + j) * cg;
                     for (int64_t ci = 0; ci < cg; ++ci) dst[ci] += src[ci];
                 }
+            }
+        }
+    }
+}
+
+// The input gradient image by image (one group, no column dilation, two images or more): each thread
+// takes whole images, and per band of output rows computes their dcol rows (gemm_panels against W^T, packed once)
+// and adds them onto grad_x while they are in L2, where the batch-wide product writes and rereads every dcol row
+// from memory (LeNet's 6->16 5x5, 64 images: 3.8 MB of them; 0.39 -> 0.30 ms). The path for every strided layer
+// (ResNet's 3x3 stride-2 64->128 at 56x56, N=32: 18.9 ms, PyTorch 28.3). Each element's sums run in a fixed order.
+constexpr int64_t kBandBudget = int64_t(1) << 14;  // dcol elements per band: 64 KiB of float
+
+// Not a function of the thread count (the batch-wide product may sum in another order): one image is left to the
+// batch-wide product, which has more than one thread's work in it.
+bool by_image_backward_input_applies(const Conv2dGeom& g) { return g.groups == 1 && g.dw == 1 && g.n >= 2; }
+
+template <typename T>
+void backward_input_by_image(const Conv2dGeom& g, const T* gy, const T* w, T* gx) {
+    const int64_t K = g.kh * g.kw * g.c, nr = gemm_panel_width<T>(), ldp = g.o * nr;
+    auto packed = uninitialized<T>((K + nr - 1) / nr * ldp);
+    gemm_pack_panels<T>(g.o, K, w, 1, g.o, nr, packed.get());  // W^T (O, K): element (oo, k) at w[k * O + oo]
+    const int64_t band = std::clamp<int64_t>(kBandBudget / std::max<int64_t>(g.wo * K, 1), 1, std::max<int64_t>(g.ho, 1));
+#pragma omp parallel num_threads(threads_for(work_estimate({g.n, g.ho, g.wo, K, g.o})))
+    {
+        auto dcol = uninitialized<T>(band * g.wo * K);
+#pragma omp for schedule(static)
+        for (int64_t n = 0; n < g.n; ++n) {
+            T* img = gx + n * g.h * g.w * g.c;
+            std::fill(img, img + g.h * g.w * g.c, T(0));
+            for (int64_t oh0 = 0; oh0 < g.ho; oh0 += band) {
+                const int64_t oh1 = std::min(g.ho, oh0 + band);
+                gemm_panels<T>((oh1 - oh0) * g.wo, K, g.o, gy + (n * g.ho + oh0) * g.wo * g.o, g.o, packed.get(),
+                               ldp, nr, dcol.get(), K);
+                add_dcol_rows(g, dcol.get(), oh0, oh1, img);
             }
         }
     }
@@ -152,7 +193,10 @@ bool rows_supported(const Conv2dGeom& g) { return g.groups == 1 && g.dw == 1; }
 // classifier's 3->16 forward 0.62 vs 2.55, weight gradient 0.47 vs 3.89), and against the direct path except in the
 // forward of layers with at most 8 output channels, which leave half the vector lanes idle here (5x5 3->8: direct
 // 0.31, rows 0.40). The input gradient runs it on the transposed geometry, whose output channels are the layer's
-// inputs: from 16 of them (16->32 3x3: 1.31 vs 1.98 by the GEMM; 6->16 5x5: 0.72 against the direct 0.38).
+// inputs: from 16 of them, ahead of the direct one too (ms, N=32 31x31, 2 threads: 16->32 3x3 1.69, by image 2.64;
+// 16->8 5x5 0.81, direct 1.23). Below 16, the by-image GEMM (backward_input_by_image) where the layer has 16 outputs
+// or more (6->16 5x5 N=64 14x14: 0.30, direct 0.39; 8->16 5x5 1.20 against 1.34; 3->16 3x3 62x62 2.59 against 3.81),
+// else the direct one where it applies (4->8 5x5: 0.44, by image 0.52; 8->8 3x3 'same' 0.36 against 0.48).
 bool rows_forward_applies(const Conv2dGeom& g) { return !(g.o <= 8 && conv2d_direct_forward_applies(g)); }
 bool rows_backward_input_applies(const Conv2dGeom& g) { return g.c >= 16; }
 
@@ -171,13 +215,14 @@ void set_conv2d_path(const std::string& name) {
 
 namespace {
 
-// The rows path's epilogue for this one, when it takes it (no activation, relu, leaky_relu).
+// The epilogue the rows and direct forwards apply as they store, when they take this one (no activation, relu,
+// leaky_relu).
 template <typename T>
-bool rows_epilogue(const ConvEpilogue<T>& e, RowsEpilogue<T>& r) {
+bool store_epilogue(const ConvEpilogue<T>& e, StoreEpilogue<T>& r) {
     r.bias = e.bias, r.alpha = e.alpha;
-    if (!e.act) return r.kind = RowsEpilogue<T>::kIdentity, true;
-    if (*e.act == Activation::relu) return r.kind = RowsEpilogue<T>::kRelu, true;
-    if (*e.act == Activation::leaky_relu) return r.kind = RowsEpilogue<T>::kLeakyRelu, true;
+    if (!e.act) return r.kind = StoreEpilogue<T>::kIdentity, true;
+    if (*e.act == Activation::relu) return r.kind = StoreEpilogue<T>::kRelu, true;
+    if (*e.act == Activation::leaky_relu) return r.kind = StoreEpilogue<T>::kLeakyRelu, true;
     return false;
 }
 
@@ -185,7 +230,8 @@ template <typename T>
 void conv2d_pass(const Conv2dGeom& g, const T* x, const T* w, T* y) {
     const int64_t M = g.n * g.ho * g.wo, cg = g.cg(), og = g.og(), K = g.kh * g.kw * cg;
     if (is_depthwise(g) && allowed(kDirect)) return conv_direct_kernels<T>().depthwise_forward(g, x, w, y);
-    if (conv2d_direct_forward_applies(g) && allowed(kDirect)) return conv_direct_kernels<T>().forward(g, x, w, y);
+    if (conv2d_direct_forward_applies(g) && allowed(kDirect))
+        return conv_direct_kernels<T>().forward(g, x, w, y, StoreEpilogue<T>{});
     if (is_pointwise(g)) {
         for (int64_t gi = 0; gi < g.groups; ++gi)
             gemm<T>(M, og, cg, T(1), x + gi * cg, g.c, 1, w + gi * og, g.o, 1, T(0), y + gi * og, g.o, 1);
@@ -207,11 +253,14 @@ template <typename T>
 void conv2d_forward(const Conv2dGeom& g, const T* x, const T* w, T* y, const ConvEpilogue<T>& epilogue) {
     const int64_t M = g.n * g.ho * g.wo;
     if (M == 0) return;
-    RowsEpilogue<T> fused;
+    StoreEpilogue<T> fused;
+    const bool fusable = store_epilogue(epilogue, fused);
     const bool rows = rows_supported(g) && (forced(kRows) || (forced(kAuto) && rows_forward_applies(g)));
-    if (rows && rows_epilogue(epilogue, fused)) return conv_rows_kernels<T>().forward(g, x, w, y, fused);
+    const bool direct = !rows && !is_depthwise(g) && conv2d_direct_forward_applies(g) && allowed(kDirect);
+    if (fusable && rows) return conv_rows_kernels<T>().forward(g, x, w, y, fused);
+    if (fusable && direct) return conv_direct_kernels<T>().forward(g, x, w, y, fused);
     if (rows)
-        conv_rows_kernels<T>().forward(g, x, w, y, RowsEpilogue<T>{});
+        conv_rows_kernels<T>().forward(g, x, w, y, StoreEpilogue<T>{});
     else
         conv2d_pass(g, x, w, y);
     if (epilogue.any()) bias_activation_forward(epilogue.act, M, g.o, y, epilogue.bias, y, epilogue.alpha);
@@ -223,14 +272,19 @@ void conv2d_backward_input(const Conv2dGeom& g, const T* gy, const T* w, T* gx) 
     if (g.n * g.h * g.w * g.c == 0) return;
     if (is_depthwise(g) && allowed(kDirect)) return conv_direct_kernels<T>().depthwise_backward_input(g, gy, w, gx);
     Conv2dGeom t;
+    const bool by_image = by_image_backward_input_applies(g) && !is_pointwise(g);
     if (transposed_geometry(g, t)) {
-        if (direct_backward_input_applies(g, t) && allowed(kDirect))
-            return transposed_backward_input(g, t, gy, w, gx, conv_direct_kernels<T>().forward);
         if (forced(kRows) || (forced(kAuto) && rows_backward_input_applies(g)))
             return transposed_backward_input(g, t, gy, w, gx, [](const Conv2dGeom& tg, const T* a, const T* k, T* out) {
-                conv_rows_kernels<T>().forward(tg, a, k, out, RowsEpilogue<T>{});
+                conv_rows_kernels<T>().forward(tg, a, k, out, StoreEpilogue<T>{});
+            });
+        const bool by_image_ahead = forced(kAuto) && by_image && g.o >= 16;
+        if (!by_image_ahead && direct_backward_input_applies(g, t) && allowed(kDirect))
+            return transposed_backward_input(g, t, gy, w, gx, [](const Conv2dGeom& tg, const T* a, const T* k, T* out) {
+                conv_direct_kernels<T>().forward(tg, a, k, out, StoreEpilogue<T>{});
             });
     }
+    if (by_image && (forced(kGemm) || forced(kAuto))) return backward_input_by_image(g, gy, w, gx);
     if (is_pointwise(g)) {
         // dX_g = dY_g @ W_g^T; W_g^T[oo, ci] = w[ci * O + gi * Og + oo].
         for (int64_t gi = 0; gi < g.groups; ++gi)

@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "../common/shapes.h"
+#include "conv2d_epilogue.h"
 
 namespace ember {
 
@@ -28,8 +29,8 @@ bool conv2d_direct_weight_applies(const Conv2dGeom& g);
 
 template <typename T>
 struct ConvDirectKernels {
-    // y (N, Ho, Wo, O) = conv(x, w); stride 1, no dilation, one group.
-    void (*forward)(const Conv2dGeom& g, const T* x, const T* w, T* y);
+    // y (N, Ho, Wo, O) = epilogue(conv(x, w)); stride 1, no dilation, one group.
+    void (*forward)(const Conv2dGeom& g, const T* x, const T* w, T* y, const StoreEpilogue<T>& epilogue);
     // gw (KH, KW, C, O) = sum over pixels of x window * gy, in a fixed order whatever the thread count.
     void (*backward_weight)(const Conv2dGeom& g, const T* gy, const T* x, T* gw);
     // Depthwise (groups == C, any stride, padding, dilation): conv2d_depthwise_impl.h.

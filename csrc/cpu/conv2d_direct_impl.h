@@ -160,7 +160,19 @@ struct DirectConv {
         return std::vector<Vec>(size_t((elements + kLanes - 1) / kLanes));
     }
 
-    static void forward(const Conv2dGeom& g, const T* x, const T* w, T* y) {
+    // One output row from the blocks' padded row buffer into y, through the epilogue (brow: the bias of each column
+    // of the row, bias[i % O], zero-padded to whole vectors).
+    static void store_row(const Plan& p, const T* out, const T* brow, const StoreEpilogue<T>& ep, T* yr) {
+        if (!ep.bias && ep.kind == StoreEpilogue<T>::kIdentity) {
+            std::copy(out, out + p.row, yr);
+            return;
+        }
+        const int64_t full = p.row / kLanes * kLanes;
+        for (int64_t i = 0; i < full; i += kLanes) store(yr + i, activate_stored(ep, load(out + i) + load(brow + i)));
+        for (int64_t i = full; i < p.row; ++i) yr[i] = activate_stored(ep, out[i] + brow[i]);
+    }
+
+    static void forward(const Conv2dGeom& g, const T* x, const T* w, T* y, const StoreEpilogue<T>& ep) {
         const Plan p(g);
         const ForwardBlock block = forward_kernel(p);
         // ws[tap][q][lane] = w[tap, (q * lanes + lane) % O]: vector v of a row uses pattern v % period
@@ -169,6 +181,9 @@ struct DirectConv {
             T* dst = reinterpret_cast<T*>(ws.data() + t * p.ext);
             for (int64_t i = 0, o = 0; i < p.ext * kLanes; ++i, o = o + 1 == p.O ? 0 : o + 1) dst[i] = w[t * p.O + o];
         }
+        std::vector<Vec> brow_store = aligned_buffer(p.vpad * kLanes);
+        T* brow = reinterpret_cast<T*>(brow_store.data());
+        for (int64_t i = 0; i < p.row; ++i) brow[i] = ep.bias ? ep.bias[i % p.O] : T(0);
         const int nt = int(std::min<int64_t>(get_num_threads(), g.n));
 #pragma omp parallel num_threads(nt) if (nt > 1)
         {
@@ -180,7 +195,7 @@ struct DirectConv {
                 expand(p, x + n * p.H * p.W * p.C, xe);
                 for (int64_t oh = 0; oh < p.Ho; ++oh) {
                     for (int64_t v0 = 0; v0 < p.vpad; v0 += p.block) block(p, xe, ws.data(), oh, v0, out);
-                    std::copy(out, out + p.row, y + (n * p.Ho + oh) * p.row);
+                    store_row(p, out, brow, ep, y + (n * p.Ho + oh) * p.row);
                 }
             }
         }

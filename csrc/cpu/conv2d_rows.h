@@ -12,23 +12,14 @@
 #include <cstdint>
 
 #include "../common/shapes.h"
+#include "conv2d_epilogue.h"
 
 namespace ember {
-
-// Applied to each output tile before it is stored: + bias (O,) when not null, then kIdentity, kRelu or kLeakyRelu
-// (slope alpha), with activation.cpp's rules (NaN passes through).
-template <typename T>
-struct RowsEpilogue {
-    enum Kind { kIdentity, kRelu, kLeakyRelu };
-    const T* bias = nullptr;
-    Kind kind = kIdentity;
-    T alpha = T(0);
-};
 
 template <typename T>
 struct ConvRowsKernels {
     // y (N, Ho, Wo, O) = epilogue(conv(x, w)); groups == 1, dw == 1.
-    void (*forward)(const Conv2dGeom& g, const T* x, const T* w, T* y, const RowsEpilogue<T>& epilogue);
+    void (*forward)(const Conv2dGeom& g, const T* x, const T* w, T* y, const StoreEpilogue<T>& epilogue);
     // gw (KH, KW, Cg, O) = sum over pixels of the x window * gy, in an order fixed by the shape alone.
     void (*backward_weight)(const Conv2dGeom& g, const T* gy, const T* x, T* gw);
 };

@@ -182,13 +182,12 @@ struct RowsConv {
     // A tile's NV vectors for PR pixels into y (row stride ldy), clipped to the `left` channels that remain, through
     // the epilogue (bias: its NV vectors for this tile, zero-padded; null for none).
     static void store_tile(Vec* out, int pr, int nv, T* y, int64_t ldy, int64_t left, const Vec* bias,
-                           const RowsEpilogue<T>& ep) {
+                           const StoreEpilogue<T>& ep) {
         for (int i = 0; i < pr; ++i)
             for (int v = 0; v < nv; ++v) {
                 Vec r = out[i * nv + v];
                 if (bias) r += bias[v];
-                if (ep.kind == RowsEpilogue<T>::kRelu) r = r <= T(0) ? Vec{} : r;  // '<=': NaN falls through
-                if (ep.kind == RowsEpilogue<T>::kLeakyRelu) r = r * (r > T(0) ? Vec{} + T(1) : Vec{} + ep.alpha);
+                r = activate_stored(ep, r);
                 const int64_t n = std::min<int64_t>(kLanes, left - v * kLanes);
                 T* d = y + i * ldy + v * kLanes;
                 if (n == kLanes)
@@ -200,7 +199,7 @@ struct RowsConv {
 
     // Output rows (n, oh) are split among the threads; each row's pixels go in balanced tiles of at most kAcc / NV
     // (62 pixels at NV = 1: 21 + 21 + 20).
-    static void forward(const Conv2dGeom& g, const T* x, const T* w, T* y, const RowsEpilogue<T>& ep) {
+    static void forward(const Conv2dGeom& g, const T* x, const T* w, T* y, const StoreEpilogue<T>& ep) {
         const Plan p(g);
         const int64_t rows = g.n * g.ho;
         if (rows * g.wo == 0) return;
