@@ -1,11 +1,34 @@
 """Hypothesis profiles: "ember" (the default run: 100 examples per test, derandomized so CI sees the same
 examples every run, no example database) and "slow" (10x the examples, on demand:
-`HYPOTHESIS_PROFILE=slow python -m pytest tests/test_properties.py`)."""
+`HYPOTHESIS_PROFILE=slow python -m pytest tests/test_properties.py`). Shared fixtures: `gemm_kernel` runs a test
+once per compiled micro-kernel family (skipped where the CPU lacks it), `conv_path(name)` forces a convolution path
+for the rest of the test."""
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+from ember import _C
 
 settings.register_profile("ember", max_examples=100, deadline=None, derandomize=True, database=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.register_profile("slow", parent=settings.get_profile("ember"), max_examples=1000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ember"))
+
+
+@pytest.fixture(params=["avx512", "avx2", "generic"])
+def gemm_kernel(request):
+    """set_gemm_kernel for the test (the vector width every native family follows), restored after it."""
+    try:
+        _C.set_gemm_kernel(request.param)
+    except ValueError as e:
+        pytest.skip(f"this CPU has no {request.param} kernels: {e}")
+    yield request.param
+    _C.set_gemm_kernel("auto")
+
+
+@pytest.fixture
+def conv_path():
+    """conv_path("rows") forces that convolution family (set_conv2d_path) until the test ends."""
+    yield _C.set_conv2d_path
+    _C.set_conv2d_path("auto")

@@ -28,33 +28,16 @@ GEOMETRIES = [
 ]
 
 
-def _kernels():
-    for name in ("avx512", "avx2", "generic"):
-        yield pytest.param(name, id=name)
-
-
-@pytest.fixture
-def gemm_kernel(request):
-    try:
-        _C.set_gemm_kernel(request.param)
-    except ValueError as e:
-        pytest.skip(f"this CPU has no {request.param} kernels: {e}")
-    yield request.param
-    _C.set_gemm_kernel("auto")
-
 
 @pytest.fixture(autouse=True)
-def direct_path():
-    _C.set_conv2d_path("direct")
-    yield
-    _C.set_conv2d_path("auto")
+def direct_path(conv_path):
+    conv_path("direct")
 
 
 def _args(padding):
     return (1, 1), padding, (1, 1), 1
 
 
-@pytest.mark.parametrize("gemm_kernel", list(_kernels()), indirect=True)
 @pytest.mark.parametrize("geometry", GEOMETRIES, ids=str)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_all_three_passes_match_the_reference(gemm_kernel, geometry, dtype):
@@ -125,7 +108,6 @@ DEPTHWISE = [
 ]
 
 
-@pytest.mark.parametrize("gemm_kernel", list(_kernels()), indirect=True)
 @pytest.mark.parametrize("geometry", DEPTHWISE, ids=str)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_depthwise_passes_match_the_reference(gemm_kernel, geometry, dtype):

@@ -4,7 +4,6 @@ compiled vector width, against the NumPy reference, NaN included (it must pass t
 import numpy as np
 import pytest
 
-from ember import _C
 from ember.backend import cpu, reference
 
 # (N, H, W, C, KH, KW, O, padding): LeNet's first layer (direct), its second (rows), O = 17 (ragged vector tails)
@@ -15,28 +14,16 @@ GEOMETRIES = [
 ]
 
 
-@pytest.fixture(params=["avx512", "avx2", "generic"])
-def gemm_kernel(request):
-    try:
-        _C.set_gemm_kernel(request.param)
-    except ValueError as e:
-        pytest.skip(f"this CPU has no {request.param} kernels: {e}")
-    yield request.param
-    _C.set_gemm_kernel("auto")
 
 
-@pytest.fixture(params=["direct", "rows", "gemm", "auto"])
-def path(request):
-    _C.set_conv2d_path(request.param)
-    yield request.param
-    _C.set_conv2d_path("auto")
-
-
+@pytest.mark.parametrize("path", ["direct", "rows", "gemm", "auto"])
 @pytest.mark.parametrize("activation", [None, "relu", "leaky_relu", "elu", "tanh"])
 @pytest.mark.parametrize("with_bias", [True, False])
 @pytest.mark.parametrize("geometry", GEOMETRIES, ids=str)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_the_fused_forward_matches_the_reference(gemm_kernel, path, activation, with_bias, geometry, dtype):
+def test_the_fused_forward_matches_the_reference(gemm_kernel, conv_path, path, activation, with_bias, geometry,
+                                                  dtype):
+    conv_path(path)
     n, h, w, c, kh, kw, o, padding = geometry
     rng = np.random.default_rng(o + len(activation or ""))
     x = rng.standard_normal((n, h, w, c)).astype(dtype)

@@ -24,21 +24,9 @@ GEOMETRIES = [
 ]
 
 
-@pytest.fixture(params=["avx512", "avx2", "generic"])
-def gemm_kernel(request):
-    try:
-        _C.set_gemm_kernel(request.param)
-    except ValueError as e:
-        pytest.skip(f"this CPU has no {request.param} kernels: {e}")
-    yield request.param
-    _C.set_gemm_kernel("auto")
-
-
 @pytest.fixture(autouse=True)
-def gemm_path():
-    _C.set_conv2d_path("gemm")
-    yield
-    _C.set_conv2d_path("auto")
+def gemm_path(conv_path):
+    conv_path("gemm")
 
 
 def _data(geometry, dtype, seed):

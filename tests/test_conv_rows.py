@@ -25,26 +25,10 @@ GEOMETRIES = [
 ]
 
 
-def _kernels():
-    for name in ("avx512", "avx2", "generic"):
-        yield pytest.param(name, id=name)
-
 
 @pytest.fixture
-def gemm_kernel(request):
-    try:
-        _C.set_gemm_kernel(request.param)
-    except ValueError as e:
-        pytest.skip(f"this CPU has no {request.param} kernels: {e}")
-    yield request.param
-    _C.set_gemm_kernel("auto")
-
-
-@pytest.fixture
-def rows_path():
-    _C.set_conv2d_path("rows")
-    yield
-    _C.set_conv2d_path("auto")
+def rows_path(conv_path):
+    conv_path("rows")
 
 
 def _data(geometry, dtype, seed):
@@ -57,7 +41,6 @@ def _data(geometry, dtype, seed):
     return x, k, gy, args
 
 
-@pytest.mark.parametrize("gemm_kernel", list(_kernels()), indirect=True)
 @pytest.mark.parametrize("geometry", GEOMETRIES, ids=str)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_all_three_passes_match_the_reference(gemm_kernel, rows_path, geometry, dtype):

@@ -7,20 +7,6 @@ import pytest
 from ember import _C
 
 
-def _kernels():
-    for name in ("avx512", "avx2", "generic"):
-        yield pytest.param(name, id=name)
-
-
-@pytest.fixture(params=list(_kernels()))
-def gemm_kernel(request):
-    try:
-        _C.set_gemm_kernel(request.param)
-    except ValueError as e:
-        pytest.skip(f"this CPU has no {request.param} kernels: {e}")
-    yield request.param
-    _C.set_gemm_kernel("auto")
-
 
 @pytest.fixture
 def threads():
