@@ -97,6 +97,14 @@ static void byte_range(const Array& a, uintptr_t& lo, uintptr_t& hi) {
     hi = reinterpret_cast<uintptr_t>(a.data) + high + a.itemsize;
 }
 
+void require_conv_bias(const char* op, const Array& x, const Array& w, const Array& y, const Array& bias) {
+    common_dtype(op, {&x, &bias});
+    require_contiguous(op, bias);
+    EMBER_CHECK(w.shape.size() == 4 && bias.shape == Shape{w.shape[3]}, op, ": kernel ", shape_str(w.shape), ", bias ",
+                shape_str(bias.shape), ": expected bias (O,), one value per output channel");
+    require_disjoint(op, y, bias);
+}
+
 void require_disjoint(const char* op, const Array& out, const Array& in, bool allow_alias) {
     if (out.size() == 0 || in.size() == 0) return;
     if (allow_alias && out.data == in.data && out.shape == in.shape && out.strides == in.strides) return;

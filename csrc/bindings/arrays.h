@@ -42,6 +42,8 @@ void require_rank(const char* op, const Array& a, size_t rank);
 void require_contiguous(const char* op, const Array& a);
 // `out` may not share memory with `in` (exact aliasing allowed only when `allow_alias`).
 void require_disjoint(const char* op, const Array& out, const Array& in, bool allow_alias = false);
+// A convolution's bias: x's dtype, C-contiguous, one value per output channel of the HWIO kernel w, apart from y.
+void require_conv_bias(const char* op, const Array& x, const Array& w, const Array& y, const Array& bias);
 
 // Calls f(T{}) with T = float or double.
 template <class F>

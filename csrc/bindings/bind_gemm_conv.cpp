@@ -110,13 +110,7 @@ void conv2d_forward_binding(const py::handle& x_obj, const py::handle& w_obj, co
     const bool has_bias = !bias_obj.is_none(), has_act = !activation.is_none();
     const Activation act = has_act ? parse_activation(activation.cast<std::string>()) : Activation::relu;
     const Array b = has_bias ? as_array(op, "bias", bias_obj) : x;
-    if (has_bias) {
-        common_dtype(op, {&x, &b});
-        require_contiguous(op, b);
-        EMBER_CHECK(w.shape.size() == 4 && b.shape == Shape{w.shape[3]}, op, ": kernel ", shape_str(w.shape),
-                    ", bias ", shape_str(b.shape), ": expected bias (O,), one value per output channel");
-        require_disjoint(op, y, b);
-    }
+    if (has_bias) require_conv_bias(op, x, w, y, b);
     conv_call(op, x, w, y, y, x.shape, w.shape, {sh, sw, pt, pb, pl, pr, dh, dw, groups}, true,
               [&](const Conv2dGeom& g, auto t) {
                   using T = decltype(t);

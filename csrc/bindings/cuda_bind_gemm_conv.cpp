@@ -126,13 +126,7 @@ void conv2d_forward_binding(const py::handle& x_obj, const py::handle& w_obj, co
     const bool has_bias = !bias_obj.is_none(), has_act = !activation.is_none();
     const cuda::Act act = has_act ? cuda::parse_act(activation.cast<std::string>()) : cuda::Act::relu;
     const Array b = has_bias ? env.array("bias", bias_obj) : x;
-    if (has_bias) {
-        common_dtype(op, {&x, &b});
-        require_contiguous(op, b);
-        EMBER_CHECK(w.shape.size() == 4 && b.shape == Shape{w.shape[3]}, op, ": kernel ", shape_str(w.shape),
-                    ", bias ", shape_str(b.shape), ": expected bias (O,), one value per output channel");
-        require_disjoint(op, y, b);
-    }
+    if (has_bias) require_conv_bias(op, x, w, y, b);
     conv_call(env, x, w, y, y, x.shape, w.shape, {sh, sw, pt, pb, pl, pr, dh, dw, groups},
               [&](const cuda::Ctx& ctx, const Conv2dGeom& g, auto t) {
                   using T = decltype(t);
