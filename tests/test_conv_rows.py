@@ -98,3 +98,22 @@ def test_the_forced_path_is_checked_and_restored():
     for name in ("gemm", "direct", "rows", "auto"):
         _C.set_conv2d_path(name)
         assert _C.conv2d_path() == name
+
+
+@pytest.mark.parametrize("path", ["auto", "gemm", "direct", "rows"])
+def test_a_stride_or_dilation_that_is_never_taken_may_be_any_size(conv_path, path):
+    # One output along an axis never uses its stride, one kernel tap never its dilation: 2**62 of either must give
+    # the plain result (the kernels once multiplied them into a row stride and overflowed).
+    conv_path(path)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 5, 6, 3)).astype(np.float32)
+    k = rng.standard_normal((1, 3, 3, 4)).astype(np.float32)
+    args = ((2**62, 2**62), ((0, 0), (1, 1)), (2**62, 1), 1)
+    gy = rng.standard_normal((2, 1, 1, 4)).astype(np.float32)
+    x64, k64, gy64 = (a.astype(np.float64) for a in (x, k, gy))
+    for got, expected in [(cpu.conv2d_forward(x, k, *args), reference.conv2d_forward(x64, k64, *args)),
+                          (cpu.conv2d_backward_input(gy, k, x.shape, *args),
+                           reference.conv2d_backward_input(gy64, k64, x.shape, *args)),
+                          (cpu.conv2d_backward_weight(gy, x, k.shape, *args),
+                           reference.conv2d_backward_weight(gy64, x64, k.shape, *args))]:
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)

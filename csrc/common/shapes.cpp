@@ -39,6 +39,11 @@ Conv2dGeom conv2d_geometry(const char* op, const Shape& x, const Shape& w, int64
                 ") >= dilated kernel size (", eh, ", ", ew, ")");
     g.ho = (hp - eh) / sh + 1;
     g.wo = (wp - ew) / sw + 1;
+    // A dilation with one kernel tap changes nothing: made 1 so that the kernels' strides (dh * Wp * C, ...) stay
+    // within the padded image, checked next. (A stride with one output is kept: sh == 1 promises ho = hp - eh + 1.)
+    if (g.kh == 1) g.dh = 1;
+    if (g.kw == 1) g.dw = 1;
+    checked_mul(both, checked_mul(both, hp, wp), g.c);  // one padded image (the rows path's buffer)
     return g;
 }
 

@@ -141,9 +141,10 @@ struct RowsConv {
             opad = vecs * kLanes;
             otiles = (vecs + kMaxNv - 1) / kMaxNv;
             image = Hp * Wp * g.c;
-            ldc = g.sw * g.c;
+            // A stride along an axis of one output is never taken (and may be any size): 1 keeps these in range.
+            ldc = (g.wo > 1 ? g.sw : 1) * g.c;
             seg_stride = g.dh * Wp * g.c;
-            row_stride = g.sh * Wp * g.c;
+            row_stride = (g.ho > 1 ? g.sh : 1) * Wp * g.c;
             padded = g.pt || g.pb || g.pl || g.pr;
         }
         void channel_tile(int64_t t, int64_t& v0, int& nv) const {
