@@ -117,3 +117,18 @@ def test_a_stride_or_dilation_that_is_never_taken_may_be_any_size(conv_path, pat
                           (cpu.conv2d_backward_weight(gy, x, k.shape, *args),
                            reference.conv2d_backward_weight(gy64, x64, k.shape, *args))]:
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("path", ["auto", "gemm", "direct", "rows"])
+def test_padding_far_wider_than_the_image_is_not_buffered(conv_path, path):
+    # A zero-bordered copy of this image would be 2**42 values: the direct and rows paths, which buffer one, leave
+    # it to the GEMM path. Stride 2**20 puts the middle output of 3 x 3 on the one pixel.
+    conv_path(path)
+    x, k = np.full((1, 1, 1, 2), 3.0, np.float32), np.full((1, 1, 2, 1), 2.0, np.float32)
+    args = ((2**20, 2**20), ((2**20, 2**20), (2**20, 2**20)), (1, 1), 1)
+    expected = np.zeros((1, 3, 3, 1), np.float32)
+    expected[0, 1, 1, 0] = 12.0
+    np.testing.assert_array_equal(cpu.conv2d_forward(x, k, *args), expected)
+    gy = np.arange(9, dtype=np.float32).reshape(1, 3, 3, 1)
+    np.testing.assert_array_equal(cpu.conv2d_backward_input(gy, k, x.shape, *args), np.full(x.shape, 8.0))
+    np.testing.assert_array_equal(cpu.conv2d_backward_weight(gy, x, k.shape, *args), np.full(k.shape, 12.0))

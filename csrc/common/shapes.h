@@ -18,6 +18,10 @@ struct Conv2dGeom {
     Shape x_shape() const { return {n, h, w, c}; }
     Shape w_shape() const { return {kh, kw, c / groups, o}; }
     Shape y_shape() const { return {n, ho, wo, o}; }
+    // Whether a zero-bordered copy of one image (what the direct and rows paths buffer) stays near the image's own
+    // size; padding far wider than the image (no real layer) is left to the GEMM path, which copies no padding.
+    // conv2d_geometry has checked that the padded size is representable.
+    bool modest_padding() const { return (h + pt + pb) * (w + pl + pr) <= 4 * h * w + 4096; }
 };
 
 // Validates x (N, H, W, C) against w (KH, KW, C // groups, O) and the window parameters.

@@ -187,7 +187,7 @@ void transposed_backward_input(const Conv2dGeom& g, const Conv2dGeom& t, const T
 }
 
 // The rows path (conv2d_rows.h) reads each kernel row's taps as one contiguous run: one group, no column dilation.
-bool rows_supported(const Conv2dGeom& g) { return g.groups == 1 && g.dw == 1; }
+bool rows_supported(const Conv2dGeom& g) { return g.groups == 1 && g.dw == 1 && g.modest_padding(); }
 // Where it is ahead (dev/conv_bench.py, 2 threads, AVX-512, ms): at every layer measured, 1x1 included, against
 // im2col + GEMM (VGG 3x3 128->128 N32 28x28 forward 33.3 vs 39.0, weight gradient 33.4 vs 42.3; the binary
 // classifier's 3->16 forward 0.62 vs 2.55, weight gradient 0.47 vs 3.89), and against the direct path except in the

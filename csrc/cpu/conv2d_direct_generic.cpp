@@ -15,7 +15,7 @@ namespace {
 // (O = 6 or 16) and its reduction (KH * KW * C = 25 or 150) is too short to amortize packing and im2col.
 bool narrow(const Conv2dGeom& g) {
     return g.groups == 1 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.c <= kDirectMaxChannels &&
-           g.o <= kDirectMaxChannels;
+           g.o <= kDirectMaxChannels && g.modest_padding();
 }
 
 }  // namespace
