@@ -182,8 +182,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
         valid = ids != ignore_class
         ids = xp.where(valid, ids, 0)
     ids = _class_ids(name, ids, y_pred, axis)
-    one_hot = xp.moveaxis(ids[..., None] == xp.arange(y_pred.shape[axis]), -1, axis).astype(y_pred.dtype)
-    losses = -ops.sum(_log_probabilities(y_pred, from_logits, axis) * Tensor._wrap(one_hot), axis=axis)
+    losses = ops.sparse_crossentropy(y_pred, ids, from_logits, axis, EPSILON)  # one node, see ops/crossentropy.py
     if valid is not None:
         losses = losses * Tensor._wrap(valid.reshape(losses.shape).astype(y_pred.dtype))
     return losses
@@ -219,6 +218,8 @@ def reduce_weighted_values(name, values, sample_weight=None, reduction="sum_over
         values = values * weight
     if reduction in (None, "none") or values.ndim == 0:
         return values
+    if reduction != "sum" and (reduction != "mean_with_sample_weight" or weight is None) and values.size:
+        return ops.mean(values)  # the same sum divided by the count, as one node
     total = ops.sum(values)
     if reduction == "sum":
         return total

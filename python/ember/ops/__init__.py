@@ -1,6 +1,7 @@
 """ember.ops: every op as a function with NumPy/Keras names and keywords. Tensor methods wrap these."""
 from .activation import bias_activation, elu, erf, gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
 from .conv import conv2d, conv2d_bias_activation, conv2d_transpose
+from .crossentropy import sparse_crossentropy
 from .dropout import dropout
 from .elementwise import (abs, add, cast, clip, copy, divide, equal, exp, floor_divide, greater, greater_equal,
                           isfinite, isnan, less, less_equal, log, log1p, logical_and, logical_not, logical_or,

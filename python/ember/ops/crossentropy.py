@@ -1,0 +1,59 @@
+"""sparse_crossentropy: -log p[label] per sample as one graph node (what SparseCategoricalCrossentropy runs).
+
+The composite it replaces (normalize, clip, log, one-hot product, sum: seven nodes) cost a training step more
+Python than its arithmetic on a (batch, classes) array; here forward and backward are a few array expressions.
+    probabilities p:  q = p[y] / sum(p);  loss = -log(clip(q, eps, 1 - eps))
+                      d loss / d p_j = -(1 / clip(q)) [eps <= q <= 1 - eps] (delta_jy - q) / sum(p)
+    logits x:         loss = logsumexp(x) - x[y];  d loss / d x_j = softmax(x)_j - delta_jy
+(the clip's gradient passes with the bounds included, as ops.clip's).
+"""
+import numpy as np
+
+from ._util import data_of, normalize_axes, record, require_float, tensor_of, wrap
+
+
+def sparse_crossentropy(y_pred, labels, from_logits=False, axis=-1, epsilon=1e-7):
+    """Per-sample cross-entropy of integer class `labels` (y_pred's shape without `axis`) under `y_pred`,
+    probabilities (renormalized along `axis`, then clipped to [epsilon, 1 - epsilon], as Keras) or logits."""
+    name = "sparse_crossentropy"
+    x = tensor_of(name, y_pred)
+    require_float(name, x)
+    (ax,) = normalize_axes(name, axis, x.ndim, x.shape)
+    ids = _labels(name, data_of(labels, name), x, ax)
+    xp = x._xp
+    v = xp.moveaxis(x._data, ax, -1)
+    one_hot = ids[..., None] == xp.arange(v.shape[-1])
+    if from_logits:
+        shifted = v - v.max(axis=-1, keepdims=True)
+        log_total = xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
+        loss = (log_total - xp.take_along_axis(shifted, ids[..., None], -1))[..., 0]
+
+        def grad_of(g):
+            return (xp.exp(shifted - log_total) - one_hot) * g[..., None]
+    else:
+        total = v.sum(axis=-1, keepdims=True)
+        q = xp.take_along_axis(v, ids[..., None], -1) / total
+        clipped = xp.clip(q, epsilon, 1.0 - epsilon)
+        loss = -xp.log(clipped)[..., 0]
+
+        def grad_of(g):
+            inside = (q >= epsilon) & (q <= 1.0 - epsilon)
+            return xp.where(inside, -g[..., None] / (clipped * total), 0.0) * (one_hot - q)
+
+    out = wrap(loss.astype(x.dtype, copy=False))
+    return record(name, out, [x], lambda g: [xp.moveaxis(grad_of(g).astype(x.dtype, copy=False), -1, ax)])
+
+
+def _labels(name, labels, x, axis):
+    expected = x.shape[:axis] + x.shape[axis + 1:]
+    ids = x._xp.asarray(labels)
+    if ids.shape != expected:
+        raise ValueError(f"{name}: expected labels of shape {expected} (y_pred {x.shape} without axis {axis}), got "
+                         f"shape {ids.shape}")
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"{name}: expected integer class labels, got dtype {ids.dtype} (shape {ids.shape})")
+    classes = x.shape[axis]
+    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= classes):
+        raise ValueError(f"{name}: expected labels in [0, {classes}) for y_pred of shape {x.shape}, got labels from "
+                         f"{int(ids.min())} to {int(ids.max())}")
+    return ids.astype(np.intp, copy=False)
