@@ -9,7 +9,7 @@ Python than its arithmetic on a (batch, classes) array; here forward and backwar
 """
 import numpy as np
 
-from ._util import data_of, normalize_axes, record, require_float, tensor_of, wrap
+from ._util import data_of, empty_result, normalize_axes, record, require_float, tensor_of, wrap
 
 
 def sparse_crossentropy(y_pred, labels, from_logits=False, axis=-1, epsilon=1e-7):
@@ -20,6 +20,8 @@ def sparse_crossentropy(y_pred, labels, from_logits=False, axis=-1, epsilon=1e-7
     require_float(name, x)
     (ax,) = normalize_axes(name, axis, x.ndim, x.shape)
     ids = _labels(name, data_of(labels, name), x, ax)
+    if x.size == 0:
+        return empty_result(name, ids.shape, [x])
     xp = x._xp
     v = xp.moveaxis(x._data, ax, -1)
     one_hot = ids[..., None] == xp.arange(v.shape[-1])

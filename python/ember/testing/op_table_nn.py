@@ -234,6 +234,30 @@ def _shapes(*shapes, **kw):
     return Sample(shapes, kw)
 
 
+def _crossentropy_reference(x, labels, from_logits=False, axis=-1):
+    v = np.moveaxis(x, axis, -1)
+    if v.size == 0:
+        return np.zeros(labels.shape)
+    if from_logits:
+        shifted = v - v.max(-1, keepdims=True)
+        log_p = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+    else:
+        log_p = np.log(np.clip(v / v.sum(-1, keepdims=True), 1e-7, 1 - 1e-7))
+    return -np.take_along_axis(log_p, labels[..., None], -1)[..., 0]
+
+
+def _crossentropy_samples(rng):
+    def s(shape, axis=-1, from_logits=False):
+        rest = tuple(n for i, n in enumerate(shape) if i != axis % len(shape))
+        x = normal(rng, *shape) if from_logits else rng.uniform(0.05, 1.0, shape)
+        return Sample((x, rng.integers(0, shape[axis], rest)), {"from_logits": from_logits, "axis": axis})
+
+    return [s((5, 4)), s((3, 6), axis=0), s((2, 3, 7), axis=1, from_logits=True), s((1, 1)), s((4, 10), from_logits=True)]
+
+
+_CE_LABELS = {"labels": np.zeros(2, np.int64)}
+
+
 NN_OPS = [
     OpInfo("matmul", ops.matmul, ref.matmul,
            lambda rng: [Sample((normal(rng, 3, 4), normal(rng, 4, 5))), Sample((normal(rng, 1, 1), normal(rng, 1, 7))),
@@ -369,4 +393,13 @@ NN_OPS = [
            bench=[("dcgan 64x14x14x128 4x4 s2", _shapes((64, 14, 14, 128), (4, 4, 64, 128), strides=2,
                                                         padding="same"))],
            strategy=strategy("conv2d_transpose")),
+    OpInfo("sparse_crossentropy", ops.sparse_crossentropy, _crossentropy_reference, _crossentropy_samples,
+           errors=[ErrorCase((np.full((2, 4), 0.25), np.zeros((2, 1), np.int64)), {}, ValueError,
+                             r"sparse_crossentropy: expected labels of shape \(2,\) \(y_pred \(2, 4\) without axis 1\), "
+                             r"got shape \(2, 1\)", "rank"),
+                   ErrorCase((np.full((2, 4), 0.25), np.array([0, 4])), {}, ValueError,
+                             r"sparse_crossentropy: expected labels in \[0, 4\) for y_pred of shape \(2, 4\)", "shape"),
+                   not_float("sparse_crossentropy", (2, 4), kwargs=_CE_LABELS),
+                   on_other_device("sparse_crossentropy", (2, 4), kwargs=_CE_LABELS)],
+           strategy=strategy("sparse_crossentropy")),
 ]

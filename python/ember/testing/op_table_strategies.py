@@ -131,6 +131,20 @@ def along_axis(draw):
     return Sample((x,), {"axis": draw(st.integers(-x.ndim, x.ndim - 1))})
 
 
+
+@st.composite
+def sparse_crossentropy(draw):
+    """Probabilities in [1/16, 1] (or logits of any value) of rank >= 1, a class axis, labels within it."""
+    from_logits = draw(st.booleans())
+    shape = draw(shapes(min_dims=1))
+    axis = draw(st.integers(-len(shape), len(shape) - 1))
+    rest = shape[:axis % len(shape)] + shape[axis % len(shape) + 1:]
+    if shape[axis] == 0 and np.prod(rest, dtype=np.int64):  # no class for a label to name: one class instead
+        shape = shape[:axis % len(shape)] + (1,) + shape[axis % len(shape) + 1:]
+    x = draw(arrays(shape) if from_logits else arrays(shape, low=0.0625, high=1.0))
+    labels = draw(hnp.arrays(np.int64, rest, elements=st.integers(0, max(shape[axis] - 1, 0))))
+    return Sample((x, labels), {"from_logits": from_logits, "axis": axis})
+
 # -- shape ops ------------------------------------------------------------------------------------------------------
 @st.composite
 def reshape(draw):
