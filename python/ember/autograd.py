@@ -46,9 +46,9 @@ class Node:
 
     def __init__(self, op, inputs, backward_fn, n_outputs=1):
         self.op = op
-        self.edges = tuple(None if not t.requires_grad else ((t._node, t._output_index) if t._node else t)
-                           for t in inputs)
-        self.dtypes = tuple(t._data.dtype for t in inputs)
+        self.edges = tuple([None if not t._requires_grad else ((t._node, t._output_index) if t._node else t)
+                            for t in inputs])
+        self.dtypes = tuple([t._data.dtype for t in inputs])
         self.backward_fn = backward_fn
         self.n_outputs = n_outputs
 
@@ -56,13 +56,21 @@ class Node:
 def record(op, out, inputs, backward_fn):
     """Attach `backward_fn` (output gradient -> one gradient per input) to the tensor `out` if any of `inputs`
     requires a gradient. Returns `out`."""
-    return record_outputs(op, [out], inputs, lambda grads: backward_fn(grads[0]))[0]
+    if will_record(inputs):  # record_outputs for one output, inlined: every op of a step comes through here
+        out._requires_grad = True
+        out._node, out._output_index = Node(op, inputs, lambda grads: backward_fn(grads[0])), 0
+    return out
 
 
 def will_record(inputs):
     """Whether an op on `inputs` records a graph node: gradients are on and some input requires one. Ops may
     skip keeping what only their backward needs when it is False."""
-    return is_grad_enabled() and any(t.requires_grad for t in inputs)
+    if not getattr(_state, "enabled", True):
+        return False
+    for t in inputs:  # a plain loop: any() over a generator costs more than the test on a few inputs
+        if t._requires_grad:
+            return True
+    return False
 
 
 def record_outputs(op, outs, inputs, backward_fn):

@@ -30,7 +30,8 @@ def _batched(a, batch_shape, rows, cols):
 
 
 def matmul(a, b):
-    a, b = np.asarray(a), np.asarray(b)
+    if type(a) is not np.ndarray or type(b) is not np.ndarray:
+        a, b = np.asarray(a), np.asarray(b)
     if a.ndim < 2 or b.ndim < 2 or not _native(a, b) or a.shape[-1] != b.shape[-2]:
         return _reference.matmul(a, b)  # integer dtypes, mixed dtypes, 1-D operands, NumPy's own errors
     m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
@@ -173,6 +174,11 @@ def bias_activation_backward(name, y, grad_y, alpha=0.0, bias=True):
 
 def _last_axis(kernel, arrays, axis):
     """Run a last-axis kernel along `axis`: move it last, make contiguous, run, move it back."""
+    if axis in (-1, arrays[0].ndim - 1):  # already last (a classifier's softmax): no moves
+        moved = [np.ascontiguousarray(a) for a in arrays]
+        out = np.empty_like(moved[0])
+        kernel(*moved, out)
+        return out
     moved = [np.ascontiguousarray(np.moveaxis(a, axis, -1)) for a in arrays]
     out = np.empty_like(moved[0])
     kernel(*moved, out)

@@ -80,6 +80,8 @@ def unbroadcast(grad, shape):
 
 
 def check_broadcast(op, *shapes):
+    if not any(shapes):  # every shape () (a matmul of matrices): nothing to broadcast
+        return ()
     try:
         return np.broadcast_shapes(*shapes)
     except ValueError:

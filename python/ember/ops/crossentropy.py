@@ -23,7 +23,8 @@ def sparse_crossentropy(y_pred, labels, from_logits=False, axis=-1, epsilon=1e-7
     if x.size == 0:
         return empty_result(name, ids.shape, [x])
     xp = x._xp
-    v = xp.moveaxis(x._data, ax, -1)
+    last = ax == x.ndim - 1
+    v = x._data if last else xp.moveaxis(x._data, ax, -1)
     one_hot = ids[..., None] == xp.arange(v.shape[-1])
     if from_logits:
         shifted = v - v.max(axis=-1, keepdims=True)
@@ -43,7 +44,12 @@ def sparse_crossentropy(y_pred, labels, from_logits=False, axis=-1, epsilon=1e-7
             return xp.where(inside, -g[..., None] / (clipped * total), 0.0) * (one_hot - q)
 
     out = wrap(loss.astype(x.dtype, copy=False))
-    return record(name, out, [x], lambda g: [xp.moveaxis(grad_of(g).astype(x.dtype, copy=False), -1, ax)])
+
+    def backward(g):
+        grad = grad_of(g).astype(x.dtype, copy=False)
+        return [grad if last else xp.moveaxis(grad, -1, ax)]
+
+    return record(name, out, [x], backward)
 
 
 def _labels(name, labels, x, axis):
