@@ -25,6 +25,11 @@ GEOMETRIES = [
     (2, 7, 3, 8, 3, 3, 5, ((1, 1), (1, 1))),
     (1, 4, 17, 4, 2, 2, 8, ((0, 1), (0, 1))),
     (4, 6, 6, 1, 3, 3, 4, ((1, 1), (1, 1))),
+    # the pixel-vector forward (at most 8 outputs, any input channels; the input gradient of at most 8 inputs):
+    (2, 9, 40, 3, 3, 3, 8, ((1, 1), (1, 1))),     # rows of two tiles and a tail
+    (3, 7, 16, 5, 3, 3, 6, ((1, 1), (1, 1))),     # rows of one float32 vector, two to a tile, the last one alone
+    (2, 10, 9, 16, 5, 5, 1, ((2, 2), (2, 2))),    # one output channel from 16
+    (1, 3, 33, 2, 1, 7, 8, ((0, 0), (3, 3))),     # a 1x7 kernel
 ]
 
 
@@ -71,7 +76,7 @@ def test_gradients_match_finite_differences(geometry):
         gradcheck(lambda a, b: ember.ops.conv2d(a, b, padding=padding), [x, k], atol=1e-6, rtol=1e-5)
 
 
-@pytest.mark.parametrize("geometry", GEOMETRIES[:3], ids=str)
+@pytest.mark.parametrize("geometry", GEOMETRIES[:3] + GEOMETRIES[-3:-2], ids=str)
 def test_results_do_not_depend_on_the_thread_count(geometry):
     n, h, w, c, kh, kw, o, padding = geometry
     rng = np.random.default_rng(3)

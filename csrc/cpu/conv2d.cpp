@@ -278,7 +278,8 @@ void conv2d_backward_input(const Conv2dGeom& g, const T* gy, const T* w, T* gx) 
             return transposed_backward_input(g, t, gy, w, gx, [](const Conv2dGeom& tg, const T* a, const T* k, T* out) {
                 conv_rows_kernels<T>().forward(tg, a, k, out, StoreEpilogue<T>{});
             });
-        const bool by_image_ahead = forced(kAuto) && by_image && g.o >= 16;
+        // (unless the transposed forward is the pixel-vector one, at most 8 outputs: see rows_forward_applies)
+        const bool by_image_ahead = forced(kAuto) && by_image && g.o >= 16 && t.o > 8;
         if (!by_image_ahead && direct_backward_input_applies(g, t) && allowed(kDirect))
             return transposed_backward_input(g, t, gy, w, gx, [](const Conv2dGeom& tg, const T* a, const T* k, T* out) {
                 conv_direct_kernels<T>().forward(tg, a, k, out, StoreEpilogue<T>{});
@@ -310,7 +311,7 @@ void conv2d_backward_weight(const Conv2dGeom& g, const T* gy, const T* x, T* gw)
         std::fill(gw, gw + K * g.o, T(0));
         return;
     }
-    // One input channel: the direct kernel's pixel-vector form (conv2d_one_channel_impl.h) is ahead of rows, whose
+    // One input channel: the direct kernel's pixel-vector form (conv2d_pixel_vector_impl.h) is ahead of rows, whose
     // tiles leave most lanes idle on a few output channels (LeNet's 1->6 5x5, N=64, 2 threads: 0.26 -> 0.21 ms).
     if (g.c == 1 && g.kw <= 7 && conv2d_direct_weight_applies(g) && allowed(kDirect))
         return conv_direct_kernels<T>().backward_weight(g, gy, x, gw);

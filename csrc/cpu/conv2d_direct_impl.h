@@ -11,7 +11,7 @@
 #include "../common/parallel.h"
 #include "conv2d_depthwise_impl.h"
 #include "conv2d_direct.h"
-#include "conv2d_one_channel_impl.h"
+#include "conv2d_pixel_vector_impl.h"
 #include "simd_vector.h"
 
 namespace ember {
@@ -174,7 +174,7 @@ struct DirectConv {
     }
 
     static void forward(const Conv2dGeom& g, const T* x, const T* w, T* y, const StoreEpilogue<T>& ep) {
-        if (g.c == 1) return OneChannelConv<T, Bytes>::forward(g, x, w, y, ep);
+        if (PixelVectorConv<T, Bytes>::forward_applies(g)) return PixelVectorConv<T, Bytes>::forward(g, x, w, y, ep);
         const Plan p(g);
         const ForwardBlock block = forward_kernel(p);
         // ws[tap][q][lane] = w[tap, (q * lanes + lane) % O]: vector v of a row uses pattern v % period
@@ -206,7 +206,7 @@ struct DirectConv {
     // Images are summed in fixed chunks of kChunk into their own partial slots, and the chunks then in order:
     // the same additions in the same order whatever the thread count.
     static void backward_weight(const Conv2dGeom& g, const T* gy, const T* x, T* gw) {
-        if (OneChannelConv<T, Bytes>::weight_applies(g)) return OneChannelConv<T, Bytes>::backward_weight(g, gy, x, gw);
+        if (PixelVectorConv<T, Bytes>::weight_applies(g)) return PixelVectorConv<T, Bytes>::backward_weight(g, gy, x, gw);
         const Plan p(g);
         const WeightBlock block = weight_kernel(p);
         const int64_t chunks = (g.n + kChunk - 1) / kChunk, per_chunk = p.taps() * p.period;
