@@ -131,7 +131,9 @@ def main(argv=None):
     for case in steps.STEPS:
         if wanted and case.name not in wanted:
             continue
-        for row in bench_step(case, torch, timing):
+        # fit runs its steps back to back: blocks of 20 consecutive steps (of 3, the first steps after each pause,
+        # whose caches and worker threads are cold, weighed as much as the steady ones)
+        for row in bench_step(case, torch, dict(timing, calls=5 if args.quick else 20)):
             print(report.format_row(row), flush=True)
             rows.append(row)
         if case.name == "lenet5":
