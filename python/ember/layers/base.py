@@ -250,11 +250,11 @@ class Layer:
         raise NotImplementedError(f"{type(self).__name__}.call is not implemented")
 
     def __call__(self, inputs, training=None, **kwargs):
-        from ..models.functional import SymbolicTensor, call_symbolic
+        if not isinstance(inputs, Tensor):  # a Tensor (every call of a training step) is not symbolic
+            from ..models.functional import SymbolicTensor, call_symbolic
 
-        if any(isinstance(x, SymbolicTensor) for x in (inputs if isinstance(inputs, (list, tuple)) else [inputs])):
-            return call_symbolic(self, inputs, kwargs)
-        if not isinstance(inputs, Tensor):
+            if any(isinstance(x, SymbolicTensor) for x in (inputs if isinstance(inputs, (list, tuple)) else [inputs])):
+                return call_symbolic(self, inputs, kwargs)
             inputs = as_tensor(inputs, self.dtype, self.device)
         try:
             if not self.built:
@@ -276,7 +276,7 @@ class Layer:
         except (ValueError, TypeError) as error:
             raise in_layer(self, inputs, error) from None
         if isinstance(out, Tensor):
-            self.output_shape = (None,) + tuple(out.shape[1:])
+            object.__setattr__(self, "output_shape", (None,) + out.shape[1:])  # a shape, no sublayer to track
             out._keras_mask = self.compute_mask(inputs, mask)
         return out
 
