@@ -282,10 +282,11 @@ def simple_rnn_backward(d):
 
 def lstm_forward(d):
     t, (T, B, I, H) = floats(d), rnn_dims(d)
+    inference = d.chance(3)  # gates None: c receives the final cell state (B, H) only
     (x, h0, c0, k, r, b), outs = rnn_arrays(d, t, [(T, B, I), (B, H), (B, H), (I, 4 * H), (H, 4 * H), (4 * H,)],
-                                            [(T, B, H), (T, B, H), (T, B, 4 * H)])
+                                            [(T, B, H), (B, H)] if inference else [(T, B, H), (T, B, H), (T, B, 4 * H)])
     b = None if d.chance(3) else b
-    return _C.lstm_forward, (x, h0, c0, k, r, b, mask(d, T, B), *outs), {}, None
+    return _C.lstm_forward, (x, h0, c0, k, r, b, mask(d, T, B), *outs, *([None] if inference else [])), {}, None
 
 
 def lstm_backward(d):
