@@ -195,8 +195,10 @@ bool rows_supported(const Conv2dGeom& g) { return g.groups == 1 && g.dw == 1 && 
 // 0.31, rows 0.40). The input gradient runs it on the transposed geometry, whose output channels are the layer's
 // inputs: from 16 of them, ahead of the direct one too (ms, N=32 31x31, 2 threads: 16->32 3x3 1.69, by image 2.64;
 // 16->8 5x5 0.81, direct 1.23). Below 16, the by-image GEMM (backward_input_by_image) where the layer has 16 outputs
-// or more (6->16 5x5 N=64 14x14: 0.30, direct 0.39; 8->16 5x5 1.20 against 1.34; 3->16 3x3 62x62 2.59 against 3.81),
-// else the direct one where it applies (4->8 5x5: 0.44, by image 0.52; 8->8 3x3 'same' 0.36 against 0.48).
+// or more (6->16 5x5 N=64 14x14: 0.31, direct 0.39), else the direct one where it applies (4->8 5x5: 0.33, by image
+// 0.54; 8->8 3x3 'same' 0.27 against 0.40). At most 8 input channels the direct one is the pixel-vector kernel and
+// leads by image from 16 outputs too (8->16 5x5 N=32 31x31: 1.01 against 1.30; 3->16 3x3 62x62 1.48 against 2.04);
+// LeNet's 14x14 stays by image, its border too wide for the direct path (direct_backward_input_applies).
 bool rows_forward_applies(const Conv2dGeom& g) { return !(g.o <= 8 && conv2d_direct_forward_applies(g)); }
 bool rows_backward_input_applies(const Conv2dGeom& g) { return g.c >= 16; }
 

@@ -174,15 +174,11 @@ def bias_activation_backward(name, y, grad_y, alpha=0.0, bias=True):
 
 def _last_axis(kernel, arrays, axis):
     """Run a last-axis kernel along `axis`: move it last, make contiguous, run, move it back."""
-    if axis in (-1, arrays[0].ndim - 1):  # already last (a classifier's softmax): no moves
-        moved = [np.ascontiguousarray(a) for a in arrays]
-        out = np.empty_like(moved[0])
-        kernel(*moved, out)
-        return out
-    moved = [np.ascontiguousarray(np.moveaxis(a, axis, -1)) for a in arrays]
+    last = axis in (-1, arrays[0].ndim - 1)  # already last (a classifier's softmax): no moves
+    moved = [np.ascontiguousarray(a if last else np.moveaxis(a, axis, -1)) for a in arrays]
     out = np.empty_like(moved[0])
     kernel(*moved, out)
-    return np.ascontiguousarray(np.moveaxis(out, -1, axis))
+    return out if last else np.ascontiguousarray(np.moveaxis(out, -1, axis))
 
 
 def softmax_forward(x, axis=-1):

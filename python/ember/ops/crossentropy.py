@@ -25,14 +25,16 @@ def sparse_crossentropy(y_pred, labels, from_logits=False, axis=-1, epsilon=1e-7
     xp = x._xp
     last = ax == x.ndim - 1
     v = x._data if last else xp.moveaxis(x._data, ax, -1)
-    one_hot = ids[..., None] == xp.arange(v.shape[-1])
+
+    def one_hot():
+        return ids[..., None] == xp.arange(v.shape[-1])
     if from_logits:
         shifted = v - v.max(axis=-1, keepdims=True)
         log_total = xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
         loss = (log_total - xp.take_along_axis(shifted, ids[..., None], -1))[..., 0]
 
         def grad_of(g):
-            return (xp.exp(shifted - log_total) - one_hot) * g[..., None]
+            return (xp.exp(shifted - log_total) - one_hot()) * g[..., None]
     else:
         total = v.sum(axis=-1, keepdims=True)
         q = xp.take_along_axis(v, ids[..., None], -1) / total
@@ -41,7 +43,7 @@ def sparse_crossentropy(y_pred, labels, from_logits=False, axis=-1, epsilon=1e-7
 
         def grad_of(g):
             inside = (q >= epsilon) & (q <= 1.0 - epsilon)
-            return xp.where(inside, -g[..., None] / (clipped * total), 0.0) * (one_hot - q)
+            return xp.where(inside, -g[..., None] / (clipped * total), 0.0) * (one_hot() - q)
 
     out = wrap(loss.astype(x.dtype, copy=False))
 

@@ -131,7 +131,6 @@ def along_axis(draw):
     return Sample((x,), {"axis": draw(st.integers(-x.ndim, x.ndim - 1))})
 
 
-
 @st.composite
 def sparse_crossentropy(draw):
     """Probabilities in [1/16, 1] (or logits of any value) of rank >= 1, a class axis, labels within it."""
@@ -144,6 +143,7 @@ def sparse_crossentropy(draw):
     x = draw(arrays(shape) if from_logits else arrays(shape, low=0.0625, high=1.0))
     labels = draw(hnp.arrays(np.int64, rest, elements=st.integers(0, max(shape[axis] - 1, 0))))
     return Sample((x, labels), {"from_logits": from_logits, "axis": axis})
+
 
 # -- shape ops ------------------------------------------------------------------------------------------------------
 @st.composite
