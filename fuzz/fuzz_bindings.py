@@ -330,7 +330,7 @@ def settings(d):
         return _C.set_gemm_kernel, (d.choice(("auto", "generic", "avx2", "avx512", "sse", "")),), {}, None
     if choice == 2:
         return _C.cpu_features, (), {}, None
-    return d.choice((_C.get_num_threads, _C.gemm_kernel)), (), {}, None
+    return d.choice((_C.get_num_threads, _C.gemm_kernel, _C.isa_tables_built)), (), {}, None
 
 
 # -- the bench's machine measurements: valid calls run for milliseconds, so valid durations are drawn tiny --------

@@ -73,6 +73,17 @@ PYBIND11_MODULE(_C, m) {
     m.def("gemm_kernel", &gemm_kernel_name, "The GEMM micro-kernel in use: 'avx512', 'avx2' or 'generic'.");
     m.def("set_gemm_kernel", &set_gemm_kernel, py::arg("name"),
           "Force a GEMM micro-kernel ('generic', 'avx2', 'avx512') or 'auto'; for tests and benchmarks.");
+    m.def(
+        "isa_tables_built",
+        [] {
+            static const char* const names[] = {"generic", "avx2", "avx512"};
+            py::list built;
+            for (int isa = 0; isa < 3; ++isa)
+                if (isa_tables_built() & (1 << isa)) built.append(names[isa]);
+            return py::tuple(built);
+        },
+        "The ISAs whose kernel tables (activations, pooling, convolutions, recurrent cells) were built so far: "
+        "only the ones chosen, since a table's builder may itself use its ISA's instructions.");
 
 #ifdef EMBER_SANITIZE
     m.attr("sanitized") = true;

@@ -30,24 +30,12 @@ bool conv2d_direct_weight_applies(const Conv2dGeom& g) { return narrow(g) && g.c
 
 template <>
 const ConvDirectKernels<float>& conv_direct_kernels<float>() {
-    static const ConvDirectKernels<float> generic = conv_direct_generic_f32();
-#ifdef EMBER_X86_KERNELS
-    static const ConvDirectKernels<float> avx2 = conv_direct_avx2_f32(), avx512 = conv_direct_avx512_f32();
-    return for_gemm_isa(generic, avx2, avx512);
-#else
-    return generic;
-#endif
+    return for_gemm_isa<ConvDirectKernels<float>, EMBER_ISA_BUILDERS(conv_direct, f32)>();
 }
 
 template <>
 const ConvDirectKernels<double>& conv_direct_kernels<double>() {
-    static const ConvDirectKernels<double> generic = conv_direct_generic_f64();
-#ifdef EMBER_X86_KERNELS
-    static const ConvDirectKernels<double> avx2 = conv_direct_avx2_f64(), avx512 = conv_direct_avx512_f64();
-    return for_gemm_isa(generic, avx2, avx512);
-#else
-    return generic;
-#endif
+    return for_gemm_isa<ConvDirectKernels<double>, EMBER_ISA_BUILDERS(conv_direct, f64)>();
 }
 
 }  // namespace ember

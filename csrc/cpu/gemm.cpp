@@ -300,6 +300,14 @@ void gemm_run(const GemmKernel<T>& kr, int nt, int64_t M, int64_t N, int64_t K, 
 
 std::string gemm_kernel_name() { return kernel_for<float>(current_choice()).name; }
 
+namespace {
+std::atomic<int> g_isa_tables_built{0};
+}
+
+void note_isa_table_built(int isa) { g_isa_tables_built.fetch_or(1 << isa); }
+
+int isa_tables_built() { return g_isa_tables_built.load(); }
+
 int gemm_isa() {
 #ifdef EMBER_X86_KERNELS
     return current_choice();

@@ -51,12 +51,35 @@ void set_gemm_kernel(const std::string& name);
 // builds the whole kernel table and a string).
 int gemm_isa();
 
+// Records that the table of `isa` was built (a bit per ISA); isa_tables_built() reads them back for the tests.
+void note_isa_table_built(int isa);
+int isa_tables_built();
+
 // The version of a per-ISA table matching the GEMM's choice: the recurrent cells, activations, direct convolutions
-// and the peak loop follow it, so set_gemm_kernel switches every family at once (tests run each on one machine).
-template <class K>
-const K& for_gemm_isa(const K& generic, const K& avx2, const K& avx512) {
+// and pooling follow it, so set_gemm_kernel switches every family at once (tests run each on one machine).
+// A table is built on the first use of its own ISA only: its builder is compiled with that ISA's flags and may use
+// it (GCC filled the activation table's 8 pointers with one zmm store, a SIGILL on an AVX2-only CPU).
+template <class K, K (*Generic)(), K (*Avx2)(), K (*Avx512)()>
+const K& for_gemm_isa() {
     const int isa = gemm_isa();
-    return isa == 2 ? avx512 : isa == 1 ? avx2 : generic;
+    if (isa == 2) {
+        static const K avx512 = (note_isa_table_built(2), Avx512());
+        return avx512;
+    }
+    if (isa == 1) {
+        static const K avx2 = (note_isa_table_built(1), Avx2());
+        return avx2;
+    }
+    static const K generic = (note_isa_table_built(0), Generic());
+    return generic;
 }
+
+// The builders for_gemm_isa takes, by their names' stem and dtype suffix: stem_{generic,avx2,avx512}_suffix (all
+// generic where the x86 kernels are not compiled in).
+#ifdef EMBER_X86_KERNELS
+#define EMBER_ISA_BUILDERS(stem, suffix) stem##_generic_##suffix, stem##_avx2_##suffix, stem##_avx512_##suffix
+#else
+#define EMBER_ISA_BUILDERS(stem, suffix) stem##_generic_##suffix, stem##_generic_##suffix, stem##_generic_##suffix
+#endif
 
 }  // namespace ember

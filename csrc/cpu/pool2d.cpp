@@ -28,24 +28,12 @@ void max_pool2d_backward(const Pool2dGeom& g, const T* gy, const T* x, T* gx) {
 
 template <>
 const MaxPoolKernels<float>& max_pool_kernels<float>() {
-    static const MaxPoolKernels<float> generic = max_pool_generic_f32();
-#ifdef EMBER_X86_KERNELS
-    static const MaxPoolKernels<float> avx2 = max_pool_avx2_f32(), avx512 = max_pool_avx512_f32();
-    return for_gemm_isa(generic, avx2, avx512);
-#else
-    return generic;
-#endif
+    return for_gemm_isa<MaxPoolKernels<float>, EMBER_ISA_BUILDERS(max_pool, f32)>();
 }
 
 template <>
 const MaxPoolKernels<double>& max_pool_kernels<double>() {
-    static const MaxPoolKernels<double> generic = max_pool_generic_f64();
-#ifdef EMBER_X86_KERNELS
-    static const MaxPoolKernels<double> avx2 = max_pool_avx2_f64(), avx512 = max_pool_avx512_f64();
-    return for_gemm_isa(generic, avx2, avx512);
-#else
-    return generic;
-#endif
+    return for_gemm_isa<MaxPoolKernels<double>, EMBER_ISA_BUILDERS(max_pool, f64)>();
 }
 
 template <typename T>

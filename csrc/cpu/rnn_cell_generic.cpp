@@ -10,24 +10,12 @@ namespace ember {
 
 template <>
 const RnnCellKernels<float>& rnn_cell_kernels<float>() {
-    static const RnnCellKernels<float> generic = rnn_cells_generic_f32();
-#ifdef EMBER_X86_KERNELS
-    static const RnnCellKernels<float> avx2 = rnn_cells_avx2_f32(), avx512 = rnn_cells_avx512_f32();
-    return for_gemm_isa(generic, avx2, avx512);
-#else
-    return generic;
-#endif
+    return for_gemm_isa<RnnCellKernels<float>, EMBER_ISA_BUILDERS(rnn_cells, f32)>();
 }
 
 template <>
 const RnnCellKernels<double>& rnn_cell_kernels<double>() {
-    static const RnnCellKernels<double> generic = rnn_cells_generic_f64();
-#ifdef EMBER_X86_KERNELS
-    static const RnnCellKernels<double> avx2 = rnn_cells_avx2_f64(), avx512 = rnn_cells_avx512_f64();
-    return for_gemm_isa(generic, avx2, avx512);
-#else
-    return generic;
-#endif
+    return for_gemm_isa<RnnCellKernels<double>, EMBER_ISA_BUILDERS(rnn_cells, f64)>();
 }
 
 }  // namespace ember

@@ -17,6 +17,9 @@ def gemm_kernel() -> str:
 def set_gemm_kernel(name: str) -> None:
     """Force "generic", "avx2" or "avx512" (ValueError if the CPU lacks it), or "auto"."""
 
+def isa_tables_built() -> tuple[str, ...]:
+    """The ISAs whose kernel tables were built so far (only the chosen ones: a builder may use its ISA)."""
+
 def set_conv2d_path(name: str) -> None:
     """Force the conv2d family "gemm", "direct" or "rows" where it applies (else the GEMM path), or "auto"
     (ValueError on another name)."""
