@@ -58,6 +58,24 @@ def test_gemm_of_transposed_views_with_alpha_and_beta(gemm_kernel, threads, layo
     _check(_product(a, b, threads, 0.5, 2.0, c), a, b, 0.5, 2.0, c)
 
 
+@pytest.mark.parametrize("b_layout", ["row-major", "transposed"])
+@pytest.mark.parametrize("m,k,n", [(20, 768, 1999), (30, 384, 1536), (6, 1024, 4096)])
+def test_gemm_with_few_rows_against_a_b_block_wider_than_half_the_l2(gemm_kernel, threads, b_layout, m, k, n):
+    """Few rows against a B block over half the L2 (512 KiB L2: the AVX2 block; 1 MiB: the AVX-512 one): panels go
+    outermost, B packed row by row across the panels (a partial last panel: 1999 columns); same bits on 1 and 2
+    threads."""
+    rng = np.random.default_rng(m + k + n)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)) if b_layout == "row-major" else rng.standard_normal((n, k)).T
+    b = b.astype(np.float32)
+    results = []
+    for t in (1, 2):
+        threads(t)
+        results.append(_product(a, b, threads))
+    np.testing.assert_array_equal(results[0], results[1])
+    _check(results[0], a, b)
+
+
 @pytest.mark.parametrize("m,k,n", [(64, 769, 1024), (700, 390, 800), (30, 500, 2048), (130, 257, 190)])
 def test_gemm_gives_the_same_bits_on_one_two_and_three_threads(gemm_kernel, threads, m, k, n):
     """The panels of B are split among the threads by count; no element's reduction over K may move."""
