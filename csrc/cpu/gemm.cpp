@@ -214,14 +214,6 @@ void pack_b_block(int64_t nc, int64_t kc, const T* b, int64_t rs, int64_t cs, in
     }
 }
 
-// Bytes of L2 per core (sysconf; 512 KiB where it is not reported).
-int64_t l2_cache_bytes() {
-    static const int64_t bytes = [] {
-        const long v = sysconf(_SC_LEVEL2_CACHE_SIZE);
-        return v > 0 ? int64_t(v) : int64_t(512) << 10;
-    }();
-    return bytes;
-}
 
 // C = beta * C for the degenerate cases (k == 0 or alpha == 0); beta == 0 writes zeros.
 template <typename T>
@@ -346,6 +338,14 @@ std::string gemm_kernel_name() { return kernel_for<float>(current_choice()).name
 
 namespace {
 std::atomic<int> g_isa_tables_built{0};
+}
+
+int64_t l2_cache_bytes() {
+    static const int64_t bytes = [] {
+        const long v = sysconf(_SC_LEVEL2_CACHE_SIZE);
+        return v > 0 ? int64_t(v) : int64_t(512) << 10;
+    }();
+    return bytes;
 }
 
 void note_isa_table_built(int isa) { g_isa_tables_built.fetch_or(1 << isa); }

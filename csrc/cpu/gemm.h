@@ -51,6 +51,10 @@ void set_gemm_kernel(const std::string& name);
 // builds the whole kernel table and a string).
 int gemm_isa();
 
+// Bytes of L2 per core (sysconf; 512 KiB where it is not reported): the blocking of the GEMM and of the convolution's
+// weight gradient follows it.
+int64_t l2_cache_bytes();
+
 // Records that the table of `isa` was built (a bit per ISA); isa_tables_built() reads them back for the tests.
 void note_isa_table_built(int isa);
 int isa_tables_built();
