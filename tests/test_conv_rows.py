@@ -22,6 +22,7 @@ GEOMETRIES = [
     (1, 5, 5, 4, 5, 5, 3, (1, 1), ((4, 4), (4, 4)), (1, 1)),       # padding as large as the kernel
     (2, 7, 40, 8, 3, 3, 33, (1, 1), ((1, 1), (1, 1)), (1, 1)),     # 40 pixels a row at every tile width
     (2, 6, 6, 64, 3, 3, 64, (1, 1), ((1, 1), (1, 1)), (1, 1)),     # K * O = 36864: the weight gradient splits tiles
+    (2, 6, 300, 64, 3, 3, 64, (1, 1), ((1, 1), (1, 1)), (1, 1)),   # and runs each image in blocks of rows (154 KiB a row)
 ]
 
 
@@ -69,9 +70,11 @@ def test_gradients_match_finite_differences(rows_path, geometry):
                   [x, k], atol=1e-6, rtol=1e-5)
 
 
-# 70 output rows (more than the 64 partial sums) for the grouped weight gradient; K * O >= 32768 for the split one.
+# 70 output rows (more than the 64 partial sums) for the grouped weight gradient; K * O >= 32768 for the split one,
+# with images in one block of rows and in several.
 @pytest.mark.parametrize("geometry", [(7, 12, 13, 6, 3, 3, 20, (1, 1), ((1, 1), (1, 1)), (1, 1)),
-                                      (3, 9, 30, 32, 3, 3, 130, (1, 1), ((0, 0), (1, 1)), (1, 1))], ids=str)
+                                      (3, 9, 30, 32, 3, 3, 130, (1, 1), ((0, 0), (1, 1)), (1, 1)),
+                                      GEOMETRIES[-1]], ids=str)
 def test_results_do_not_depend_on_the_thread_count(rows_path, geometry):
     x, k, gy, args = _data(geometry, np.float32, 3)
 
