@@ -22,7 +22,7 @@ GEOMETRIES = [
     (1, 5, 5, 4, 5, 5, 3, (1, 1), ((4, 4), (4, 4)), (1, 1)),       # padding as large as the kernel
     (2, 7, 40, 8, 3, 3, 33, (1, 1), ((1, 1), (1, 1)), (1, 1)),     # 40 pixels a row at every tile width
     (2, 6, 6, 64, 3, 3, 64, (1, 1), ((1, 1), (1, 1)), (1, 1)),     # K * O = 36864: the weight gradient splits tiles
-    (2, 6, 300, 64, 3, 3, 64, (1, 1), ((1, 1), (1, 1)), (1, 1)),   # and runs each image in blocks of rows (154 KiB a row)
+    (2, 6, 300, 64, 3, 3, 64, (1, 1), ((1, 1), (1, 1)), (1, 1)),   # and runs images in blocks of rows (154 KiB a row)
 ]
 
 

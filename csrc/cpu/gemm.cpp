@@ -214,7 +214,6 @@ void pack_b_block(int64_t nc, int64_t kc, const T* b, int64_t rs, int64_t cs, in
     }
 }
 
-
 // C = beta * C for the degenerate cases (k == 0 or alpha == 0); beta == 0 writes zeros.
 template <typename T>
 void scale_c(int64_t m, int64_t n, T beta, T* c, int64_t rs_c, int64_t cs_c) {
@@ -269,7 +268,8 @@ void gemm_run(const GemmKernel<T>& kr, int nt, int64_t M, int64_t N, int64_t K, 
     // (another run 61 -> 61), 2 threads 121 -> 142; for large M rows outermost stays ahead (2048^3: 171 vs 161).
     const int64_t a_block_bytes = std::min(MC, M) * std::min(KC, K) * int64_t(sizeof(T));
     const int64_t b_block_bytes = max_block_cols * std::min(KC, K) * int64_t(sizeof(T));
-    const bool panels_outer = M <= MC && 2 * a_block_bytes <= l2_cache_bytes() && 2 * b_block_bytes > l2_cache_bytes();
+    const int64_t l2 = l2_cache_bytes();
+    const bool panels_outer = M <= MC && 2 * a_block_bytes <= l2 && 2 * b_block_bytes > l2;
     T* apack = direct ? nullptr : tls_a.get<T>(size_t(ceil_div(std::min(MC, M), MR) * MR * std::min(KC, K)));
 
 #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -342,7 +342,11 @@ std::atomic<int> g_isa_tables_built{0};
 
 int64_t l2_cache_bytes() {
     static const int64_t bytes = [] {
+#ifdef _SC_LEVEL2_CACHE_SIZE  // glibc; not on macOS
         const long v = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#else
+        const long v = 0;
+#endif
         return v > 0 ? int64_t(v) : int64_t(512) << 10;
     }();
     return bytes;
