@@ -18,23 +18,11 @@ namespace {
 
 constexpr int kLanes = 16;
 
-// expm1(x) for x <= 0 (elu): 2^n (1 + q) - 1 = 2^n q + (2^n - 1) with q = e^r - 1 from exp_f's polynomial.
+// expm1(x) for x <= 0 (elu): 2^n (1 + q) - 1 = 2^n q + (2^n - 1) with q = e^r - 1 (vmath::exp_parts).
 // For |x| < ln2 / 2, n = 0 and this is q itself (no cancellation near 0); elsewhere 1 - e^x >= 0.29.
 inline float expm1_f(float x) {
-    const float lo = -87.33654f, hi = 88.3762626647949f;
-    const float xc = x < lo ? lo : (x > hi ? hi : x);  // NaN stays NaN
-    const float shifter = 12582912.0f;
-    const float nf = (xc * 1.44269504088896341f + shifter) - shifter;
-    const float r = (xc - nf * 0.693359375f) - nf * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    const float q = p * r * r + r;
-    const int32_t n = static_cast<int32_t>(nf == nf ? nf : 0.0f);
-    const float scale = vmath::bits_to_float(int32_t(uint32_t(n + 127) << 23));
+    float scale;
+    const float q = vmath::exp_parts(x, scale);
     return scale * q + (scale - 1.0f);
 }
 

@@ -22,11 +22,14 @@ static inline float bits_to_float(int32_t i) {
     return f;
 }
 
-// exp(x) for x in [-87.3, 88.3]; below it returns 0, above it exp(88.3) (callers never go there: sigmoid
-// and tanh only take exp of non-positive or moderate arguments).
-static inline float exp_f(float x) {
-    const float lo = -87.33654f, hi = 88.3762626647949f;
-    const float xc = x < lo ? lo : (x > hi ? hi : x);  // NaN fails both tests and stays NaN
+// exp's float range: below kExpMin the result is subnormal (exp_f gives 0 there), above kExpMax it overflows.
+static constexpr float kExpMin = -87.33654f, kExpMax = 88.3762626647949f;
+
+// e^x = scale (1 + q), the two parts returned apart: x clamped to [kExpMin, kExpMax], n = round(x / ln 2),
+// scale = 2^n, and q = e^r - 1 for r = x - n ln 2 (|r| <= ln 2 / 2) from Cephes' polynomial. exp_f adds the 1;
+// expm1_f (activation_impl.h) keeps q apart, so that it has no cancellation near 0.
+static inline float exp_parts(float x, float& scale) {
+    const float xc = x < kExpMin ? kExpMin : (x > kExpMax ? kExpMax : x);  // NaN fails both tests and stays NaN
     // n = round(x / ln 2) by the 1.5 * 2^23 trick (no SSE4.1 round needed in the generic build).
     const float shifter = 12582912.0f;
     const float nf = (xc * 1.44269504088896341f + shifter) - shifter;
@@ -37,29 +40,36 @@ static inline float exp_f(float x) {
     p = p * r + 4.1665795894e-2f;
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
     const int32_t n = static_cast<int32_t>(nf == nf ? nf : 0.0f);  // in [-126, 127]
-    const float scale = bits_to_float(int32_t(uint32_t(n + 127) << 23));
-    const float y = p * scale;
-    return x < lo ? 0.0f : y;
+    scale = bits_to_float(int32_t(uint32_t(n + 127) << 23));
+    return p * r * r + r;
+}
+
+// exp(x) for x in [kExpMin, kExpMax]; below it returns 0, above it exp(kExpMax) (sigmoid takes exp(-x) past it
+// for x < -kExpMax, where it returns 0 itself).
+static inline float exp_f(float x) {
+    float scale;
+    const float q = exp_parts(x, scale);
+    const float y = (q + 1.0f) * scale;
+    return x < kExpMin ? 0.0f : y;
 }
 
 // 1 / (1 + e^-x): for x < 0 the large e^-x is itself accurate to an ulp, so the quotient keeps tiny results
-// accurate too (<= 2.5 ulp down to the smallest normal float). Below x = -87.34 the result would be subnormal and
+// accurate too (<= 2.5 ulp down to the smallest normal float). Below x = kExpMin the result would be subnormal and
 // exp_f's clamp would stop it short of 0: it is 0 there, as at -inf. (Was exp(-|x|) with e / (1 + e) selected for
 // x < 0: 23 -> 19 cycles per 8 floats from L1 on Zen 3, AVX2.)
 static inline float sigmoid_f(float x) {
     const float s = 1.0f / (1.0f + exp_f(-x));
-    return x < -87.33654f ? 0.0f : s;  // NaN fails the test and stays NaN
+    return x < kExpMin ? 0.0f : s;  // NaN fails the test and stays NaN
 }
 
 // A rational function, odd degree 13 over even degree 6 (the minimax fit Eigen, and so TensorFlow/Keras, use for
 // float tanh), clamped where it returns exactly +-1: |x| >= 7.905 gives 1 (correctly rounded tanh reaches 1 at
 // 9.02), so a saturated unit's tanh' = 1 - y^2 is exactly 0. Against double-precision tanh over 2^24 points in
 // [-20, 20]: <= 4.9 ulp, absolute error <= 2.9e-7 (near |x| = 5.9) with FMA; 6.2 ulp, 3.7e-7 in the generic
-// build's separate multiply and add. It replaced 1 - 2 / (e^{2|x|} + 1) with a
-// small-|x| polynomial (<= 1.3 ulp), which cost 38 cycles per 8 floats against 13.5 (Zen 3, AVX2, from L1):
-// tanh is a third of an LSTM cell's transcendental work and all of a SimpleRNN's.
+// build's separate multiply and add. It replaced 1 - 2 / (e^{2|x|} + 1) with a small-|x| polynomial (<= 1.3 ulp),
+// which cost 38 cycles per 8 floats against 13.5 (Zen 3, AVX2, from L1): tanh is a third of an LSTM cell's
+// transcendental work and all of a SimpleRNN's.
 static inline float tanh_f(float x) {
     const float clamp = 7.90531110763549805f;
     const float xc = x > clamp ? clamp : (x < -clamp ? -clamp : x);  // NaN fails both tests and stays NaN
