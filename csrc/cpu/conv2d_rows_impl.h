@@ -156,9 +156,10 @@ struct RowsConv {
             row_stride = (g.ho > 1 ? g.sh : 1) * Wp * g.c;
             padded = g.pt || g.pb || g.pl || g.pr;
         }
-        void channel_tile(int64_t t, int64_t& v0, int& nv, bool weight_tiles = false) const {
+        // Tile t of `tiles` (otiles or wtiles): its first vector v0 and its nv vectors.
+        void channel_tile(int64_t t, int64_t tiles, int64_t& v0, int& nv) const {
             int64_t end;
-            split_range(vecs, weight_tiles ? wtiles : otiles, t, v0, end);
+            split_range(vecs, tiles, t, v0, end);
             nv = int(end - v0);
         }
         int threads(int64_t parallel_items, int64_t work) const {
@@ -221,7 +222,7 @@ struct RowsConv {
         for (int64_t t = 0; t < p.otiles; ++t) {
             int64_t v0;
             int nv;
-            p.channel_tile(t, v0, nv);
+            p.channel_tile(t, p.otiles, v0, nv);
             T* dst = wp + p.K * v0 * kLanes;
             for (int64_t k = 0; k < p.K; ++k)
                 for (int64_t e = 0; e < nv * kLanes; ++e) {
@@ -247,7 +248,7 @@ struct RowsConv {
                 for (int64_t t = 0; t < p.otiles; ++t) {
                     int64_t v0;
                     int nv;
-                    p.channel_tile(t, v0, nv);
+                    p.channel_tile(t, p.otiles, v0, nv);
                     const int64_t pr_max = kAcc / nv, ptiles = (g.wo + pr_max - 1) / pr_max;
                     const ForwardTile* fns = tiles().forward[nv - 1];
                     for (int64_t pt = 0; pt < ptiles; ++pt) {
@@ -275,7 +276,7 @@ struct RowsConv {
         for (int64_t t = 0; t < p.wtiles; ++t) {
             int64_t v0;
             int nv;
-            p.channel_tile(t, v0, nv, true);
+            p.channel_tile(t, p.wtiles, v0, nv);
             const int64_t kr_max = kAcc / nv, ktiles = (p.S + kr_max - 1) / kr_max;
             for (int64_t kh = 0; kh < g.kh; ++kh)
                 for (int64_t kt = 0; kt < ktiles; ++kt) {

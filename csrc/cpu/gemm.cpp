@@ -51,6 +51,7 @@ GemmKernel<T> generic_kernel() {
 
 // ---- kernel choice ----
 std::atomic<int> g_forced{-1};  // -1 auto, 0 generic, 1 avx2, 2 avx512
+std::atomic<int> g_isa_tables_built{0};  // bit isa: that ISA's kernel tables were built (for_gemm_isa)
 
 int auto_choice() {
 #ifdef EMBER_X86_KERNELS
@@ -335,10 +336,6 @@ void gemm_run(const GemmKernel<T>& kr, int nt, int64_t M, int64_t N, int64_t K, 
 }  // namespace
 
 std::string gemm_kernel_name() { return kernel_for<float>(current_choice()).name; }
-
-namespace {
-std::atomic<int> g_isa_tables_built{0};
-}
 
 int64_t l2_cache_bytes() {
     static const int64_t bytes = [] {
