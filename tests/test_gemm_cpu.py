@@ -58,6 +58,24 @@ def test_gemm_of_transposed_views_with_alpha_and_beta(gemm_kernel, threads, layo
     _check(_product(a, b, threads, 0.5, 2.0, c), a, b, 0.5, 2.0, c)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m,k,n", [(385, 1100, 70), (49, 600, 130), (97, 13, 33)])
+def test_gemm_of_a_transposed_a_over_several_sliver_groups(gemm_kernel, threads, dtype, m, k, n):
+    """x^T dy, as a weight gradient takes it: A's columns contiguous, packed one source row at a time across groups
+    of 8 slivers (385 rows: 9 groups, a last sliver of 1 row; 49: a group of 1 sliver), over several depth blocks;
+    the same bits on 1, 2 and 3 threads."""
+    rng = np.random.default_rng(m * k + n)
+    a = rng.standard_normal((k, m)).astype(dtype).T
+    b = rng.standard_normal((k, n)).astype(dtype)
+    results = []
+    for t in (1, 2, 3):
+        threads(t)
+        results.append(_product(a, b, threads))
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(results[0], results[2])
+    _check(results[0], a, b)
+
+
 @pytest.mark.parametrize("b_layout", ["row-major", "transposed"])
 @pytest.mark.parametrize("m,k,n", [(20, 768, 1999), (30, 384, 1536), (6, 1024, 4096)])
 def test_gemm_with_few_rows_against_a_b_block_wider_than_half_the_l2(gemm_kernel, threads, b_layout, m, k, n):

@@ -107,3 +107,35 @@ def test_the_gru_row_split_gives_the_reference_and_the_same_bits_on_one_and_two_
     h, _ = ref.gru_forward(np.ascontiguousarray(args[0].transpose(1, 0, 2)), *args[1:], reset_after,
                            np.ascontiguousarray(mask.T))
     np.testing.assert_allclose(two[0], h.transpose(1, 0, 2), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "simple_rnn"])
+@pytest.mark.parametrize("shape", [(5, 4, 7, 40), (3, 20, 6, 33)], ids=str)
+def test_weight_gradients_written_in_place_equal_those_copied_out_of_the_workspace(cell, shape):
+    """ember.backend.cpu hands the backward kernel, recurrent kernel and bias gradients as consecutive rows of one
+    array, which the weight-gradient GEMM writes in place; separate arrays take the workspace-and-copy path. Both
+    must give the same bits."""
+    from ember import _C
+    from ember.backend import cpu
+
+    T, B, I, H = shape
+    gates = 4 if cell == "lstm" else 1
+    rng = np.random.default_rng(7)
+    x, gy = rng.standard_normal((T, B, I), dtype=np.float32), rng.standard_normal((T, B, H), dtype=np.float32)
+    h0 = rng.standard_normal((B, H), dtype=np.float32)
+    w = (0.3 * rng.standard_normal((I, gates * H))).astype(np.float32)
+    u = (0.3 * rng.standard_normal((H, gates * H))).astype(np.float32)
+    b = rng.standard_normal(gates * H).astype(np.float32)
+    separate = [np.full_like(w, np.nan), np.full_like(u, np.nan), np.full_like(b, np.nan)]
+    if cell == "lstm":
+        h, c, g = cpu.lstm_forward(x, h0, h0, w, u, b, None)
+        stacked = cpu.lstm_backward(gy, np.zeros_like(gy), x, h0, h0, w, u, None, h, c, g)[3:]
+        _C.lstm_backward(gy, np.zeros_like(gy), x, h0, h0, w, u, None, h, c, g, np.empty_like(x),
+                         np.empty_like(h0), np.empty_like(h0), *separate)
+    else:
+        h = cpu.simple_rnn_forward(x, h0, w, u, b, "tanh", None)
+        stacked = cpu.simple_rnn_backward(gy, x, h0, w, u, "tanh", None, h)[2:]
+        _C.simple_rnn_backward(gy, x, h0, w, u, "tanh", None, h, np.empty_like(x), np.empty_like(h0), *separate)
+    assert stacked[0].base is stacked[1].base is stacked[2].base is not None
+    for got, want in zip(separate, stacked):
+        np.testing.assert_array_equal(got, want)

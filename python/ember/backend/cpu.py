@@ -215,10 +215,18 @@ def simple_rnn_forward(x, h0, kernel, recurrent_kernel, bias, activation, mask):
 
 def simple_rnn_backward(grad_h, x, h0, kernel, recurrent_kernel, activation, mask, h):
     grad_h, x, h0, kernel, recurrent_kernel, h = _contiguous(grad_h, x, h0, kernel, recurrent_kernel, h)
-    grads = (np.empty_like(x), np.empty_like(h0), np.empty_like(kernel), np.empty_like(recurrent_kernel),
-             np.empty(h0.shape[1:], dtype=x.dtype))
+    grads = (np.empty_like(x), np.empty_like(h0)) + _stacked_weight_grads(kernel, recurrent_kernel)
     _C.simple_rnn_backward(grad_h, x, h0, kernel, recurrent_kernel, activation, _mask(mask), h, *grads)
     return grads
+
+
+def _stacked_weight_grads(kernel, recurrent_kernel):
+    """Gradients of kernel (I, N), recurrent_kernel (H, N) and bias (N,) as views of one (I + H + 1, N) array:
+    the native backward's single weight-gradient GEMM then writes them in place instead of copying 4(I+H+1)N
+    bytes out of a workspace."""
+    i, n = kernel.shape
+    stacked = np.empty((i + recurrent_kernel.shape[0] + 1, n), dtype=kernel.dtype)
+    return stacked[:i], stacked[i:-1], stacked[-1]
 
 
 def lstm_forward(x, h0, c0, kernel, recurrent_kernel, bias, mask):
@@ -243,8 +251,7 @@ def lstm_backward(grad_h, grad_c, x, h0, c0, kernel, recurrent_kernel, mask, h, 
     arrays = _contiguous(grad_h, grad_c, x, h0, c0, kernel, recurrent_kernel)
     h, c, gates = _contiguous(h, c, gates)
     x, h0, c0, kernel = arrays[2], arrays[3], arrays[4], arrays[5]
-    grads = (np.empty_like(x), np.empty_like(h0), np.empty_like(c0), np.empty_like(kernel),
-             np.empty_like(arrays[6]), np.empty(kernel.shape[1:], dtype=x.dtype))
+    grads = (np.empty_like(x), np.empty_like(h0), np.empty_like(c0)) + _stacked_weight_grads(kernel, arrays[6])
     _C.lstm_backward(*arrays, _mask(mask), h, c, gates, *grads)
     return grads
 
