@@ -15,7 +15,12 @@ import platform
 import sys
 import time
 
-import numpy as np
+# OpenBLAS's idle workers spin for 2^28 cycles (0.1 s here) after each call before they sleep: as long as the pause
+# between contenders' blocks, so they could still hold a core when the next contender starts. 2^22 cycles (~1 ms)
+# changes nothing within a block of back-to-back calls. Read when NumPy loads OpenBLAS, hence before the import.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "22")
+
+import numpy as np  # noqa: E402
 
 import ember
 from ember.testing import OPS, Sample

@@ -16,18 +16,25 @@ def runnable(contenders):
     return kept
 
 
-def time_interleaved(contenders, rounds, calls=3, settle=0.1):
+def time_interleaved(contenders, rounds, calls=3, settle=0.1, warmup=0.02):
     """Median seconds per call of each contender, measured in alternating blocks.
 
     Each round gives every contender one block: a pause (so that the previous library's worker threads, which
-    spin for a while after each call, go to sleep and leave the cores free), one warm-up call, then `calls`
-    timed calls. Alternating blocks keep slow drifts of a shared machine from favouring anyone.
+    spin for a while after each call, go to sleep and leave the cores free), warm-up calls for at least `warmup`
+    seconds (two at least), then `calls` timed calls. Alternating blocks keep slow drifts of a shared machine from
+    favouring anyone. The warm-up is timed rather than counted: after the pause, a virtual machine's idle core
+    takes milliseconds to come back (on the 2-vCPU Zen 3 VM, a 256^3 matmul's first two calls after 0.1 s idle
+    took 2-6 ms each, the next ones 0.4 ms, in every library), and a single warm-up call left sub-millisecond ops
+    timing that wake-up instead of themselves.
     """
     samples = {name: [] for name in contenders}
     for _ in range(rounds):
         for name, fn in contenders.items():
             time.sleep(settle)
-            fn()
+            start, warm = time.perf_counter(), 0
+            while warm < 2 or time.perf_counter() - start < warmup:
+                fn()
+                warm += 1
             for _ in range(calls):
                 start = time.perf_counter()
                 fn()
