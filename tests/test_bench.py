@@ -152,3 +152,28 @@ def test_lenet5_overhead_splits_the_step_into_kernels_python_and_numpy(bench):
     assert o["top_python"] and all(row["ms"] >= 0 for row in o["top_python"])
     assert type(_C.gemm).__name__ == "builtin_function_or_method"  # the timers around ember._C's functions are gone
     assert "\n".join(bench["steps"].describe_overhead(o)).startswith("ember LeNet-5 step (batch 64)")
+
+
+
+@pytest.mark.parametrize("name,gates", [("simple_rnn", 1), ("lstm", 4), ("gru", 3)])
+def test_recurrent_ops_are_benched_as_the_sum_of_each_result_as_torch_sums_them(bench, name, gates):
+    """The op table's recurrent op concatenates outputs and final states; the bench sums them one by one instead
+    (as its PyTorch peer does), which must give the op table's loss and gradients."""
+    import ember
+
+    info = next(op for op in bench["run"].OPS if op.name == name)
+    rng = np.random.default_rng(3)
+    b, t, i, h = 3, 4, 5, 6
+    states = [rng.standard_normal((b, h)) for _ in range(2 if name == "lstm" else 1)]
+    bias = rng.standard_normal((2, 3 * h) if name == "gru" else (gates * h,))
+    args = [rng.standard_normal((b, t, i)), *states, 0.3 * rng.standard_normal((i, gates * h)),
+            0.3 * rng.standard_normal((h, gates * h)), bias]
+    results = []
+    for loss in (bench["peers"]._sum_of_results(getattr(ember.ops, name)),
+                 lambda *a: ember.ops.sum(info.op(*a))):
+        tensors = [ember.tensor(a, dtype="float64", requires_grad=True) for a in args]
+        value = loss(*tensors)
+        value.backward()
+        results.append([value.numpy()] + [t.grad.numpy() for t in tensors])
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
