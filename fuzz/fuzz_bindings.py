@@ -344,6 +344,24 @@ def bench(d):
     return _C.measure_copy_bandwidth, (size, seconds, threads), {}, None
 
 
+# -- the host block cache: arrays of drawn shapes (valid ones small; overflowing ones refused), its state, a clear --
+def host_cache(d):
+    choice = d.int(0, 3)
+    if choice == 0:
+        return _C.host_cache_info, (), {}, None
+    if choice == 1:
+        return _C.host_cache_clear, (), {}, None
+    shape = [d.choice((0, 1, 3, 100, -1, 2 ** 62)) for _ in range(d.int(0, 3))]
+    dtype = d.choice((np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.uint8)))
+
+    def check():  # a valid call's array: that shape and dtype, writable end to end
+        a = _C.empty(shape, dtype)
+        assert a.shape == tuple(shape) and a.dtype == dtype and a.flags["C_CONTIGUOUS"]
+        a.fill(1)
+
+    return _C.empty, (shape, dtype), {}, check
+
+
 BUILDERS = {
     "gemm": gemm, "gemm_naive": gemm_naive, "column_sums": column_sums, "adam_update": adam_update, "conv2d_forward": conv2d_forward,
     "conv2d_backward_input": conv2d_backward_input, "conv2d_backward_weight": conv2d_backward_weight,
@@ -358,7 +376,7 @@ BUILDERS = {
     "log_softmax_backward": softmax_backward("log_softmax_backward"),
     "simple_rnn_forward": simple_rnn_forward, "simple_rnn_backward": simple_rnn_backward,
     "lstm_forward": lstm_forward, "lstm_backward": lstm_backward, "gru_forward": gru_forward,
-    "gru_backward": gru_backward, "settings": settings,
+    "gru_backward": gru_backward, "settings": settings, "host_cache": host_cache,
 }
 if hasattr(_C, "measure_fma_peak"):
     BUILDERS["bench"] = bench

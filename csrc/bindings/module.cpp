@@ -19,6 +19,7 @@ void bind_pool_activation(py::module_& m);
 void bind_rnn(py::module_& m);
 void bind_bench(py::module_& m);
 void bind_optimizer(py::module_& m);
+void bind_host_cache(py::module_& m);
 }  // namespace ember
 
 #ifdef EMBER_SANITIZE
@@ -110,4 +111,5 @@ PYBIND11_MODULE(_C, m) {
     bind_rnn(m);
     bind_optimizer(m);
     bind_bench(m);
+    bind_host_cache(m);
 }

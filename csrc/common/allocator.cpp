@@ -1,7 +1,12 @@
 #include "common/allocator.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
+#include <map>
+#include <mutex>
+#include <new>
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -24,6 +29,92 @@ bool tune_allocator() {
 #else
     return false;
 #endif
+}
+
+namespace {
+
+bool host_cache_enabled() {
+    static const bool enabled = [] {
+        const char* flag = std::getenv("EMBER_MALLOC_TUNING");
+        return flag == nullptr || std::strcmp(flag, "0") != 0;
+    }();
+    return enabled;
+}
+
+// Free blocks by size. Never destroyed (leaked on purpose): arrays that outlive the interpreter's module teardown
+// still hand their blocks back here.
+struct HostCache {
+    std::mutex mutex;
+    std::multimap<size_t, void*> free_blocks;
+    size_t cached_bytes = 0;
+    int64_t hits = 0, misses = 0;
+};
+
+HostCache& host_cache() {
+    static HostCache* cache = new HostCache;
+    return *cache;
+}
+
+// Sizes are kept in 64 KiB steps, so that arrays whose sizes differ by a few rows share blocks.
+size_t rounded(size_t bytes) { return (std::max<size_t>(bytes, 1) + 65535) / 65536 * 65536; }
+
+}  // namespace
+
+void* host_block_take(size_t bytes) {
+    const size_t size = rounded(bytes);
+    if (host_cache_enabled()) {
+        HostCache& c = host_cache();
+        std::lock_guard<std::mutex> lock(c.mutex);
+        auto it = c.free_blocks.find(size);
+        if (it != c.free_blocks.end()) {
+            void* block = it->second;
+            c.free_blocks.erase(it);
+            c.cached_bytes -= size;
+            ++c.hits;
+            return block;
+        }
+        ++c.misses;
+    }
+    void* block = std::aligned_alloc(64, size);
+    if (block == nullptr) {
+        host_cache_clear();  // the cache may be what the allocation lacked
+        block = std::aligned_alloc(64, size);
+        if (block == nullptr) throw std::bad_alloc();
+    }
+    return block;
+}
+
+void host_block_give(void* block, size_t bytes) {
+    const size_t size = rounded(bytes);
+    if (!host_cache_enabled() || size > kHostCacheLimit) {
+        std::free(block);
+        return;
+    }
+    HostCache& c = host_cache();
+    std::lock_guard<std::mutex> lock(c.mutex);
+    // Over the limit, the largest cached blocks go first: they are the least likely to be asked for again soon.
+    while (c.cached_bytes + size > kHostCacheLimit && !c.free_blocks.empty()) {
+        auto last = std::prev(c.free_blocks.end());
+        std::free(last->second);
+        c.cached_bytes -= last->first;
+        c.free_blocks.erase(last);
+    }
+    c.free_blocks.emplace(size, block);
+    c.cached_bytes += size;
+}
+
+HostCacheStats host_cache_stats() {
+    HostCache& c = host_cache();
+    std::lock_guard<std::mutex> lock(c.mutex);
+    return {c.cached_bytes, c.free_blocks.size(), c.hits, c.misses, host_cache_enabled()};
+}
+
+void host_cache_clear() {
+    HostCache& c = host_cache();
+    std::lock_guard<std::mutex> lock(c.mutex);
+    for (auto& kv : c.free_blocks) std::free(kv.second);
+    c.free_blocks.clear();
+    c.cached_bytes = 0;
 }
 
 }  // namespace ember

@@ -5,12 +5,32 @@ only shapes arrays for the kernels: it allocates outputs, makes inputs contiguou
 it, reshapes matmul's batch dimensions to one, and moves softmax's axis last. The kernels check shapes
 and dtypes again and raise ValueError / TypeError naming the op.
 """
+import math
+
 import numpy as np
 
 from .. import _C
 from . import reference as _reference
 
 _FLOAT_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+# Outputs over glibc's 32 MiB mmap ceiling come from ember's host block cache (_C.empty): glibc maps such blocks
+# afresh on each allocation (page faults and zeroing on first touch: relu on 64x112x112x32 floats took 13.9 ms into a
+# new array, 8.0 ms into one already mapped), where smaller ones are reused from its heap (see _C.allocator_tuned).
+_CACHED_BYTES = 32 << 20
+
+
+def _empty(shape, dtype):
+    """An uninitialized output array (np.empty's contract), from the host block cache when large."""
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    dtype = np.dtype(dtype)
+    if math.prod(shape) * dtype.itemsize > _CACHED_BYTES:
+        return _C.empty(shape, dtype)
+    return np.empty(shape, dtype)
+
+
+def _empty_like(a):
+    return _empty(a.shape, a.dtype)
 
 
 def _native(*arrays):
@@ -36,11 +56,13 @@ def matmul(a, b):
         return _reference.matmul(a, b)  # integer dtypes, mixed dtypes, 1-D operands, NumPy's own errors
     m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
     if a.ndim == 2 and b.ndim == 2:  # a layer's product: no batch shapes to work out (NumPy's prod and
-        out = np.empty((m, n), dtype=a.dtype)  # broadcast_shapes cost more than a small GEMM's call)
+        # broadcast_shapes, and _empty's checks, cost more than a small GEMM's call)
+        big = m * n * a.itemsize > _CACHED_BYTES
+        out = _C.empty((m, n), a.dtype) if big else np.empty((m, n), dtype=a.dtype)
         _C.gemm(a[None], b[None], out[None])
         return out
     batch_shape = tuple(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
-    out = np.empty(batch_shape + (m, n), dtype=a.dtype)
+    out = _empty(batch_shape + (m, n), dtype=a.dtype)
     batch = int(np.prod(batch_shape, dtype=np.int64))
     _C.gemm(_batched(a, batch_shape, m, k), _batched(b, batch_shape, k, n), out.reshape(batch, m, n))
     return out
@@ -52,7 +74,7 @@ def column_sums(a):
     a = np.asarray(a)
     if a.ndim != 2 or not _native(a):
         return _reference.column_sums(a)
-    out = np.empty(a.shape[1], a.dtype)
+    out = _empty(a.shape[1], a.dtype)
     _C.column_sums(np.ascontiguousarray(a), out)
     return out
 
@@ -73,7 +95,7 @@ def conv2d_forward(x, w, strides, padding, dilation, groups, bias=None, activati
     kh, kw, _, o = w.shape
     ho = _conv_out(h, padding[0], kh, strides[0], dilation[0])
     wo = _conv_out(wd, padding[1], kw, strides[1], dilation[1])
-    out = np.empty((n, ho, wo, o), dtype=x.dtype)
+    out = _empty((n, ho, wo, o), dtype=x.dtype)
     _C.conv2d_forward(x, w, out, *_conv_args(strides, padding, dilation, groups),
                       bias=None if bias is None else np.ascontiguousarray(bias), activation=activation,
                       alpha=float(alpha))
@@ -82,14 +104,14 @@ def conv2d_forward(x, w, strides, padding, dilation, groups, bias=None, activati
 
 def conv2d_backward_input(grad_y, w, x_shape, strides, padding, dilation, groups):
     grad_y, w = np.ascontiguousarray(grad_y), np.ascontiguousarray(w)
-    grad_x = np.empty(tuple(x_shape), dtype=grad_y.dtype)
+    grad_x = _empty(tuple(x_shape), dtype=grad_y.dtype)
     _C.conv2d_backward_input(grad_y, w, grad_x, *_conv_args(strides, padding, dilation, groups))
     return grad_x
 
 
 def conv2d_backward_weight(grad_y, x, w_shape, strides, padding, dilation, groups):
     grad_y, x = np.ascontiguousarray(grad_y), np.ascontiguousarray(x)
-    grad_w = np.empty(tuple(w_shape), dtype=x.dtype)
+    grad_w = _empty(tuple(w_shape), dtype=x.dtype)
     _C.conv2d_backward_weight(grad_y, x, grad_w, *_conv_args(strides, padding, dilation, groups))
     return grad_w
 
@@ -111,42 +133,42 @@ def _pool_out_shape(x_shape, pool, strides, padding):
 
 def max_pool2d_forward(x, pool, strides, padding):
     x = np.ascontiguousarray(x)
-    out = np.empty(_pool_out_shape(x.shape, pool, strides, padding), dtype=x.dtype)
+    out = _empty(_pool_out_shape(x.shape, pool, strides, padding), dtype=x.dtype)
     _C.max_pool2d_forward(x, out, *_pool_args(pool, strides, padding))
     return out
 
 
 def max_pool2d_backward(grad_y, x, pool, strides, padding):
     grad_y, x = np.ascontiguousarray(grad_y), np.ascontiguousarray(x)
-    grad_x = np.empty(x.shape, dtype=grad_y.dtype)
+    grad_x = _empty(x.shape, dtype=grad_y.dtype)
     _C.max_pool2d_backward(grad_y, x, grad_x, *_pool_args(pool, strides, padding))
     return grad_x
 
 
 def avg_pool2d_forward(x, pool, strides, padding):
     x = np.ascontiguousarray(x)
-    out = np.empty(_pool_out_shape(x.shape, pool, strides, padding), dtype=x.dtype)
+    out = _empty(_pool_out_shape(x.shape, pool, strides, padding), dtype=x.dtype)
     _C.avg_pool2d_forward(x, out, *_pool_args(pool, strides, padding))
     return out
 
 
 def avg_pool2d_backward(grad_y, x_shape, pool, strides, padding):
     grad_y = np.ascontiguousarray(grad_y)
-    grad_x = np.empty(tuple(x_shape), dtype=grad_y.dtype)
+    grad_x = _empty(tuple(x_shape), dtype=grad_y.dtype)
     _C.avg_pool2d_backward(grad_y, grad_x, *_pool_args(pool, strides, padding))
     return grad_x
 
 
 def activation_forward(name, x, alpha=0.0):
     x = np.ascontiguousarray(x)
-    out = np.empty_like(x)
+    out = _empty_like(x)
     _C.activation_forward(name, x, out, float(alpha))
     return out
 
 
 def activation_backward(name, x, y, grad_y, alpha=0.0):
     x, y, grad_y = np.ascontiguousarray(x), np.ascontiguousarray(y), np.ascontiguousarray(grad_y)
-    grad_x = np.empty_like(x)
+    grad_x = _empty_like(x)
     _C.activation_backward(name, x, y, grad_y, grad_x, float(alpha))
     return grad_x
 
@@ -160,7 +182,7 @@ def bias_activation_forward(x, bias, name, alpha=0.0):
     x = np.ascontiguousarray(x)
     if x.ndim == 0 or not _native(x, *([] if bias is None else [bias])):
         return _reference.bias_activation_forward(x, bias, name, alpha)
-    out = np.empty_like(x)
+    out = _empty_like(x)
     _C.bias_activation_forward(name, x, None if bias is None else np.ascontiguousarray(bias), out, float(alpha))
     return out
 
@@ -176,7 +198,7 @@ def _last_axis(kernel, arrays, axis):
     """Run a last-axis kernel along `axis`: move it last, make contiguous, run, move it back."""
     last = axis in (-1, arrays[0].ndim - 1)  # already last (a classifier's softmax): no moves
     moved = [np.ascontiguousarray(a if last else np.moveaxis(a, axis, -1)) for a in arrays]
-    out = np.empty_like(moved[0])
+    out = _empty_like(moved[0])
     kernel(*moved, out)
     return out if last else np.ascontiguousarray(np.moveaxis(out, -1, axis))
 
@@ -208,14 +230,14 @@ def _mask(mask):
 
 def simple_rnn_forward(x, h0, kernel, recurrent_kernel, bias, activation, mask):
     x, h0, kernel, recurrent_kernel, bias = _contiguous(x, h0, kernel, recurrent_kernel, bias)
-    h = np.empty(x.shape[:2] + h0.shape[1:], dtype=x.dtype)
+    h = _empty(x.shape[:2] + h0.shape[1:], dtype=x.dtype)
     _C.simple_rnn_forward(x, h0, kernel, recurrent_kernel, bias, activation, _mask(mask), h)
     return h
 
 
 def simple_rnn_backward(grad_h, x, h0, kernel, recurrent_kernel, activation, mask, h):
     grad_h, x, h0, kernel, recurrent_kernel, h = _contiguous(grad_h, x, h0, kernel, recurrent_kernel, h)
-    grads = (np.empty_like(x), np.empty_like(h0)) + _stacked_weight_grads(kernel, recurrent_kernel)
+    grads = (_empty_like(x), _empty_like(h0)) + _stacked_weight_grads(kernel, recurrent_kernel)
     _C.simple_rnn_backward(grad_h, x, h0, kernel, recurrent_kernel, activation, _mask(mask), h, *grads)
     return grads
 
@@ -225,15 +247,15 @@ def _stacked_weight_grads(kernel, recurrent_kernel):
     the native backward's single weight-gradient GEMM then writes them in place instead of copying 4(I+H+1)N
     bytes out of a workspace."""
     i, n = kernel.shape
-    stacked = np.empty((i + recurrent_kernel.shape[0] + 1, n), dtype=kernel.dtype)
+    stacked = _empty((i + recurrent_kernel.shape[0] + 1, n), dtype=kernel.dtype)
     return stacked[:i], stacked[i:-1], stacked[-1]
 
 
 def lstm_forward(x, h0, c0, kernel, recurrent_kernel, bias, mask):
     x, h0, c0, kernel, recurrent_kernel, bias = _contiguous(x, h0, c0, kernel, recurrent_kernel, bias)
-    h = np.empty(x.shape[:2] + h0.shape[1:], dtype=x.dtype)
-    c = np.empty_like(h)
-    gates = np.empty(x.shape[:2] + (4 * h0.shape[1],), dtype=x.dtype)
+    h = _empty(x.shape[:2] + h0.shape[1:], dtype=x.dtype)
+    c = _empty_like(h)
+    gates = _empty(x.shape[:2] + (4 * h0.shape[1],), dtype=x.dtype)
     _C.lstm_forward(x, h0, c0, kernel, recurrent_kernel, bias, _mask(mask), h, c, gates)
     return h, c, gates
 
@@ -241,8 +263,8 @@ def lstm_forward(x, h0, c0, kernel, recurrent_kernel, bias, mask):
 def lstm_inference(x, h0, c0, kernel, recurrent_kernel, bias, mask):
     """lstm_forward's h and final cell state, keeping nothing for a backward pass (no gates, no c history)."""
     x, h0, c0, kernel, recurrent_kernel, bias = _contiguous(x, h0, c0, kernel, recurrent_kernel, bias)
-    h = np.empty(x.shape[:2] + h0.shape[1:], dtype=x.dtype)
-    c_last = np.empty_like(h0)
+    h = _empty(x.shape[:2] + h0.shape[1:], dtype=x.dtype)
+    c_last = _empty_like(h0)
     _C.lstm_forward(x, h0, c0, kernel, recurrent_kernel, bias, _mask(mask), h, c_last, None)
     return h, c_last
 
@@ -251,15 +273,15 @@ def lstm_backward(grad_h, grad_c, x, h0, c0, kernel, recurrent_kernel, mask, h, 
     arrays = _contiguous(grad_h, grad_c, x, h0, c0, kernel, recurrent_kernel)
     h, c, gates = _contiguous(h, c, gates)
     x, h0, c0, kernel = arrays[2], arrays[3], arrays[4], arrays[5]
-    grads = (np.empty_like(x), np.empty_like(h0), np.empty_like(c0)) + _stacked_weight_grads(kernel, arrays[6])
+    grads = (_empty_like(x), _empty_like(h0), _empty_like(c0)) + _stacked_weight_grads(kernel, arrays[6])
     _C.lstm_backward(*arrays, _mask(mask), h, c, gates, *grads)
     return grads
 
 
 def gru_forward(x, h0, kernel, recurrent_kernel, bias, reset_after, mask):
     x, h0, kernel, recurrent_kernel, bias = _contiguous(x, h0, kernel, recurrent_kernel, bias)
-    h = np.empty(x.shape[:2] + h0.shape[1:], dtype=x.dtype)
-    gates = np.empty(x.shape[:2] + (4 * h0.shape[1],), dtype=x.dtype)
+    h = _empty(x.shape[:2] + h0.shape[1:], dtype=x.dtype)
+    gates = _empty(x.shape[:2] + (4 * h0.shape[1],), dtype=x.dtype)
     _C.gru_forward(x, h0, kernel, recurrent_kernel, bias, bool(reset_after), _mask(mask), h, gates)
     return h, gates
 
@@ -268,7 +290,7 @@ def gru_backward(grad_h, x, h0, kernel, recurrent_kernel, bias, reset_after, mas
     grad_h, x, h0, kernel, recurrent_kernel, h, gates = _contiguous(grad_h, x, h0, kernel, recurrent_kernel, h,
                                                                     gates)
     units3 = 3 * h0.shape[1]
-    grads = (np.empty_like(x), np.empty_like(h0), np.empty_like(kernel), np.empty_like(recurrent_kernel),
-             np.empty((2, units3) if reset_after else (units3,), dtype=x.dtype))
+    grads = (_empty_like(x), _empty_like(h0), _empty_like(kernel), _empty_like(recurrent_kernel),
+             _empty((2, units3) if reset_after else (units3,), dtype=x.dtype))
     _C.gru_backward(grad_h, x, h0, kernel, recurrent_kernel, bool(reset_after), _mask(mask), h, gates, *grads)
     return grads
