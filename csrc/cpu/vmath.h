@@ -22,6 +22,20 @@ static inline float bits_to_float(int32_t i) {
     return f;
 }
 
+static inline int32_t float_to_bits(float f) {
+    int32_t i;
+    std::memcpy(&i, &f, sizeof i);
+    return i;
+}
+
+// Clamps written as `a < b ? a : b` and `a > b ? a : b`, the forms x86's minps/maxps compute exactly (the second
+// operand when either is NaN): GCC then emits one min or max per clamp where the nested ternaries cost a compare
+// and a blend each. x goes second, so a NaN x comes out as itself.
+static inline float clamp_keep_nan(float x, float lo, float hi) {
+    const float below_hi = hi < x ? hi : x;
+    return lo > below_hi ? lo : below_hi;
+}
+
 // exp's float range: below kExpMin the result is subnormal (exp_f gives 0 there), above kExpMax it overflows.
 static constexpr float kExpMin = -87.33654f, kExpMax = 88.3762626647949f;
 
@@ -29,10 +43,13 @@ static constexpr float kExpMin = -87.33654f, kExpMax = 88.3762626647949f;
 // scale = 2^n, and q = e^r - 1 for r = x - n ln 2 (|r| <= ln 2 / 2) from Cephes' polynomial. exp_f adds the 1;
 // expm1_f (activation_impl.h) keeps q apart, so that it has no cancellation near 0.
 static inline float exp_parts(float x, float& scale) {
-    const float xc = x < kExpMin ? kExpMin : (x > kExpMax ? kExpMax : x);  // NaN fails both tests and stays NaN
-    // n = round(x / ln 2) by the 1.5 * 2^23 trick (no SSE4.1 round needed in the generic build).
+    const float xc = clamp_keep_nan(x, kExpMin, kExpMax);
+    // n = round(x / ln 2) by the 1.5 * 2^23 trick (no SSE4.1 round needed in the generic build): t's low mantissa
+    // bits hold n itself, read as an integer with no float-to-int conversion (whose NaN case is undefined in C++,
+    // and needed a compare and a blend; a NaN x gives some n, and a NaN result all the same).
     const float shifter = 12582912.0f;
-    const float nf = (xc * 1.44269504088896341f + shifter) - shifter;
+    const float t = xc * 1.44269504088896341f + shifter;
+    const float nf = t - shifter;
     const float r = (xc - nf * 0.693359375f) - nf * -2.12194440e-4f;  // Cody-Waite: x - n ln2 in two parts
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
@@ -40,7 +57,7 @@ static inline float exp_parts(float x, float& scale) {
     p = p * r + 4.1665795894e-2f;
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
-    const int32_t n = static_cast<int32_t>(nf == nf ? nf : 0.0f);  // in [-126, 127]
+    const int32_t n = float_to_bits(t) - float_to_bits(shifter);  // in [-126, 127]
     scale = bits_to_float(int32_t(uint32_t(n + 127) << 23));
     return p * r * r + r;
 }
@@ -57,9 +74,16 @@ static inline float exp_f(float x) {
 // 1 / (1 + e^-x): for x < 0 the large e^-x is itself accurate to an ulp, so the quotient keeps tiny results
 // accurate too (<= 2.5 ulp down to the smallest normal float). Below x = kExpMin the result would be subnormal and
 // exp_f's clamp would stop it short of 0: it is 0 there, as at -inf. (Was exp(-|x|) with e / (1 + e) selected for
-// x < 0: 23 -> 19 cycles per 8 floats from L1 on Zen 3, AVX2.)
+// x < 0: 23 -> 19 cycles per 8 floats from L1 on Zen 3, AVX2.) With the clamps as min/max forms, n read from t's bits
+// and exp_f's select dropped, the AVX2 build went from 8 blends per vector to 3: through the activation op on 32K
+// floats (L2, 1 thread, Zen 3) sigmoid 27.0 -> 19.5 cycles per 8 floats, elu 26.6 -> 22.5, tanh 15.5 -> 14.2; every
+// output bit-identical (activations and softmax on 2M points, LSTM/GRU passes, generic and AVX2).
 static inline float sigmoid_f(float x) {
-    const float s = 1.0f / (1.0f + exp_f(-x));
+    // exp_parts, not exp_f: past x = -kExpMin, e^-x clamped at e^kExpMin (1.2e-38) still gives s = 1 exactly, so
+    // exp_f's select of 0 there is not needed.
+    float scale;
+    const float q = exp_parts(-x, scale);
+    const float s = 1.0f / (1.0f + (q + 1.0f) * scale);
     return x < kExpMin ? 0.0f : s;  // NaN fails the test and stays NaN
 }
 
@@ -72,7 +96,7 @@ static inline float sigmoid_f(float x) {
 // transcendental work and all of a SimpleRNN's.
 static inline float tanh_f(float x) {
     const float clamp = 7.90531110763549805f;
-    const float xc = x > clamp ? clamp : (x < -clamp ? -clamp : x);  // NaN fails both tests and stays NaN
+    const float xc = clamp_keep_nan(x, -clamp, clamp);
     const float z = xc * xc;
     float p = -2.76076847742355e-16f;
     p = p * z + 2.00018790482477e-13f;
