@@ -21,6 +21,16 @@ def _product(a, b, threads, alpha=1.0, beta=0.0, out=None):
     return out[0]
 
 
+def _same_bits_on_one_two_and_three_threads(a, b, threads):
+    results = []
+    for t in (1, 2, 3):
+        threads(t)
+        results.append(_product(a, b, threads))
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(results[0], results[2])
+    return results[0]
+
+
 def _check(got, a, b, alpha=1.0, beta=0.0, c=None):
     ref = alpha * (a.astype(np.float64) @ b.astype(np.float64))
     if c is not None:
@@ -67,13 +77,7 @@ def test_gemm_of_a_transposed_a_over_several_sliver_groups(gemm_kernel, threads,
     rng = np.random.default_rng(m * k + n)
     a = rng.standard_normal((k, m)).astype(dtype).T
     b = rng.standard_normal((k, n)).astype(dtype)
-    results = []
-    for t in (1, 2, 3):
-        threads(t)
-        results.append(_product(a, b, threads))
-    np.testing.assert_array_equal(results[0], results[1])
-    np.testing.assert_array_equal(results[0], results[2])
-    _check(results[0], a, b)
+    _check(_same_bits_on_one_two_and_three_threads(a, b, threads), a, b)
 
 
 @pytest.mark.parametrize("b_layout", ["row-major", "transposed"])
@@ -99,10 +103,4 @@ def test_gemm_gives_the_same_bits_on_one_two_and_three_threads(gemm_kernel, thre
     """The panels of B are split among the threads by count; no element's reduction over K may move."""
     rng = np.random.default_rng(m + n)
     a, b = rng.standard_normal((m, k)).astype(np.float32), rng.standard_normal((k, n)).astype(np.float32)
-    results = []
-    for t in (1, 2, 3):
-        threads(t)
-        results.append(_product(a, b, threads))
-    np.testing.assert_array_equal(results[0], results[1])
-    np.testing.assert_array_equal(results[0], results[2])
-    _check(results[0], a, b)
+    _check(_same_bits_on_one_two_and_three_threads(a, b, threads), a, b)
