@@ -204,7 +204,7 @@ void pack_b(int64_t nr, int64_t kc, const T* b, int64_t rs, int64_t cs, int64_t 
     }
 }
 
-constexpr int64_t kSliverGroup = 8;  // A slivers packed together (6 x 8 floats: three cache lines per row)
+constexpr int64_t kSliverGroup = 8;  // A slivers packed together: 8 x MR floats of each source row (AVX2: 3 lines)
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
