@@ -23,11 +23,15 @@ struct CachedBlock {
 };
 
 py::array cached_empty(const std::vector<py::ssize_t>& shape, const py::dtype& dtype) {
-    size_t count = 1;
+    // span: the item size times every nonzero dimension, the largest stride the array's strides are computed from;
+    // it must fit a signed size even when a zero dimension makes the array empty (pybind11 computes the strides
+    // before NumPy sees the shape: (0, 2^62) of float64 overflowed them).
+    const size_t limit = size_t(std::numeric_limits<py::ssize_t>::max());
+    size_t span = size_t(dtype.itemsize()), count = 1;
     for (py::ssize_t d : shape) {
         if (d < 0) throw std::invalid_argument("empty: negative dimension " + std::to_string(d) + " in the shape");
-        if (d != 0 && count > std::numeric_limits<size_t>::max() / size_t(d) / size_t(dtype.itemsize()))
-            throw std::invalid_argument("empty: the shape's size overflows");
+        if (d > 0 && span > limit / size_t(d)) throw std::invalid_argument("empty: the shape's size overflows");
+        if (d > 0) span *= size_t(d);
         count *= size_t(d);
     }
     const size_t bytes = count * size_t(dtype.itemsize());
