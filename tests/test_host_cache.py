@@ -70,7 +70,8 @@ def test_the_free_blocks_kept_never_exceed_the_limit(cache):
 
 
 @pytest.mark.parametrize("shape,message", [((2, -1), "negative dimension -1"), ((2 ** 62, 4), "overflows"),
-                                           ((0, 2 ** 62), "overflows"), ((3, 0, 2 ** 61, 2 ** 61), "overflows")])
+                                           ((0, 2 ** 62), "overflows"), ((3, 0, 2 ** 61, 2 ** 61), "overflows"),
+                                           ((2 ** 41,), "more than the 1 TiB allowed")])
 def test_bad_shapes_are_refused(cache, shape, message):
     with pytest.raises(ValueError, match=message):
         cache.empty(shape, np.dtype(np.float64))

@@ -35,6 +35,10 @@ py::array cached_empty(const std::vector<py::ssize_t>& shape, const py::dtype& d
         count *= size_t(d);
     }
     const size_t bytes = count * size_t(dtype.itemsize());
+    // Past 1 TiB no machine has the memory, and AddressSanitizer aborts on such a request instead of failing it.
+    constexpr size_t kMaxBytes = size_t(1) << 40;
+    if (bytes > kMaxBytes)
+        throw std::invalid_argument("empty: " + std::to_string(bytes) + " bytes asked, more than the 1 TiB allowed");
     auto* block = new CachedBlock{nullptr, bytes};
     try {
         block->data = host_block_take(bytes);
