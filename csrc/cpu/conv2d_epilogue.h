@@ -12,11 +12,24 @@ struct StoreEpilogue {
     T alpha = T(0);
 };
 
-// The activation of r, a vector (simd_vector.h) or one T, whose bias is already added.
+// The activation `Kind` of r, a vector (simd_vector.h) or one T, whose bias is already added.
+template <int Kind, typename V, typename T>
+inline V activate_as(V r, T alpha) {
+    if constexpr (Kind == StoreEpilogue<T>::kRelu) {
+        return r <= T(0) ? V{} : r;  // '<=': NaN falls through
+    } else if constexpr (Kind == StoreEpilogue<T>::kLeakyRelu) {
+        return r * (r > T(0) ? V{} + T(1) : V{} + alpha);
+    } else {
+        (void)alpha;
+        return r;
+    }
+}
+
+// The same with the kind read from the epilogue, for loops where that test is not the cost.
 template <typename V, typename T>
 inline V activate_stored(const StoreEpilogue<T>& ep, V r) {
-    if (ep.kind == StoreEpilogue<T>::kRelu) return r <= T(0) ? V{} : r;  // '<=': NaN falls through
-    if (ep.kind == StoreEpilogue<T>::kLeakyRelu) return r * (r > T(0) ? V{} + T(1) : V{} + ep.alpha);
+    if (ep.kind == StoreEpilogue<T>::kRelu) return activate_as<StoreEpilogue<T>::kRelu>(r, ep.alpha);
+    if (ep.kind == StoreEpilogue<T>::kLeakyRelu) return activate_as<StoreEpilogue<T>::kLeakyRelu>(r, ep.alpha);
     return r;
 }
 
