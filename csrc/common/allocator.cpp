@@ -14,6 +14,19 @@
 
 namespace ember {
 
+namespace {
+
+// EMBER_MALLOC_TUNING=0 turns off both ways of keeping freed memory: the glibc settings and the host block cache.
+bool keeps_freed_memory() {
+    static const bool keeps = [] {
+        const char* flag = std::getenv("EMBER_MALLOC_TUNING");
+        return flag == nullptr || std::strcmp(flag, "0") != 0;
+    }();
+    return keeps;
+}
+
+}  // namespace
+
 // Why: each training step allocates the same large arrays again (activations, gates, im2col panels, gradients).
 // glibc serves blocks over its mmap threshold with fresh mmaps and trims the heap top when much is free, so every
 // step pays a page fault per 4 KiB on first touch: measured 5 ms of a 7 ms LSTM forward (T100 B32 H128). With a
@@ -21,8 +34,7 @@ namespace ember {
 // Blocks over 32 MiB are still mapped and unmapped as before; at most 256 MiB of free heap is kept.
 bool tune_allocator() {
 #if defined(__GLIBC__)
-    const char* flag = std::getenv("EMBER_MALLOC_TUNING");
-    if (flag != nullptr && std::strcmp(flag, "0") == 0) return false;
+    if (!keeps_freed_memory()) return false;
     const bool mmap_ok = mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1;
     const bool trim_ok = mallopt(M_TRIM_THRESHOLD, 256 << 20) == 1;
     return mmap_ok && trim_ok;
@@ -32,14 +44,6 @@ bool tune_allocator() {
 }
 
 namespace {
-
-bool host_cache_enabled() {
-    static const bool enabled = [] {
-        const char* flag = std::getenv("EMBER_MALLOC_TUNING");
-        return flag == nullptr || std::strcmp(flag, "0") != 0;
-    }();
-    return enabled;
-}
 
 // Free blocks by size. Never destroyed (leaked on purpose): arrays that outlive the interpreter's module teardown
 // still hand their blocks back here.
@@ -62,7 +66,7 @@ size_t rounded(size_t bytes) { return (std::max<size_t>(bytes, 1) + 65535) / 655
 
 void* host_block_take(size_t bytes) {
     const size_t size = rounded(bytes);
-    if (host_cache_enabled()) {
+    if (keeps_freed_memory()) {
         HostCache& c = host_cache();
         std::lock_guard<std::mutex> lock(c.mutex);
         auto it = c.free_blocks.find(size);
@@ -86,7 +90,7 @@ void* host_block_take(size_t bytes) {
 
 void host_block_give(void* block, size_t bytes) {
     const size_t size = rounded(bytes);
-    if (!host_cache_enabled() || size > kHostCacheLimit) {
+    if (!keeps_freed_memory() || size > kHostCacheLimit) {
         std::free(block);
         return;
     }
@@ -106,7 +110,7 @@ void host_block_give(void* block, size_t bytes) {
 HostCacheStats host_cache_stats() {
     HostCache& c = host_cache();
     std::lock_guard<std::mutex> lock(c.mutex);
-    return {c.cached_bytes, c.free_blocks.size(), c.hits, c.misses, host_cache_enabled()};
+    return {c.cached_bytes, c.free_blocks.size(), c.hits, c.misses, keeps_freed_memory()};
 }
 
 void host_cache_clear() {
