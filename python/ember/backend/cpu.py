@@ -21,16 +21,15 @@ _CACHED_BYTES = 32 << 20
 
 
 def _empty(shape, dtype):
-    """An uninitialized output array (np.empty's contract), from the host block cache when large."""
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    dtype = np.dtype(dtype)
+    """An uninitialized output array (np.empty's contract) of a shape tuple and a np.dtype, from the host block cache
+    when large. Every op's outputs come through here: no conversions, so that small ones cost what np.empty does."""
     if math.prod(shape) * dtype.itemsize > _CACHED_BYTES:
         return _C.empty(shape, dtype)
     return np.empty(shape, dtype)
 
 
 def _empty_like(a):
-    return _empty(a.shape, a.dtype)
+    return _C.empty(a.shape, a.dtype) if a.nbytes > _CACHED_BYTES else np.empty_like(a)
 
 
 def _native(*arrays):
@@ -56,9 +55,7 @@ def matmul(a, b):
         return _reference.matmul(a, b)  # integer dtypes, mixed dtypes, 1-D operands, NumPy's own errors
     m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
     if a.ndim == 2 and b.ndim == 2:  # a layer's product: no batch shapes to work out (NumPy's prod and
-        # broadcast_shapes, and _empty's checks, cost more than a small GEMM's call)
-        big = m * n * a.itemsize > _CACHED_BYTES
-        out = _C.empty((m, n), a.dtype) if big else np.empty((m, n), dtype=a.dtype)
+        out = _empty((m, n), a.dtype)  # broadcast_shapes cost more than a small GEMM's call)
         _C.gemm(a[None], b[None], out[None])
         return out
     batch_shape = tuple(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
@@ -74,7 +71,7 @@ def column_sums(a):
     a = np.asarray(a)
     if a.ndim != 2 or not _native(a):
         return _reference.column_sums(a)
-    out = _empty(a.shape[1], a.dtype)
+    out = _empty(a.shape[1:], a.dtype)
     _C.column_sums(np.ascontiguousarray(a), out)
     return out
 
