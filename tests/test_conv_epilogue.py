@@ -1,5 +1,5 @@
-"""conv2d's fused bias and activation (ConvEpilogue): the rows and direct forwards apply bias, relu and leaky_relu as
-they store each output (conv2d_epilogue.h), every other case one pass after. Each family forced in turn, on every
+"""conv2d's fused bias and activation (ConvEpilogue): the rows, direct and Winograd forwards apply bias, relu and
+leaky_relu as they store each output (conv2d_epilogue.h), every other case one pass after. Each family forced in turn, on every
 compiled vector width, against the NumPy reference, NaN included (it must pass through as the activation's own)."""
 import numpy as np
 import pytest
@@ -16,7 +16,7 @@ GEOMETRIES = [
 
 
 
-@pytest.mark.parametrize("path", ["direct", "rows", "gemm", "auto"])
+@pytest.mark.parametrize("path", ["direct", "rows", "winograd", "gemm", "auto"])
 @pytest.mark.parametrize("activation", [None, "relu", "leaky_relu", "elu", "tanh"])
 @pytest.mark.parametrize("with_bias", [True, False])
 @pytest.mark.parametrize("geometry", GEOMETRIES, ids=str)

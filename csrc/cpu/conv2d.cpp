@@ -20,6 +20,7 @@
 #include "conv2d_direct.h"
 #include "conv2d_im2col.h"
 #include "conv2d_rows.h"
+#include "conv2d_winograd.h"
 #include "gemm.h"
 
 namespace ember {
@@ -30,8 +31,8 @@ constexpr int64_t kColBudget = int64_t(1) << 21;  // elements per im2col chunk: 
 int threads_for(int64_t work) { return work < 32768 ? 1 : get_num_threads(); }
 
 // set_conv2d_path's choice: 0 auto, else the forced family (where it does not apply, the GEMM path runs).
-enum Path { kAuto, kGemm, kDirect, kRows };
-const char* const kPathNames[] = {"auto", "gemm", "direct", "rows"};
+enum Path { kAuto, kGemm, kDirect, kRows, kWinograd };
+const char* const kPathNames[] = {"auto", "gemm", "direct", "rows", "winograd"};
 std::atomic<int> forced_path{kAuto};
 
 bool allowed(Path p) { return forced_path.load(std::memory_order_relaxed) == kAuto || forced_path == p; }
@@ -202,17 +203,37 @@ bool rows_supported(const Conv2dGeom& g) { return g.groups == 1 && g.dw == 1 && 
 bool rows_forward_applies(const Conv2dGeom& g) { return !(g.o <= 8 && conv2d_direct_forward_applies(g)); }
 bool rows_backward_input_applies(const Conv2dGeom& g) { return g.c >= 16; }
 
+// Winograd (conv2d_winograd.h) where its 2.25x fewer products outweigh its transforms, whose cost per product
+// grows as the channels shrink. Zen 3, 2 threads, N = 32, ms, against the other paths' best: 128->128 28x28 21.6 vs
+// 40.3, 256->256 14x14 20.1 vs 41.0, 16->32 31x31 1.12 vs 1.37, 32->8 1.15 vs 1.60, 16->8 (8->16's input gradient)
+// 3.01 vs 3.44, 16->16 equal; behind at 8->16 (1.97 vs 1.60), 8->32 (1.27 vs 0.76), 8->8 and 3->16. Under ~24
+// tiles of 2x2 outputs the weights' transform (16 C O values) outweighs the products it saves: 512->512 on one 7x7
+// image (16 tiles) 5.4 vs 5.3 ms, on four 7.4 vs 9.1; 256->256 on two 4x4 (8 tiles) 0.70 vs 0.64.
+bool winograd_ahead(const Conv2dGeom& g) {
+    return g.c >= 16 && g.o >= 8 && g.n * ((g.ho + 1) / 2) * ((g.wo + 1) / 2) >= 24;
+}
+bool winograd_chosen(const Conv2dGeom& g) {
+    return conv2d_winograd_applies(g) && (forced(kWinograd) || (forced(kAuto) && winograd_ahead(g)));
+}
+// Its weight gradient's 16 products are C x O with a reduction over the tiles, and lose to the rows path's where
+// C x O is small (ms, as above): 128->128 28x28 28 vs 58, 256->256 14x14 25 vs 58, 64->64 56x56 N16 19 vs 23;
+// 32->32 56x56 16.3 vs 13.9, 16->32 31x31 2.8 vs 1.8.
+bool winograd_weight_chosen(const Conv2dGeom& g) {
+    return winograd_chosen(g) && (forced(kWinograd) || g.c * g.o >= 4096);
+}
+
 }  // namespace
 
 std::string conv2d_path() { return kPathNames[forced_path.load()]; }
 
 void set_conv2d_path(const std::string& name) {
-    for (int p = kAuto; p <= kRows; ++p)
+    for (int p = kAuto; p <= kWinograd; ++p)
         if (name == kPathNames[p]) {
             forced_path = p;
             return;
         }
-    throw std::invalid_argument("set_conv2d_path: expected 'auto', 'gemm', 'direct' or 'rows', got '" + name + "'");
+    throw std::invalid_argument("set_conv2d_path: expected 'auto', 'gemm', 'direct', 'rows' or 'winograd', got '" +
+                                name + "'");
 }
 
 namespace {
@@ -257,6 +278,11 @@ void conv2d_forward(const Conv2dGeom& g, const T* x, const T* w, T* y, const Con
     if (M == 0) return;
     StoreEpilogue<T> fused;
     const bool fusable = store_epilogue(epilogue, fused);
+    if (winograd_chosen(g)) {
+        conv_winograd_kernels<T>().forward(g, x, w, y, fusable ? fused : StoreEpilogue<T>{});
+        if (!fusable && epilogue.any()) bias_activation_forward(epilogue.act, M, g.o, y, epilogue.bias, y, epilogue.alpha);
+        return;
+    }
     const bool rows = rows_supported(g) && (forced(kRows) || (forced(kAuto) && rows_forward_applies(g)));
     const bool direct = !rows && !is_depthwise(g) && conv2d_direct_forward_applies(g) && allowed(kDirect);
     if (fusable && rows) return conv_rows_kernels<T>().forward(g, x, w, y, fused);
@@ -276,6 +302,10 @@ void conv2d_backward_input(const Conv2dGeom& g, const T* gy, const T* w, T* gx) 
     Conv2dGeom t;
     const bool by_image = by_image_backward_input_applies(g) && !is_pointwise(g);
     if (transposed_geometry(g, t)) {
+        if (winograd_chosen(t))
+            return transposed_backward_input(g, t, gy, w, gx, [](const Conv2dGeom& tg, const T* a, const T* k, T* out) {
+                conv_winograd_kernels<T>().forward(tg, a, k, out, StoreEpilogue<T>{});
+            });
         if (forced(kRows) || (forced(kAuto) && rows_backward_input_applies(g)))
             return transposed_backward_input(g, t, gy, w, gx, [](const Conv2dGeom& tg, const T* a, const T* k, T* out) {
                 conv_rows_kernels<T>().forward(tg, a, k, out, StoreEpilogue<T>{});
@@ -315,6 +345,7 @@ void conv2d_backward_weight(const Conv2dGeom& g, const T* gy, const T* x, T* gw)
     }
     // One input channel: the direct kernel's pixel-vector form (conv2d_pixel_vector_impl.h) is ahead of rows, whose
     // tiles leave most lanes idle on a few output channels (LeNet's 1->6 5x5, N=64, 2 threads: 0.26 -> 0.21 ms).
+    if (winograd_weight_chosen(g)) return conv_winograd_kernels<T>().backward_weight(g, gy, x, gw);
     if (g.c == 1 && g.kw <= 7 && conv2d_direct_weight_applies(g) && allowed(kDirect))
         return conv_direct_kernels<T>().backward_weight(g, gy, x, gw);
     if (rows_supported(g) && (forced(kRows) || forced(kAuto)))
