@@ -21,11 +21,15 @@ void gemm_binding(const py::handle& a_obj, const py::handle& b_obj, const py::ha
     require_rank(op, c, 3);
     require_contiguous(op, c);
     const int64_t batch = c.shape[0], m = c.shape[1], n = c.shape[2], k = a.shape[2];
-    const std::string shapes = std::string(op) + ": a " + shape_str(a.shape) + ", b " + shape_str(b.shape) +
-                               ", out " + shape_str(c.shape);
-    EMBER_CHECK(a.shape[1] == m && b.shape[1] == k && b.shape[2] == n, shapes,
+    // Made only for a message (EMBER_CHECK evaluates its message on failure): formatting three shapes on every call
+    // was a fifth of a small product's 2.7 us in the binding.
+    const auto shapes = [&] {
+        return std::string(op) + ": a " + shape_str(a.shape) + ", b " + shape_str(b.shape) + ", out " +
+               shape_str(c.shape);
+    };
+    EMBER_CHECK(a.shape[1] == m && b.shape[1] == k && b.shape[2] == n, shapes(),
                 ": expected a (batch, M, K), b (batch, K, N), out (batch, M, N)");
-    EMBER_CHECK((a.shape[0] == batch || a.shape[0] == 1) && (b.shape[0] == batch || b.shape[0] == 1), shapes,
+    EMBER_CHECK((a.shape[0] == batch || a.shape[0] == 1) && (b.shape[0] == batch || b.shape[0] == 1), shapes(),
                 ": expected batch sizes of a and b equal to ", batch, " or 1");
     require_disjoint(op, c, a);
     require_disjoint(op, c, b);
