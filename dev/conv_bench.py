@@ -1,6 +1,6 @@
 """conv2d lab: ember's cpu backend against PyTorch (NCHW, its default CPU path) and the NumPy reference.
 
-    python dev/conv_bench.py [--threads 2]
+    python dev/conv_bench.py [--threads 2] [--path winograd]
 Times forward, backward-input and backward-weight for a few layers, in ms (best of several runs).
 """
 import argparse
@@ -12,7 +12,10 @@ from ember import _C
 from ember.backend import cpu, reference
 
 LAYERS = {  # name: (N, H, W, C, KH, KW, O, stride, pad, groups)
-    "resnet 3x3 128->128": (32, 28, 28, 128, 3, 3, 128, 1, 1, 1),
+    "vgg 3x3 128->128": (32, 28, 28, 128, 3, 3, 128, 1, 1, 1),
+    "resnet 3x3 256->256": (32, 14, 14, 256, 3, 3, 256, 1, 1, 1),
+    "3x3 64->64 56x56": (16, 56, 56, 64, 3, 3, 64, 1, 1, 1),
+    "3x3 16->32 31x31": (32, 31, 31, 16, 3, 3, 32, 1, 0, 1),
     "lenet 5x5 1->6": (64, 28, 28, 1, 5, 5, 6, 1, 0, 1),
     "lenet 5x5 6->16": (64, 14, 14, 6, 5, 5, 16, 1, 0, 1),
     "1x1 256->64": (32, 28, 28, 256, 1, 1, 64, 1, 0, 1),
@@ -34,8 +37,10 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--reference", action="store_true", help="also time the NumPy reference")
+    p.add_argument("--path", default="auto", help="force a family: gemm, direct, rows or winograd (set_conv2d_path)")
     args = p.parse_args()
     _C.set_num_threads(args.threads)
+    _C.set_conv2d_path(args.path)
     try:
         import torch
         torch.set_num_threads(args.threads)

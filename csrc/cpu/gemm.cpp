@@ -162,13 +162,22 @@ void pack_a_slivers(int64_t mc, int64_t kc, const T* a, int64_t rs, int64_t cs, 
             pack_a(std::min(MR, mc - ip * MR), kc, a + ip * MR * rs, rs, cs, MR, dst + ip * MR * kc);
         return;
     }
+    // Whole slivers copy MR values a row with a fixed-size copy: the loop of a run-time length did 6-float runs one
+    // value at a time, ~3.7 cycles a value (256x64x25088 with A transposed: 16.8 ms on 1 thread, 9.4 with A in place).
+    const int64_t whole = std::min(ip1, mc / MR);
     for (int64_t p = 0; p < kc; ++p) {
         const T* src = a + p * cs;
-        for (int64_t ip = ip0; ip < ip1; ++ip) {
+        T* d = dst + p * MR;
+        int64_t ip = ip0;
+        if (MR == 6)
+            for (; ip < whole; ++ip) std::memcpy(d + ip * MR * kc, src + ip * MR, 6 * sizeof(T));
+        else if (MR == 12)
+            for (; ip < whole; ++ip) std::memcpy(d + ip * MR * kc, src + ip * MR, 12 * sizeof(T));
+        for (; ip < ip1; ++ip) {
             const int64_t i0 = ip * MR, mr = std::min(MR, mc - i0);
-            T* d = dst + ip * MR * kc + p * MR;
-            for (int64_t i = 0; i < mr; ++i) d[i] = src[i0 + i];
-            for (int64_t i = mr; i < MR; ++i) d[i] = T(0);
+            T* di = d + ip * MR * kc;
+            for (int64_t i = 0; i < mr; ++i) di[i] = src[i0 + i];
+            for (int64_t i = mr; i < MR; ++i) di[i] = T(0);
         }
     }
 }
