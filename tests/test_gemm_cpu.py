@@ -1,6 +1,7 @@
-"""The CPU GEMM (_C.gemm) against a float64 product, for each micro-kernel, on both of its paths: A packed and A
-read in place (K contiguous in A and N narrow enough, rows in balanced tiles of up to MR), and for the thread
-split of B's panels. Sizes sit on the edges of the 12 x 32 tile and of the KC = 384 depth block."""
+"""The CPU GEMM (_C.gemm) against a float64 product, for each micro-kernel, on its paths: A packed, A read in place
+(K contiguous in A and N narrow enough, rows in balanced tiles of up to MR) and a transposed A read in place
+(M contiguous, N at most 8 panels), and for the thread split of B's panels. Sizes sit on the edges of the 12 x 32
+tile and of the KC = 384 depth block."""
 import numpy as np
 import pytest
 
@@ -57,10 +58,12 @@ def test_gemm_matches_the_float64_product(gemm_kernel, threads, dtype, m, k, n):
 
 
 @pytest.mark.parametrize("layout", ["a transposed", "b transposed", "both"])
-def test_gemm_of_transposed_views_with_alpha_and_beta(gemm_kernel, threads, layout):
-    """A transposed view has M contiguous in A: it cannot be read in place and goes through the packed path."""
+@pytest.mark.parametrize("n", [300, 100])
+def test_gemm_of_transposed_views_with_alpha_and_beta(gemm_kernel, threads, layout, n):
+    """A transposed view has M contiguous in A: packed, or read in place a sliver of MR values per k (fn_columns)
+    when N is at most 8 panels (n = 100; 29 rows: a last partial sliver, packed)."""
     rng = np.random.default_rng(5)
-    m, k, n = 29, 400, 300
+    m, k = 29, 400
     a = rng.standard_normal((k, m)).T if layout != "b transposed" else rng.standard_normal((m, k))
     b = rng.standard_normal((n, k)).T if layout != "a transposed" else rng.standard_normal((k, n))
     c = rng.standard_normal((m, n))
@@ -69,11 +72,12 @@ def test_gemm_of_transposed_views_with_alpha_and_beta(gemm_kernel, threads, layo
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("m,k,n", [(385, 1100, 70), (49, 600, 130), (97, 13, 33)])
+@pytest.mark.parametrize("m,k,n", [(385, 1100, 70), (49, 600, 130), (97, 13, 33), (50, 700, 300)])
 def test_gemm_of_a_transposed_a_over_several_sliver_groups(gemm_kernel, threads, dtype, m, k, n):
-    """x^T dy, as a weight gradient takes it: A's columns contiguous, packed one source row at a time across groups
-    of 8 slivers (385 rows: 9 groups, a last sliver of 1 row; 49: a group of 1 sliver), over several depth blocks;
-    the same bits on 1, 2 and 3 threads."""
+    """x^T dy, as a weight gradient takes it: A's columns contiguous, read in place where N is at most 8 panels (70
+    and 33 columns everywhere, 130 on AVX-512) with a last partial sliver packed, else packed one source row at a
+    time across groups of 8 slivers (385 rows: 9 groups, a last sliver of 1 row; 49: a group of 1 sliver), over
+    several depth blocks; the same bits on 1, 2 and 3 threads."""
     rng = np.random.default_rng(m * k + n)
     a = rng.standard_normal((k, m)).astype(dtype).T
     b = rng.standard_normal((k, n)).astype(dtype)

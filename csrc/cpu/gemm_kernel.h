@@ -19,6 +19,11 @@ template <typename T>
 using UkernelDirectFn = void (*)(int64_t k, const T* a, int64_t rs_a, const T* b, T* c, int64_t rs_c, int64_t cs_c,
                                  T alpha, T beta, int64_t n);
 
+// The same tile with A read in place from a transposed matrix: A(i, p) = a[p * lda + i], MR full rows (a weight
+// gradient's x^T, whose MR values of one k are contiguous as in a packed sliver, only lda apart instead of MR).
+template <typename T>
+using UkernelColumnsFn = UkernelDirectFn<T>;
+
 // Blocking: an MR x KC sliver of A stays in L1 across the NR-wide panels; the KC x NC block of B is private
 // to each thread and stays in its L2; the MC x KC block of A is shared by the threads through L3.
 // fn_rows[m - 1]: the direct tile with m <= MR rows; gemm's in-place path and the recurrent steps split their
@@ -29,12 +34,16 @@ struct GemmKernel {
     const char* name;
     int mr, nr, kc, mc, nc;
     UkernelFn<T> fn;
-    bool in_place_a;  // whether gemm may read A in place through fn_rows
+    bool in_place_a;  // whether gemm may read A in place through fn_rows and fn_columns
     UkernelDirectFn<T> fn_rows[kMaxMr];
+    UkernelColumnsFn<T> fn_columns;
 };
 
-// Direct: A(i, p) = a[i * rs_a + p]; packed: A(i, p) = a[p * MR + i].
-template <class V, int MR, int NV, bool Direct>
+// How the micro-kernel reads A: packed A(i, p) = a[p * MR + i]; rows (in place) A(i, p) = a[i * rs_a + p];
+// columns (in place, transposed) A(i, p) = a[p * rs_a + i].
+enum class AFrom { kPacked, kRows, kColumns };
+
+template <class V, int MR, int NV, AFrom From>
 inline void ukernel_body(int64_t k, const typename V::T* a, int64_t rs_a, const typename V::T* b, typename V::T* c,
                          int64_t rs_c, int64_t cs_c, typename V::T alpha, typename V::T beta, int64_t m,
                          int64_t n) {
@@ -54,11 +63,12 @@ inline void ukernel_body(int64_t k, const typename V::T* a, int64_t rs_a, const 
         for (int j = 0; j < NV; ++j) bv[j] = V::load(b + j * W);
 #pragma GCC unroll 32
         for (int i = 0; i < MR; ++i) {
-            const R av = Direct ? V::bcast(a + i * rs_a + p) : V::bcast(a + i);
+            const R av = From == AFrom::kRows ? V::bcast(a + i * rs_a + p) : V::bcast(a + i);
 #pragma GCC unroll 8
             for (int j = 0; j < NV; ++j) acc[i][j] = V::fmadd(av, bv[j], acc[i][j]);
         }
-        if (!Direct) a += MR;
+        if (From == AFrom::kPacked) a += MR;
+        if (From == AFrom::kColumns) a += rs_a;
         b += NR;
     }
 
@@ -96,13 +106,19 @@ inline void ukernel_body(int64_t k, const typename V::T* a, int64_t rs_a, const 
 template <class V, int MR, int NV>
 void ukernel(int64_t k, const typename V::T* a, const typename V::T* b, typename V::T* c, int64_t rs_c,
              int64_t cs_c, typename V::T alpha, typename V::T beta, int64_t m, int64_t n) {
-    ukernel_body<V, MR, NV, false>(k, a, 0, b, c, rs_c, cs_c, alpha, beta, m, n);
+    ukernel_body<V, MR, NV, AFrom::kPacked>(k, a, 0, b, c, rs_c, cs_c, alpha, beta, m, n);
 }
 
 template <class V, int MR, int NV>
 void ukernel_direct(int64_t k, const typename V::T* a, int64_t rs_a, const typename V::T* b, typename V::T* c,
                     int64_t rs_c, int64_t cs_c, typename V::T alpha, typename V::T beta, int64_t n) {
-    ukernel_body<V, MR, NV, true>(k, a, rs_a, b, c, rs_c, cs_c, alpha, beta, MR, n);
+    ukernel_body<V, MR, NV, AFrom::kRows>(k, a, rs_a, b, c, rs_c, cs_c, alpha, beta, MR, n);
+}
+
+template <class V, int MR, int NV>
+void ukernel_columns(int64_t k, const typename V::T* a, int64_t lda, const typename V::T* b, typename V::T* c,
+                     int64_t rs_c, int64_t cs_c, typename V::T alpha, typename V::T beta, int64_t n) {
+    ukernel_body<V, MR, NV, AFrom::kColumns>(k, a, lda, b, c, rs_c, cs_c, alpha, beta, MR, n);
 }
 
 template <class V, int NV, int M>
@@ -116,7 +132,8 @@ void fill_rows(UkernelDirectFn<typename V::T>* rows) {
 template <class V, int MR, int NV>
 GemmKernel<typename V::T> make_gemm_kernel(const char* name, int kc, int mc, int nc) {
     static_assert(MR <= kMaxMr, "MR too large for fn_rows");
-    GemmKernel<typename V::T> k{name, MR, NV * V::width, kc, mc, nc, &ukernel<V, MR, NV>, true, {}};
+    GemmKernel<typename V::T> k{name, MR, NV * V::width, kc, mc, nc, &ukernel<V, MR, NV>, true, {},
+                                &ukernel_columns<V, MR, NV>};
     fill_rows<V, NV, MR>(k.fn_rows);
     return k;
 }
