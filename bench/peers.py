@@ -49,21 +49,12 @@ def torch_peer(torch, name, sample, backward=False):
     kw = sample.kwargs
     if name in ("conv2d", "conv2d_bias_activation"):
         return torch_conv(torch, name, args, kw, backward)
+    if name in ELEMENTWISE_BACKWARD:
+        return torch_elementwise(torch, name, args, kw, backward)
     if backward:
         return None
     if name == "matmul":
         return lambda: torch.matmul(*args)
-    if name in ("max_pool2d", "avg_pool2d"):
-        x = args[0].permute(0, 3, 1, 2)
-        pool = _pair(kw.get("pool_size", 2))
-        fn = F.max_pool2d if name == "max_pool2d" else F.avg_pool2d
-        return lambda: fn(x, pool, kw.get("strides") or pool)
-    if name in ("relu", "sigmoid", "tanh"):
-        return lambda: getattr(torch, name)(args[0])
-    if name == "leaky_relu":
-        return lambda: F.leaky_relu(args[0], 0.2)
-    if name == "elu":
-        return lambda: F.elu(args[0])
     if name in ("softmax", "log_softmax"):
         return lambda: getattr(torch, name)(args[0], -1)
     if name == "bias_activation":  # what a PyTorch layer does after its product: add the bias, then the activation
@@ -71,6 +62,44 @@ def torch_peer(torch, name, sample, backward=False):
                "leaky_relu": lambda z: F.leaky_relu(z, kw.get("alpha", 0.0))}[kw.get("activation")]
         return lambda: act(args[0] + args[1])
     return None
+
+
+# Ops whose fwd+bwd rows take a given upstream gradient (elementwise, pooling): the gradient of a sum, a broadcast
+# of ones, would be materialized by ember's kernels (they read contiguous arrays) and cost as much as the op.
+ELEMENTWISE_BACKWARD = ("max_pool2d", "avg_pool2d", "relu", "leaky_relu", "elu", "sigmoid", "tanh")
+
+
+def upstream_gradient(shape):
+    """The fixed gradient both sides' fwd+bwd rows of an ELEMENTWISE_BACKWARD op start from."""
+    return np.random.default_rng(1).standard_normal(shape, dtype=np.float32)
+
+
+def torch_elementwise(torch, name, args, kw, backward):
+    """Pooling (NHWC memory seen as NCHW, channels_last) or an activation; with `backward`, forward and backward from
+    upstream_gradient."""
+    import torch.nn.functional as F
+
+    x = args[0].requires_grad_(backward)
+    if name in ("max_pool2d", "avg_pool2d"):
+        pool = _pair(kw.get("pool_size", 2))
+        fn = F.max_pool2d if name == "max_pool2d" else F.avg_pool2d
+        op = lambda: fn(x.permute(0, 3, 1, 2), pool, kw.get("strides") or pool)  # noqa: E731
+    else:
+        op = {"relu": lambda: torch.relu(x), "sigmoid": lambda: torch.sigmoid(x), "tanh": lambda: torch.tanh(x),
+              "leaky_relu": lambda: F.leaky_relu(x, 0.2), "elu": lambda: F.elu(x)}[name]
+    if not backward:
+        return lambda: op().detach()
+    n, *rest = op().shape
+    if name.endswith("pool2d"):  # ember's NHWC gradient, seen as NCHW
+        g = torch.from_numpy(upstream_gradient((n, rest[1], rest[2], rest[0]))).permute(0, 3, 1, 2)
+    else:
+        g = torch.from_numpy(upstream_gradient((n, *rest)))
+
+    def step():
+        op().backward(g)
+
+    step.input = x  # for the tests, which read its gradient
+    return step
 
 
 def torch_conv(torch, name, args, kw, backward):
@@ -117,6 +146,15 @@ def ember_call(info, sample, backend, backward=False):
         for t in tensors:
             if isinstance(t, ember.Tensor) and t.dtype.kind == "f":
                 t.requires_grad = True
+        if info.name in ELEMENTWISE_BACKWARD:
+            with ember.use_backend(backend), ember.no_grad():
+                g = upstream_gradient(info.op(*tensors, **sample.kwargs).shape)
+
+            def from_gradient():
+                with ember.use_backend(backend):
+                    info.op(*tensors, **sample.kwargs).backward(g)
+
+            return from_gradient
         loss = recurrent or (lambda *a, **k: ember.ops.sum(info.op(*a, **k)))
 
         def train_step():

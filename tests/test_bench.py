@@ -177,3 +177,35 @@ def test_recurrent_ops_are_benched_as_the_sum_of_each_result_as_torch_sums_them(
         results.append([value.numpy()] + [t.grad.numpy() for t in tensors])
     for got, want in zip(*results):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["relu", "sigmoid", "max_pool2d", "avg_pool2d"])
+def test_elementwise_fwd_bwd_rows_start_from_the_same_upstream_gradient_on_both_sides(bench, name):
+    """Pooling and activation fwd+bwd rows run the backward from a fixed gradient (the gradient of a sum, ones, would
+    be materialized by ember's kernels): ember's input gradient on the native backend, on the NumPy reference and in
+    PyTorch's peer (when installed) must agree."""
+    peers = bench["peers"]
+    info = next(op for op in bench["run"].OPS if op.name == name)
+    x = np.random.default_rng(4).standard_normal((2, 6, 8, 3)).astype(np.float32)
+
+    def ember_gradient(backend):
+        seen = []
+
+        class Recorded:  # info.op, keeping the input tensor ember_call makes
+            def __init__(self):
+                self.name = info.name
+
+            def op(self, t, **kw):
+                seen.append(t)
+                return info.op(t, **kw)
+
+        peers.ember_call(Recorded(), bench["run"].Sample((x,), {}), backend, backward=True)()
+        return seen[-1].grad.numpy()
+
+    gradient = ember_gradient("cpu")
+    assert np.count_nonzero(gradient) > x.size // 8
+    np.testing.assert_allclose(gradient, ember_gradient("reference"), rtol=1e-6, atol=1e-6)
+    torch = pytest.importorskip("torch")
+    step = peers.torch_peer(torch, name, bench["run"].Sample((x.copy(),), {}), backward=True)
+    step()
+    np.testing.assert_allclose(gradient, step.input.grad.numpy(), rtol=1e-6, atol=1e-6)

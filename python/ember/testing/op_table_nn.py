@@ -107,7 +107,7 @@ def _activation(name, fn, alpha=0.0, make=away_from_zero, **kw):
     return OpInfo(name, fn, lambda x: ref.activation_forward(name, x, alpha),
                   lambda rng: [Sample((make(rng, 3, 7),)), Sample((make(rng, 2, 3, 4, 5),)), Sample((make(rng, 1),))],
                   errors=single_input_errors(name, float_only=True), strategy=strategy("unary"),
-                  kernel=True, bench=[("64x112x112x32", _shapes((64, 112, 112, 32)))], **kw)
+                  kernel=True, bench=[("64x112x112x32", _shapes((64, 112, 112, 32)))], bench_backward=True, **kw)
 
 
 def _bias_activation_samples(rng):
@@ -320,13 +320,13 @@ NN_OPS = [
            errors=_pool_errors("max_pool2d") + [
                ErrorCase((np.ones((1, 4, 4, 1)),), {"pool_size": 0}, ValueError,
                          r"max_pool2d: invalid value for argument `pool_size`")],
-           kernel=True, bench=[("64x112x112x32 2x2", _shapes((64, 112, 112, 32)))],
+           kernel=True, bench=[("64x112x112x32 2x2", _shapes((64, 112, 112, 32)))], bench_backward=True,
            strategy=strategy("pool2d")),
     OpInfo("avg_pool2d", lambda x, **k: ops.avg_pool2d(x, **k), _pool_reference(ref.avg_pool2d_forward), _pool_samples,
            errors=_pool_errors("avg_pool2d") + [
                ErrorCase((np.ones((1, 4, 4, 1)),), {"pool_size": 2, "padding": ((2, 0), (0, 0))}, ValueError,
                          r"avg_pool2d: padding .* must be smaller than the pool size")],
-           kernel=True, bench=[("64x112x112x32 2x2", _shapes((64, 112, 112, 32)))],
+           kernel=True, bench=[("64x112x112x32 2x2", _shapes((64, 112, 112, 32)))], bench_backward=True,
            strategy=strategy("pool2d")),
     _activation("relu", ops.relu),
     _activation("leaky_relu", lambda x: ops.leaky_relu(x, 0.2), 0.2),
