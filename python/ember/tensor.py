@@ -106,8 +106,15 @@ class Tensor:
         xp = self._xp
         if self.grad is None:
             self.grad = Tensor._wrap(xp.array(g, copy=True))  # 0-d results come back as scalars: arrays again
+            return
+        held = self.grad._data
+        if (getattr(held, "shape", None) == getattr(g, "shape", None) and held.dtype == g.dtype and held.ndim
+                and held.flags.writeable and held.flags.c_contiguous):
+            # in place, as torch accumulates: a new array each time was a fresh mapping of memory faulted in page by
+            # page (relu fwd+bwd on 64x112x112x32 repeated: 18 of its 33 ms)
+            xp.add(held, g, out=held)
         else:
-            self.grad._data = xp.asarray(self.grad._data + g)
+            self.grad._data = xp.asarray(held + g)
 
     # -- conversion ---------------------------------------------------------------------------------------------
     def numpy(self):
