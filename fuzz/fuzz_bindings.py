@@ -77,6 +77,24 @@ def adam_update(d):
             None)
 
 
+def adam_update_many(d):
+    t, count = floats(d), d.int(0, 3)
+    amsgrad = d.chance(2)
+    groups = [[], [], [], [], []]
+    for _ in range(count):
+        shape = perturb(d, (d.size(),))
+        p = d.array(shape, t, output=True)
+        g = d.maybe_alias(d.array(perturb(d, shape), t), [p] + groups[0])
+        m = d.maybe_alias(d.array(perturb(d, shape), t, output=True), [p, g])
+        v = d.array(perturb(d, shape), t, output=True)
+        for group, a in zip(groups, (p, g, m, v, d.array(perturb(d, shape), t, output=True))):
+            group.append(a)
+    lengths = [count + (d.choice((-1, 1)) if d.chance(10) else 0) for _ in range(2)]
+    lr_t, bias_2 = ([d.scalar() for _ in range(max(n, 0))] for n in lengths)
+    return (_C.adam_update_many, (*groups[:4], groups[4] if amsgrad else None, d.scalar(), d.scalar(), d.scalar(),
+                                  lr_t, bias_2), {}, None)
+
+
 def column_sums_check(a, out):
     """After a successful call on a finite float64 matrix, out must hold its column sums."""
     if not all(isinstance(x, np.ndarray) and x.dtype == np.float64 for x in (a, out)) or a.ndim != 2:
@@ -363,7 +381,8 @@ def host_cache(d):
 
 
 BUILDERS = {
-    "gemm": gemm, "gemm_naive": gemm_naive, "column_sums": column_sums, "adam_update": adam_update, "conv2d_forward": conv2d_forward,
+    "gemm": gemm, "gemm_naive": gemm_naive, "column_sums": column_sums, "adam_update": adam_update,
+    "adam_update_many": adam_update_many, "conv2d_forward": conv2d_forward,
     "conv2d_backward_input": conv2d_backward_input, "conv2d_backward_weight": conv2d_backward_weight,
     "max_pool2d_forward": pool_forward("max_pool2d_forward"),
     "avg_pool2d_forward": pool_forward("avg_pool2d_forward"),

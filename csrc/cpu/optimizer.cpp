@@ -1,36 +1,33 @@
-// Fused optimizer updates. Each element is independent, so the parallel split changes no result.
-#include "optimizer.h"
+// The fused optimizer updates for the baseline ISA, and the run-time choice among the compiled-in versions.
+#include "gemm.h"
+#include "optimizer_impl.h"
 
-#include <cmath>
-
-#include "../common/parallel.h"
+EMBER_OPTIMIZER(generic)
 
 namespace ember {
+namespace {
 
-template <typename T>
-void adam_update(int64_t n, T* p, const T* g, T* m, T* v, T* v_max, const AdamStep& s) {
-    const T b1 = T(s.beta_1), b2 = T(s.beta_2), c1 = T(1.0 - s.beta_1), c2 = T(1.0 - s.beta_2);
-    const T lr_t = T(s.lr_t), bias_2 = T(s.bias_2), eps = T(s.epsilon);
-    // Two divisions and a square root an element make it compute-bound well below the copy kernels' threshold:
-    // LeNet's 400x120 kernel (48000 values) 0.058 -> 0.034 ms on 2 threads.
-    const int threads = n < (int64_t(1) << 15) ? 1 : get_num_threads();
-#pragma omp parallel for simd num_threads(threads) schedule(static)
-    for (int64_t i = 0; i < n; ++i) {
-        const T gi = g[i];
-        const T mi = m[i] * b1 + c1 * gi;
-        T vi = v[i] * b2 + c2 * (gi * gi);
-        v[i] = vi;
-        if (v_max) {
-            const T old = v_max[i];
-            vi = (old > vi) | (old != old) ? old : vi;  // NumPy's maximum: a NaN on either side wins
-            v_max[i] = vi;
-        }
-        m[i] = mi;
-        p[i] = p[i] - (lr_t * mi) / (std::sqrt(vi / bias_2) + eps);
-    }
+#ifdef EMBER_X86_KERNELS
+const OptimizerKernels& kernels() {
+    return for_gemm_isa<OptimizerKernels, optimizer_generic, optimizer_avx2, optimizer_avx512>();
+}
+#else
+const OptimizerKernels& kernels() {
+    return for_gemm_isa<OptimizerKernels, optimizer_generic, optimizer_generic, optimizer_generic>();
+}
+#endif
+
+}  // namespace
+
+template <>
+void adam_update<float>(int64_t n, float* p, const float* g, float* m, float* v, float* v_max, const AdamStep& s) {
+    kernels().adam_f32(n, p, g, m, v, v_max, s);
 }
 
-template void adam_update<float>(int64_t, float*, const float*, float*, float*, float*, const AdamStep&);
-template void adam_update<double>(int64_t, double*, const double*, double*, double*, double*, const AdamStep&);
+template <>
+void adam_update<double>(int64_t n, double* p, const double* g, double* m, double* v, double* v_max,
+                         const AdamStep& s) {
+    kernels().adam_f64(n, p, g, m, v, v_max, s);
+}
 
 }  // namespace ember

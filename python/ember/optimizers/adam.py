@@ -68,6 +68,31 @@ class Adam(Optimizer):
         denominator = xp.sqrt(v / (1.0 - b2 ** t)) + self.epsilon
         param -= (lr / (1.0 - b1 ** t)) * m / denominator
 
+    def _update_all(self, params, grads, states, lr):
+        """The parameters the fused kernel takes in one native call (adam_update_many, the same operations as
+        adam_update), the others one by one."""
+        native = [i for i, (p, g, s) in enumerate(zip(params, grads, states)) if _native_update(p, g, s["m"], s["v"])]
+        if len(native) < 2:
+            return super()._update_all(params, grads, states, lr)
+        taken = set(native)
+        for i, (param, grad, state) in enumerate(zip(params, grads, states)):
+            if i not in taken:
+                self._update(param, grad, state, lr)
+        b1, b2 = self.beta_1, self.beta_2
+        lr_t, bias_2 = [], []
+        for i in native:
+            states[i]["step"] += 1
+            t = states[i]["step"]
+            lr_t.append(lr / (1.0 - b1 ** t))
+            bias_2.append(1.0 - b2 ** t)
+        from .. import _C
+
+        _C.adam_update_many([params[i] for i in native],
+                            [grads[i] if grads[i].flags.c_contiguous else grads[i].copy() for i in native],
+                            [states[i]["m"] for i in native], [states[i]["v"] for i in native],
+                            [states[i]["v_max"] for i in native] if self.amsgrad else None,
+                            b1, b2, self.epsilon, lr_t, bias_2)
+
     def get_config(self):
         return dict(super().get_config(), beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
                     amsgrad=self.amsgrad)

@@ -11,6 +11,8 @@ subclass's `_update` changes `p._data` in place. Subclasses define `_init_state`
 """
 import math
 
+import numpy as np
+
 from .. import autograd
 from .. import device as _device
 from .. import schedules as _schedules
@@ -70,6 +72,8 @@ def zeros_like(array):
 
 def _follow(slots, param):
     """Move slots made on another device to the parameter's (the model was moved with `to` since its last step)."""
+    if type(param) is np.ndarray and all(type(v) is np.ndarray or not hasattr(v, "dtype") for v in slots.values()):
+        return  # the common case, every step of every parameter: a host parameter with host slots
     for key, value in slots.items():
         if hasattr(value, "dtype") and (type(value) is not type(param) or (
                 not _device.is_host(param) and value.device != param.device)):
@@ -232,8 +236,13 @@ class Optimizer:
                     p._data = p._data.copy()
                 if self._decays(p):
                     p._data -= (lr * self.weight_decay) * p._data
-                self._update(p._data, g, self._state_of(p), lr)
+            self._update_all([p._data for p in params], grads, [self._state_of(p) for p in params], lr)
         self.iterations += 1
+
+    def _update_all(self, params, grads, states, lr):
+        """`_update` of every parameter (an optimizer may do them in one native call)."""
+        for param, grad, state in zip(params, grads, states):
+            self._update(param, grad, state, lr)
 
     def _init_state(self, param):
         """The slots of one parameter (e.g. {"m": zeros}), made on its first update."""
