@@ -2,7 +2,8 @@
 examples every run, no example database) and "slow" (10x the examples, on demand:
 `HYPOTHESIS_PROFILE=slow python -m pytest tests/test_properties.py`). Shared fixtures: `gemm_kernel` runs a test
 once per compiled micro-kernel family (skipped where the CPU lacks it), `conv_path(name)` forces a convolution path
-for the rest of the test."""
+for the rest of the test, `conv_passes_on_one_and_three_threads` checks a layer's three passes give the same bits on
+1 and 3 threads."""
 import os
 
 import pytest
@@ -32,3 +33,30 @@ def conv_path():
     """conv_path("rows") forces that convolution family (set_conv2d_path) until the test ends."""
     yield _C.set_conv2d_path
     _C.set_conv2d_path("auto")
+
+
+@pytest.fixture
+def conv_passes_on_one_and_three_threads():
+    """check(x, k, gy, args): forward, input gradient and weight gradient (ember.backend.cpu) on 1 and on 3 threads
+    must give the same bits; the thread count is restored after."""
+    import numpy as np
+
+    from ember.backend import cpu
+
+    def check(x, k, gy, args):
+        def passes():
+            return (cpu.conv2d_forward(x, k, *args), cpu.conv2d_backward_input(gy, k, x.shape, *args),
+                    cpu.conv2d_backward_weight(gy, x, k.shape, *args))
+
+        before = _C.get_num_threads()
+        try:
+            _C.set_num_threads(1)
+            one = passes()
+            _C.set_num_threads(3)
+            three = passes()
+        finally:
+            _C.set_num_threads(before)
+        for a, b in zip(one, three):
+            np.testing.assert_array_equal(a, b)
+
+    return check

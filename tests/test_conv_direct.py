@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 import ember
-from ember import _C
 from ember.backend import cpu, reference
 from ember.testing import gradcheck
 
@@ -77,28 +76,14 @@ def test_gradients_match_finite_differences(geometry):
 
 
 @pytest.mark.parametrize("geometry", GEOMETRIES[:3] + GEOMETRIES[-3:-2], ids=str)
-def test_results_do_not_depend_on_the_thread_count(geometry):
+def test_results_do_not_depend_on_the_thread_count(geometry, conv_passes_on_one_and_three_threads):
     n, h, w, c, kh, kw, o, padding = geometry
     rng = np.random.default_rng(3)
     x = rng.standard_normal((9, h, w, c), dtype=np.float32)  # 9 images: uneven over threads and weight chunks
     k = rng.standard_normal((kh, kw, c, o), dtype=np.float32)
     args = _args(padding)
     gy = rng.standard_normal(cpu.conv2d_forward(x, k, *args).shape, dtype=np.float32)
-
-    def passes():
-        return (cpu.conv2d_forward(x, k, *args), cpu.conv2d_backward_input(gy, k, x.shape, *args),
-                cpu.conv2d_backward_weight(gy, x, k.shape, *args))
-
-    before = _C.get_num_threads()
-    try:
-        _C.set_num_threads(1)
-        one = passes()
-        _C.set_num_threads(3)
-        three = passes()
-    finally:
-        _C.set_num_threads(before)
-    for a, b in zip(one, three):
-        np.testing.assert_array_equal(a, b)
+    conv_passes_on_one_and_three_threads(x, k, gy, args)
 
 
 # Depthwise (groups == C): (N, H, W, C, KH, KW, multiplier, strides, padding, dilation). Channel counts cover the

@@ -75,23 +75,9 @@ def test_gradients_match_finite_differences(rows_path, geometry):
 @pytest.mark.parametrize("geometry", [(7, 12, 13, 6, 3, 3, 20, (1, 1), ((1, 1), (1, 1)), (1, 1)),
                                       (3, 9, 30, 32, 3, 3, 130, (1, 1), ((0, 0), (1, 1)), (1, 1)),
                                       GEOMETRIES[-1]], ids=str)
-def test_results_do_not_depend_on_the_thread_count(rows_path, geometry):
+def test_results_do_not_depend_on_the_thread_count(rows_path, geometry, conv_passes_on_one_and_three_threads):
     x, k, gy, args = _data(geometry, np.float32, 3)
-
-    def passes():
-        return (cpu.conv2d_forward(x, k, *args), cpu.conv2d_backward_input(gy, k, x.shape, *args),
-                cpu.conv2d_backward_weight(gy, x, k.shape, *args))
-
-    before = _C.get_num_threads()
-    try:
-        _C.set_num_threads(1)
-        one = passes()
-        _C.set_num_threads(3)
-        three = passes()
-    finally:
-        _C.set_num_threads(before)
-    for a, b in zip(one, three):
-        np.testing.assert_array_equal(a, b)
+    conv_passes_on_one_and_three_threads(x, k, gy, args)
 
 
 def test_the_forced_path_is_checked_and_restored():

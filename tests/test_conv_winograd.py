@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 import ember
-from ember import _C
 from ember.backend import cpu, reference
 from ember.testing import gradcheck
 
@@ -64,25 +63,11 @@ def test_gradients_match_finite_differences(winograd_path, geometry):
         gradcheck(lambda a, b: ember.ops.conv2d(a, b, strides=(1, 1), padding=padding), [x, k], atol=1e-6, rtol=1e-5)
 
 
-def test_results_do_not_depend_on_the_thread_count(winograd_path):
+def test_results_do_not_depend_on_the_thread_count(winograd_path, conv_passes_on_one_and_three_threads):
     # 7 * 8 * 7 = 392 tiles: in the forward, blocks of 12 to 30 split among the threads; in the weight gradient (4 MiB
     # of transforms per chunk, 256 tiles at least at 128 + 136 channels) one full chunk and one partial
     x, k, gy, args = _data((7, 15, 13, 128, 136, ((1, 1), (1, 1))), np.float32, 3)
-
-    def passes():
-        return (cpu.conv2d_forward(x, k, *args), cpu.conv2d_backward_input(gy, k, x.shape, *args),
-                cpu.conv2d_backward_weight(gy, x, k.shape, *args))
-
-    before = _C.get_num_threads()
-    try:
-        _C.set_num_threads(1)
-        one = passes()
-        _C.set_num_threads(3)
-        three = passes()
-    finally:
-        _C.set_num_threads(before)
-    for a, b in zip(one, three):
-        np.testing.assert_array_equal(a, b)
+    conv_passes_on_one_and_three_threads(x, k, gy, args)
 
 
 # auto takes Winograd for 3x3 stride-1 layers from 16 input channels and 8 outputs, with 24 tiles or more; the
