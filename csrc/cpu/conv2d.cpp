@@ -5,7 +5,8 @@
 //   backward-weight  dW[K, Og]  = col(X)^T @ dY
 // 1x1 stride-1 unpadded convolutions skip im2col (X already is the column matrix), and depthwise ones
 // (groups == C) run direct loops vectorized over channels, since their per-group GEMMs are too thin, and so do
-// narrow layers (few channels, stride 1: conv2d_direct.h), whose GEMMs would be mostly padding.
+// narrow layers (few channels, stride 1: conv2d_direct.h), whose GEMMs would be mostly padding. 3x3 stride-1 layers
+// from 16 channels run Winograd's F(2x2, 3x3) (conv2d_winograd.h), the rest mostly the implicit GEMM (conv2d_rows.h).
 // The im2col buffer is built in chunks of a fixed size (not a function of the thread count), and
 // backward passes assign each output element to one thread, so results do not depend on the thread count.
 #include "conv2d.h"
@@ -290,7 +291,8 @@ void conv2d_forward(const Conv2dGeom& g, const T* x, const T* w, T* y, const Con
     const bool fusable = store_epilogue(epilogue, fused);
     if (winograd_chosen(g)) {
         conv_winograd_kernels<T>().forward(g, x, w, y, fusable ? fused : StoreEpilogue<T>{});
-        if (!fusable && epilogue.any()) bias_activation_forward(epilogue.act, M, g.o, y, epilogue.bias, y, epilogue.alpha);
+        if (!fusable && epilogue.any())
+            bias_activation_forward(epilogue.act, M, g.o, y, epilogue.bias, y, epilogue.alpha);
         return;
     }
     const bool rows = rows_supported(g) && (forced(kRows) || (forced(kAuto) && rows_forward_applies(g) &&
@@ -354,9 +356,9 @@ void conv2d_backward_weight(const Conv2dGeom& g, const T* gy, const T* x, T* gw)
         std::fill(gw, gw + K * g.o, T(0));
         return;
     }
+    if (winograd_weight_chosen(g)) return conv_winograd_kernels<T>().backward_weight(g, gy, x, gw);
     // One input channel: the direct kernel's pixel-vector form (conv2d_pixel_vector_impl.h) is ahead of rows, whose
     // tiles leave most lanes idle on a few output channels (LeNet's 1->6 5x5, N=64, 2 threads: 0.26 -> 0.21 ms).
-    if (winograd_weight_chosen(g)) return conv_winograd_kernels<T>().backward_weight(g, gy, x, gw);
     if (g.c == 1 && g.kw <= 7 && conv2d_direct_weight_applies(g) && allowed(kDirect))
         return conv_direct_kernels<T>().backward_weight(g, gy, x, gw);
     if (rows_supported(g) && (forced(kRows) || (forced(kAuto) && !pointwise_gemm_ahead(g, false))))

@@ -31,8 +31,8 @@ template <typename T>
 void conv2d_backward_weight(const Conv2dGeom& g, const T* grad_y, const T* x, T* grad_w);
 
 // Force one family where it applies ("gemm": im2col + GEMM, "direct": conv2d_direct.h, "rows": conv2d_rows.h,
-// "winograd": conv2d_winograd.h, forward and input gradient; a pass the family cannot run falls back to the GEMM) or restore the per-shape choice ("auto"); for tests and the
-// bench. Throws std::invalid_argument on another name.
+// "winograd": conv2d_winograd.h; a pass the family cannot run falls back to the GEMM) or restore the per-shape choice
+// ("auto"); for tests and the bench. Throws std::invalid_argument on another name.
 void set_conv2d_path(const std::string& name);
 std::string conv2d_path();
 
