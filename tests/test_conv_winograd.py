@@ -72,12 +72,13 @@ def test_results_do_not_depend_on_the_thread_count(winograd_path, conv_passes_on
 
 # auto takes Winograd for 3x3 stride-1 layers from 16 input channels and 8 outputs, with 24 tiles or more; the
 # input gradient is the transposed layer's forward, so there the roles of C and O swap; the weight gradient from
-# C * O = 4096 on.
+# C * O = 128 * min(Wo, 16) on (512 at Wo = 4, 2048 from Wo = 16).
 @pytest.mark.parametrize("geometry, taken", [
     ((2, 12, 12, 16, 8, ((1, 1), (1, 1))), (True, False, False)),
     ((2, 12, 12, 8, 16, ((1, 1), (1, 1))), (False, True, False)),
     ((2, 12, 12, 32, 32, ((0, 0), (0, 0))), (True, True, False)),
     ((2, 12, 12, 64, 64, ((1, 1), (1, 1))), (True, True, True)),
+    ((8, 4, 4, 16, 32, ((1, 1), (1, 1))), (True, True, True)),      # small images: C * O = 512 is enough
     ((1, 4, 4, 64, 64, ((1, 1), (1, 1))), (False, False, False)),   # 4 tiles: the weights' transform would dominate
 ])
 def test_auto_takes_winograd_where_it_is_ahead(conv_path, geometry, taken):

@@ -227,10 +227,13 @@ bool winograd_chosen(const Conv2dGeom& g) {
     return conv2d_winograd_applies(g) && (forced(kWinograd) || (forced(kAuto) && winograd_ahead(g)));
 }
 // Its weight gradient's 16 products are C x O with a reduction over the tiles, and lose to the rows path's where
-// C x O is small (ms, as above): 128->128 28x28 28 vs 58, 256->256 14x14 25 vs 58, 64->64 56x56 N16 19 vs 23;
-// 32->32 56x56 16.3 vs 13.9, 16->32 31x31 2.8 vs 1.8.
+// C x O is small for the image's width: the rows path's tiles run along output rows, short on small images. Ahead
+// from C x O >= 128 * min(Wo, 16) (ms, as above, N = 32 unless noted): 128->128 28x28 28 vs 58, 256->256 14x14 25 vs
+// 58, 64->64 56x56 N16 19 vs 23, 32->64 16x16 2.03 vs 3.19, 32->64 4x4 0.24 vs 0.53, 32->32 8x8 0.44 vs 0.60,
+// 16->32 4x4 0.13 vs 0.24; behind at 32->32 56x56 16.3 vs 13.9, 32->32 14x14 0.85 vs 0.80, 16->32 31x31 2.8 vs 1.8,
+// 16->32 8x8 0.43 vs 0.32.
 bool winograd_weight_chosen(const Conv2dGeom& g) {
-    return winograd_chosen(g) && (forced(kWinograd) || g.c * g.o >= 4096);
+    return winograd_chosen(g) && (forced(kWinograd) || g.c * g.o >= 128 * std::min<int64_t>(g.wo, 16));
 }
 
 }  // namespace
@@ -357,10 +360,10 @@ void conv2d_backward_weight(const Conv2dGeom& g, const T* gy, const T* x, T* gw)
         return;
     }
     if (winograd_weight_chosen(g)) return conv_winograd_kernels<T>().backward_weight(g, gy, x, gw);
-    // One input channel: the direct kernel's pixel-vector form (conv2d_pixel_vector_impl.h) is ahead of rows, whose
-    // tiles leave most lanes idle on a few output channels (LeNet's 1->6 5x5, N=64, 2 threads: 0.26 -> 0.21 ms).
-    if (g.c == 1 && g.kw <= 7 && conv2d_direct_weight_applies(g) && allowed(kDirect))
-        return conv_direct_kernels<T>().backward_weight(g, gy, x, gw);
+    // One input channel goes to rows too: the direct kernel's pixel-vector form (conv2d_pixel_vector_impl.h), once
+    // ahead on an AVX-512 machine (LeNet's 1->6 5x5, N=64: 0.26 -> 0.21 ms), is behind on Zen 3's AVX2 at every shape
+    // measured (2 threads, us, A/B): LeNet's 1->6 5x5 'same' 287 vs 263, 3x3 1->6 28x28 154 vs 130, 1->32 28x28
+    // 476 vs 149, 1->32 8x8 57 vs 28.
     if (rows_supported(g) && (forced(kRows) || (forced(kAuto) && !pointwise_gemm_ahead(g, false))))
         return conv_rows_kernels<T>().backward_weight(g, gy, x, gw);
     if (conv2d_direct_weight_applies(g) && forced(kDirect)) return conv_direct_kernels<T>().backward_weight(g, gy, x, gw);
