@@ -2,8 +2,8 @@
 examples every run, no example database) and "slow" (10x the examples, on demand:
 `HYPOTHESIS_PROFILE=slow python -m pytest tests/test_properties.py`). Shared fixtures: `gemm_kernel` runs a test
 once per compiled micro-kernel family (skipped where the CPU lacks it), `conv_path(name)` forces a convolution path
-for the rest of the test, `conv_passes_on_one_and_three_threads` checks a layer's three passes give the same bits on
-1 and 3 threads."""
+for the rest of the test, `conv_passes_match_the_reference` checks a layer's three passes against the NumPy reference
+and `conv_passes_on_one_and_three_threads` that they give the same bits on 1 and 3 threads."""
 import os
 
 import pytest
@@ -58,5 +58,29 @@ def conv_passes_on_one_and_three_threads():
             _C.set_num_threads(before)
         for a, b in zip(one, three):
             np.testing.assert_array_equal(a, b)
+
+    return check
+
+
+@pytest.fixture
+def conv_passes_match_the_reference():
+    """check(x, k, gy, args, y=None): forward (or the given y), input gradient and weight gradient (ember.backend.cpu)
+    against the float64 NumPy reference, to 1e-5 (float32) or 1e-12 (float64) of the largest value."""
+    import numpy as np
+
+    from ember.backend import cpu, reference
+
+    def check(x, k, gy, args, y=None):
+        x64, k64, gy64 = (a.astype(np.float64) for a in (x, k, gy))
+        tol = 1e-5 if x.dtype == np.float32 else 1e-12
+        for got, expected in [(cpu.conv2d_forward(x, k, *args) if y is None else y,
+                               reference.conv2d_forward(x64, k64, *args)),
+                              (cpu.conv2d_backward_input(gy, k, x.shape, *args),
+                               reference.conv2d_backward_input(gy64, k64, x.shape, *args)),
+                              (cpu.conv2d_backward_weight(gy, x, k.shape, *args),
+                               reference.conv2d_backward_weight(gy64, x64, k.shape, *args))]:
+            assert got.dtype == x.dtype
+            scale = max(1.0, float(np.abs(expected).max()))
+            np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * scale)
 
     return check

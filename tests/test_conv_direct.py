@@ -1,11 +1,11 @@
 """The direct narrow convolution (csrc/cpu/conv2d_direct*.cpp), forced with set_conv2d_path("direct"): the layers it
-takes (stride 1, few channels) on every compiled vector width, against the NumPy reference, in float32 and float64, with float64 finite-difference
-gradients through ops.conv2d and the same bits whatever the thread count."""
+takes (stride 1, few channels) on every compiled vector width, against the NumPy reference, in float32 and float64,
+with float64 finite-difference gradients through ops.conv2d and the same bits whatever the thread count."""
 import numpy as np
 import pytest
 
 import ember
-from ember.backend import cpu, reference
+from ember.backend import cpu
 from ember.testing import gradcheck
 
 # (N, H, W, C, KH, KW, O, ((top, bottom), (left, right))): LeNet's two layers, every weight-pattern period the
@@ -44,7 +44,7 @@ def _args(padding):
 
 @pytest.mark.parametrize("geometry", GEOMETRIES, ids=str)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_all_three_passes_match_the_reference(gemm_kernel, geometry, dtype):
+def test_all_three_passes_match_the_reference(gemm_kernel, geometry, dtype, conv_passes_match_the_reference):
     n, h, w, c, kh, kw, o, padding = geometry
     rng = np.random.default_rng(abs(hash(geometry)) % 2**32)
     x = rng.standard_normal((n, h, w, c)).astype(dtype)
@@ -52,16 +52,7 @@ def test_all_three_passes_match_the_reference(gemm_kernel, geometry, dtype):
     args = _args(padding)
     y = cpu.conv2d_forward(x, k, *args)
     gy = rng.standard_normal(y.shape).astype(dtype)
-    x64, k64, gy64 = (a.astype(np.float64) for a in (x, k, gy))
-    tol = 1e-5 if dtype == np.float32 else 1e-12
-    for got, expected in [(y, reference.conv2d_forward(x64, k64, *args)),
-                          (cpu.conv2d_backward_input(gy, k, x.shape, *args),
-                           reference.conv2d_backward_input(gy64, k64, x.shape, *args)),
-                          (cpu.conv2d_backward_weight(gy, x, k.shape, *args),
-                           reference.conv2d_backward_weight(gy64, x64, k.shape, *args))]:
-        assert got.dtype == dtype
-        scale = max(1.0, float(np.abs(expected).max()))
-        np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * scale)
+    conv_passes_match_the_reference(x, k, gy, args, y)
 
 
 @pytest.mark.parametrize("geometry", GEOMETRIES[:6], ids=str)
@@ -100,23 +91,14 @@ DEPTHWISE = [
 
 @pytest.mark.parametrize("geometry", DEPTHWISE, ids=str)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_depthwise_passes_match_the_reference(gemm_kernel, geometry, dtype):
+def test_depthwise_passes_match_the_reference(gemm_kernel, geometry, dtype, conv_passes_match_the_reference):
     n, h, w, c, kh, kw, mult, strides, padding, dilation = geometry
     rng = np.random.default_rng(abs(hash(geometry)) % 2**32)
     x = rng.standard_normal((n, h, w, c)).astype(dtype)
     k = rng.standard_normal((kh, kw, 1, c * mult)).astype(dtype)
     args = (strides, padding, dilation, c)
     y = cpu.conv2d_forward(x, k, *args)
-    gy = rng.standard_normal(y.shape).astype(dtype)
-    x64, k64, gy64 = (a.astype(np.float64) for a in (x, k, gy))
-    tol = 1e-5 if dtype == np.float32 else 1e-12
-    for got, expected in [(y, reference.conv2d_forward(x64, k64, *args)),
-                          (cpu.conv2d_backward_input(gy, k, x.shape, *args),
-                           reference.conv2d_backward_input(gy64, k64, x.shape, *args)),
-                          (cpu.conv2d_backward_weight(gy, x, k.shape, *args),
-                           reference.conv2d_backward_weight(gy64, x64, k.shape, *args))]:
-        scale = max(1.0, float(np.abs(expected).max()))
-        np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * scale)
+    conv_passes_match_the_reference(x, k, rng.standard_normal(y.shape).astype(dtype), args, y)
 
 
 def test_depthwise_gradients_match_finite_differences():

@@ -1,6 +1,7 @@
 """conv2d's fused bias and activation (ConvEpilogue): the rows, direct and Winograd forwards apply bias, relu and
-leaky_relu as they store each output (conv2d_epilogue.h), every other case one pass after. Each family forced in turn, on every
-compiled vector width, against the NumPy reference, NaN included (it must pass through as the activation's own)."""
+leaky_relu as they store each output (conv2d_epilogue.h), every other case one pass after. Each family forced in turn,
+on every compiled vector width, against the NumPy reference, NaN included (it must pass through as the activation's
+own)."""
 import numpy as np
 import pytest
 

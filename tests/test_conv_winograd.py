@@ -39,18 +39,10 @@ def _data(geometry, dtype, seed):
 
 @pytest.mark.parametrize("geometry", GEOMETRIES, ids=str)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_forward_and_input_gradient_match_the_reference(gemm_kernel, winograd_path, geometry, dtype):
+def test_all_three_passes_match_the_reference(gemm_kernel, winograd_path, geometry, dtype,
+                                               conv_passes_match_the_reference):
     x, k, gy, args = _data(geometry, dtype, sum(geometry[:5]))
-    x64, k64, gy64 = (a.astype(np.float64) for a in (x, k, gy))
-    tol = 1e-5 if dtype == np.float32 else 1e-12
-    for got, expected in [(cpu.conv2d_forward(x, k, *args), reference.conv2d_forward(x64, k64, *args)),
-                          (cpu.conv2d_backward_input(gy, k, x.shape, *args),
-                           reference.conv2d_backward_input(gy64, k64, x.shape, *args)),
-                          (cpu.conv2d_backward_weight(gy, x, k.shape, *args),
-                           reference.conv2d_backward_weight(gy64, x64, k.shape, *args))]:
-        assert got.dtype == dtype
-        scale = max(1.0, float(np.abs(expected).max()))
-        np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * scale)
+    conv_passes_match_the_reference(x, k, gy, args)
 
 
 @pytest.mark.parametrize("geometry", [GEOMETRIES[i] for i in (0, 2, 3)], ids=str)
