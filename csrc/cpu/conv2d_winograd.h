@@ -26,10 +26,13 @@ struct ConvWinogradKernels {
     void (*backward_weight)(const Conv2dGeom& g, const T* gy, const T* x, T* gw);
 };
 
-// 3x3 kernel, stride 1, no dilation, one group, padding at most 2 on each side (past it whole tiles read zeros).
+// 3x3 kernel, stride 1, no dilation, one group, padding at most 2 on each side (past it whole tiles read zeros), and
+// at most 2^21 channel pairs: the transformed weights, 16 values a pair twice over (plain and packed), stay under
+// 256 MiB of float.
 inline bool conv2d_winograd_applies(const Conv2dGeom& g) {
     return g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.groups == 1 &&
-           g.pt <= 2 && g.pb <= 2 && g.pl <= 2 && g.pr <= 2 && g.n * g.ho * g.wo > 0;
+           g.pt <= 2 && g.pb <= 2 && g.pl <= 2 && g.pr <= 2 && g.n * g.ho * g.wo > 0 &&
+           g.c * g.o <= (int64_t(1) << 21);
 }
 
 // The table for this CPU, as the GEMM's choice (for_gemm_isa).
