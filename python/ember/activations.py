@@ -75,6 +75,8 @@ def with_bias(x, bias, activation):
         if fused[0] is None and bias is None:
             return x
         return ops.bias_activation(x, bias, *fused)
+    if bias is not None and fused_args(x, bias, linear) is not None:  # softmax after a Dense: the bias still fused
+        return activation(ops.bias_activation(x, bias))  # (one native pass; its gradient the bias's column sums)
     return activation(x if bias is None else x + bias)
 
 

@@ -8,11 +8,16 @@ unless `retain_graph=True`.
 import contextlib
 import threading
 
-_state = threading.local()
+
+class _GradMode(threading.local):
+    enabled = True  # a class default: each thread starts with gradients on, and reads it without getattr's miss
+
+
+_state = _GradMode()
 
 
 def is_grad_enabled():
-    return getattr(_state, "enabled", True)
+    return _state.enabled
 
 
 @contextlib.contextmanager
@@ -39,12 +44,14 @@ class Node:
 
     Edges point at the inputs' nodes as they were when the op ran, as (node, output index), or at the leaf tensor
     itself; not at the input tensors: an assignment that later gives a tensor a new node must not reroute earlier
-    consumers. An op with several outputs (an LSTM's sequence and final states) has one node for all of them.
+    consumers. An op with several outputs (an LSTM's sequence and final states) has one node for all of them:
+    n_outputs counts them and backward_fn takes a list of their gradients. n_outputs None: one output, whose
+    gradient array backward_fn takes as it is (every op of a training step but the recurrent ones).
     """
 
     __slots__ = ("op", "edges", "dtypes", "backward_fn", "n_outputs", "__weakref__")  # weakrefs: leak tests
 
-    def __init__(self, op, inputs, backward_fn, n_outputs=1):
+    def __init__(self, op, inputs, backward_fn, n_outputs=None):
         self.op = op
         self.edges = tuple([None if not t._requires_grad else ((t._node, t._output_index) if t._node else t)
                             for t in inputs])
@@ -56,16 +63,16 @@ class Node:
 def record(op, out, inputs, backward_fn):
     """Attach `backward_fn` (output gradient -> one gradient per input) to the tensor `out` if any of `inputs`
     requires a gradient. Returns `out`."""
-    if will_record(inputs):  # record_outputs for one output, inlined: every op of a step comes through here
+    if will_record(inputs):  # every op of a step comes through here: one output, its gradient handed over as it is
         out._requires_grad = True
-        out._node, out._output_index = Node(op, inputs, lambda grads: backward_fn(grads[0])), 0
+        out._node, out._output_index = Node(op, inputs, backward_fn), 0
     return out
 
 
 def will_record(inputs):
     """Whether an op on `inputs` records a graph node: gradients are on and some input requires one. Ops may
     skip keeping what only their backward needs when it is False."""
-    if not getattr(_state, "enabled", True):
+    if not _state.enabled:
         return False
     for t in inputs:  # a plain loop: any() over a generator costs more than the test on a few inputs
         if t._requires_grad:
@@ -102,7 +109,13 @@ def _topological_order(root):
 
 
 def _add(grads, node, index, g):
-    slots = grads.setdefault(id(node), [None] * node.n_outputs)
+    """Add g to what output `index` of `node` has received: an array per one-output node, else a list of them."""
+    key = id(node)
+    if node.n_outputs is None:
+        held = grads.get(key)
+        grads[key] = g if held is None else held + g
+        return
+    slots = grads.setdefault(key, [None] * node.n_outputs)
     slots[index] = g if slots[index] is None else slots[index] + g
 
 

@@ -12,6 +12,8 @@ import numpy as np
 
 from . import device as _device
 from . import ops
+from .ops import crossentropy
+from .ops._util import require_float
 from .tensor import Tensor, to_array
 
 EPSILON = 1e-7  # Keras' backend.epsilon(): the clip applied to probabilities before their log
@@ -181,8 +183,9 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     if ignore_class is not None:
         valid = ids != ignore_class
         ids = xp.where(valid, ids, 0)
-    ids = _class_ids(name, ids, y_pred, axis)
-    losses = ops.sparse_crossentropy(y_pred, ids, from_logits, axis, EPSILON)  # one node, see ops/crossentropy.py
+    ids = _class_ids(name, ids, y_pred, axis).astype(np.intp, copy=False)
+    require_float(name, y_pred)
+    losses = crossentropy.of_class_ids(y_pred, ids, from_logits, axis, EPSILON)  # one node, see ops/crossentropy.py
     if valid is not None:
         losses = losses * Tensor._wrap(valid.reshape(losses.shape).astype(y_pred.dtype))
     return losses

@@ -63,7 +63,7 @@ class Tensor:
         return t
 
     # -- attributes ---------------------------------------------------------------------------------------------
-    shape = property(lambda self: tuple(self._data.shape))
+    shape = property(lambda self: self._data.shape)  # a tuple already (NumPy's and CuPy's)
     ndim = property(lambda self: self._data.ndim)
     dtype = property(lambda self: self._data.dtype)
     size = property(lambda self: int(self._data.size))

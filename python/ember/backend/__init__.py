@@ -55,7 +55,16 @@ _NAMES = ("reference", "cpu")  # the CPU backends: what set_backend / use_backen
 _GPU = "cuda"  # the backend of every GPU array (ember.backend.cuda)
 _loaded = {}
 _cpu_choice = None  # the process-wide choice (set_backend)
-_local = threading.local()  # .choice: this thread's choice inside `use_backend` blocks, over the process one
+
+
+class _Choice(threading.local):
+    """.choice: this thread's choice inside `use_backend` blocks, over the process one. A class default, so that
+    every op reads it without the AttributeError a getattr with a default raises and catches in a new thread."""
+
+    choice = None
+
+
+_local = _Choice()
 
 
 def get(name):
@@ -78,7 +87,7 @@ def native_available():
 def current():
     """Name of the backend CPU tensors use now, in this thread: "cpu" (native kernels) unless set otherwise."""
     global _cpu_choice
-    override = getattr(_local, "choice", None)
+    override = _local.choice
     if override is not None:
         return override
     if _cpu_choice is None:
@@ -102,7 +111,7 @@ def use_backend(name):
     overlap in two threads cannot restore each other's choice.
     """
     _check_cpu_choice(name)
-    previous = getattr(_local, "choice", None)
+    previous = _local.choice
     _local.choice = name
     try:
         yield
@@ -121,5 +130,6 @@ def _check_cpu_choice(name):
 def for_array(array):
     """The backend module that computes on `array`: "cuda" for a GPU (CuPy) array, else the current CPU choice."""
     if isinstance(array, (np.ndarray, np.generic)):
-        return get(current())
+        module = _loaded.get(_local.choice or _cpu_choice)  # every op asks: the loaded module without the checks
+        return module if module is not None else get(current())
     return get(_GPU)

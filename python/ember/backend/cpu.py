@@ -35,7 +35,12 @@ def _empty_like(a):
 def _native(*arrays):
     """Whether the kernels take these arrays: all float32 or all float64."""
     dtype = arrays[0].dtype
-    return dtype in _FLOAT_TYPES and all(a.dtype == dtype for a in arrays)
+    if dtype not in _FLOAT_TYPES:
+        return False
+    for a in arrays:  # a loop: all() over a generator costs more than the test on two or three arrays
+        if a.dtype != dtype:
+            return False
+    return True
 
 
 def _batched(a, batch_shape, rows, cols):

@@ -193,14 +193,15 @@ class Layer:
         return _device.get_device()
 
     def _self_and_sublayers(self):
-        seen, order, stack = set(), [], [self]
+        """This layer, then its sublayers depth first, each once: a generator, so that `device` stops at the first
+        layer with weights (every call of a model on NumPy data asks)."""
+        seen, stack = set(), [self]
         while stack:
             layer = stack.pop()
             if id(layer) not in seen:
                 seen.add(id(layer))
-                order.append(layer)
+                yield layer
                 stack.extend(reversed(layer._layers))
-        return order
 
     def _adopt_device(self, inputs):
         """A layer built by its first call, with no device chosen (`to`), builds where its input tensor is: a GPU
@@ -239,8 +240,7 @@ class Layer:
     @property
     def losses(self):
         """Regularization penalties of this layer and its sublayers (added to the training loss by fit)."""
-        own = [reg(w) for w, reg in self._regularized]
-        return own + [loss for layer in self._layers for loss in layer.losses]
+        return [reg(w) for layer in self._self_and_sublayers() for w, reg in layer._regularized]
 
     # -- calling --------------------------------------------------------------------------------------------------
     def build(self, input_shape):
@@ -264,7 +264,8 @@ class Layer:
                         self.build(shape_of(inputs))
                         self.built = True
             elif getattr(self, "_input_rank", None) is not None and isinstance(inputs, Tensor):
-                self.check_rank(inputs.shape, *self._input_rank)  # the rank build checked holds for every call
+                if inputs._data.ndim != self._input_rank[0]:  # the rank build checked holds for every call
+                    self.check_rank(inputs.shape, *self._input_rank)
             if _accepts(type(self), "training"):
                 kwargs["training"] = training
             mask = kwargs.pop("mask", None)

@@ -162,12 +162,18 @@ def _check_devices(op, arrays):
                                f"compute on {device} in this process: {why}")
 
 
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def require_float(op, *tensors):
     """Kernel ops run in float32/float64 only, with one dtype for all operands (on one device)."""
     check_inputs(op, *tensors)
+    dtype = tensors[0]._data.dtype
+    if dtype in _KERNEL_DTYPES and all(t._data.dtype == dtype for t in tensors):
+        return  # the common case: dtype objects compared (a dtype against np.float32, a type, converts it first)
     dtypes = [t.dtype for t in tensors]
     for t in tensors:
-        if t.dtype not in (np.float32, np.float64):
+        if t.dtype not in _KERNEL_DTYPES:
             shapes = ", ".join(str(t.shape) for t in tensors)
             raise TypeError(f"{op}: expected float32 or float64 inputs, got {t.dtype} (shapes {shapes})")
     if len(set(dtypes)) > 1:
@@ -189,8 +195,50 @@ def require_rank(op, name, x, rank, layout):
 
 def pair(op, name, value, minimum=1):
     """An int or a pair of ints as a validated pair (strides, dilation, pool sizes)."""
+    if type(value) is tuple and len(value) == 2 and type(value[0]) is int and type(value[1]) is int and \
+            value[0] >= minimum and value[1] >= minimum:
+        return value  # a layer's own pair, every call
     values = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
     if len(values) != 2 or not all(isinstance(v, (int, np.integer)) and v >= minimum for v in values):
         raise ValueError(f"{op}: invalid value for argument `{name}`. Expected an int >= {minimum} or a pair "
                          f"of them. Received: {name}={value!r}")
     return tuple(int(v) for v in values)
+
+
+_CHECKED = {}  # (check, signature) -> what the check returned, for calls on host arrays that passed it
+
+
+def checked_once(check, signature, *args):
+    """`check(*args)` (an op's argument checks, returning what the op needs of them: resolved padding, output sizes)
+    run once per `signature` (a tuple of everything the checks read: shapes, dtypes, arguments) and remembered. A
+    training step repeats the same calls, and their checks cost more Python than the kernels' calls. Only for host
+    arrays (a device array's device is not in the signature): pass signature None to check every time."""
+    if signature is None:
+        return check(*args)
+    key = (check, signature)
+    try:
+        return _CHECKED[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable argument (padding as a list): checked every time
+        return check(*args)
+    result = check(*args)
+    if len(_CHECKED) >= 4096:  # shapes that change every call (variable batch sizes, sequence lengths) stay bounded
+        _CHECKED.clear()
+    _CHECKED[key] = result
+    return result
+
+
+def host_signature(tensors, *arguments):
+    """The signature `checked_once` keys on for `tensors` (Tensors or None), or None unless all are host arrays."""
+    parts = []
+    for t in tensors:
+        if t is None:
+            parts.append(None)
+            continue
+        data = t._data
+        if type(data) is not np.ndarray:
+            return None
+        parts.append((data.shape, data.dtype))
+    return (*parts, *arguments)
+

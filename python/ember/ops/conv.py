@@ -1,5 +1,6 @@
 """2-D convolution, NHWC input and HWIO kernel (Keras' layouts), on the native conv kernels."""
-from ._util import empty_result, kernels, pair, record, require_float, require_rank, tensor_of, wrap
+from ._util import (checked_once, empty_result, host_signature, kernels, pair, record, require_float, require_rank,
+                    tensor_of, wrap)
 from .activation import check_bias_activation
 
 
@@ -64,9 +65,8 @@ def conv2d_bias_activation(x, kernel, bias=None, activation=None, alpha=0.0, str
                    groups)
 
 
-def _conv2d(op, x, kernel, bias, activation, alpha, strides, padding, dilation_rate, groups):
-    x, kernel = tensor_of(op, x), tensor_of(op, kernel)
-    b = None if bias is None else tensor_of(op, bias)
+def _conv2d_checks(op, x, kernel, b, activation, alpha, strides, padding, dilation_rate, groups):
+    """Validates a conv2d call; returns (strides, pads, dilation, alpha, ho, wo)."""
     require_float(op, x, kernel, *([] if b is None else [b]))
     require_rank(op, "input", x, 4, "N, H, W, C")
     require_rank(op, "kernel", kernel, 4, "KH, KW, C // groups, O")
@@ -83,13 +83,22 @@ def _conv2d(op, x, kernel, bias, activation, alpha, strides, padding, dilation_r
     if min(x.shape[1:]) < 1 or min(kernel.shape) < 1:
         raise ValueError(f"{op}: sizes must be >= 1, got input {x.shape} and kernel {kernel.shape}")
     alpha = check_bias_activation(op, o, b, activation, alpha, f"kernel {kernel.shape}")
-    fused = b is not None or activation is not None
     pads = resolve_padding(op, padding, (h, w), (kh, kw), strides, dilation)
     check_padding(op, pads)
     ho, wo = output_size(op, (h, w), (kh, kw), strides, pads, dilation, ("input", "kernel", x.shape))
+    return strides, pads, dilation, alpha, ho, wo
+
+
+def _conv2d(op, x, kernel, bias, activation, alpha, strides, padding, dilation_rate, groups):
+    x, kernel = tensor_of(op, x), tensor_of(op, kernel)
+    b = None if bias is None else tensor_of(op, bias)
+    signature = host_signature((x, kernel, b), op, activation, alpha, strides, padding, dilation_rate, groups)
+    strides, pads, dilation, alpha, ho, wo = checked_once(_conv2d_checks, signature, op, x, kernel, b, activation,
+                                                          alpha, strides, padding, dilation_rate, groups)
+    fused = b is not None or activation is not None
     inputs = [x, kernel] + ([] if b is None else [b])
-    if n == 0:
-        return empty_result(op, (0, ho, wo, o), inputs)
+    if x.shape[0] == 0:
+        return empty_result(op, (0, ho, wo, kernel.shape[3]), inputs)
 
     backend = kernels(x)
     args = (strides, pads, dilation, groups)

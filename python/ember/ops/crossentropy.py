@@ -19,26 +19,36 @@ def sparse_crossentropy(y_pred, labels, from_logits=False, axis=-1, epsilon=1e-7
     x = tensor_of(name, y_pred)
     require_float(name, x)
     (ax,) = normalize_axes(name, axis, x.ndim, x.shape)
-    ids = _labels(name, data_of(labels, name), x, ax)
+    return of_class_ids(x, _labels(name, data_of(labels, name), x, ax), from_logits, ax, epsilon)
+
+
+def of_class_ids(x, ids, from_logits, ax, epsilon):
+    """sparse_crossentropy of a float Tensor `x` and integer `ids` already checked against it (shape and range, as
+    _labels checks them: the losses check them their own way first), `ax` a non-negative axis."""
+    name = "sparse_crossentropy"
     if x.size == 0:
         return empty_result(name, ids.shape, [x])
     xp = x._xp
     last = ax == x.ndim - 1
     v = x._data if last else xp.moveaxis(x._data, ax, -1)
+    rows = (xp.arange(v.shape[0]), ids) if v.ndim == 2 else None  # (batch, classes): one fancy index picks
+
+    def picked(a):  # a[..., ids] as (..., 1)
+        return a[rows][:, None] if rows is not None else xp.take_along_axis(a, ids[..., None], -1)
 
     def one_hot():
         return ids[..., None] == xp.arange(v.shape[-1])
     if from_logits:
         shifted = v - v.max(axis=-1, keepdims=True)
         log_total = xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
-        loss = (log_total - xp.take_along_axis(shifted, ids[..., None], -1))[..., 0]
+        loss = (log_total - picked(shifted))[..., 0]
 
         def grad_of(g):
             return (xp.exp(shifted - log_total) - one_hot()) * g[..., None]
     else:
         total = v.sum(axis=-1, keepdims=True)
-        q = xp.take_along_axis(v, ids[..., None], -1) / total
-        clipped = xp.clip(q, epsilon, 1.0 - epsilon)
+        q = picked(v) / total
+        clipped = xp.minimum(xp.maximum(q, epsilon), 1.0 - epsilon)  # np.clip's Python wrapper costs more
         loss = -xp.log(clipped)[..., 0]
 
         def grad_of(g):

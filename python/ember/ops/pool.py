@@ -1,9 +1,15 @@
 """2-D max and average pooling over NHWC tensors, on the native pooling kernels."""
 from .conv import check_padding, output_size, resolve_padding
-from ._util import kernels, pair, record, require_float, require_rank, tensor_of, wrap
+from ._util import checked_once, host_signature, kernels, pair, record, require_float, require_rank, tensor_of, wrap
 
 
 def _pool(op, x, pool_size, strides, padding):
+    """(pool, strides, pads) for the kernels, from arguments checked once per signature (see checked_once)."""
+    return checked_once(_pool_checks, host_signature((x,), op, pool_size, strides, padding), op, x, pool_size,
+                        strides, padding)
+
+
+def _pool_checks(op, x, pool_size, strides, padding):
     require_float(op, x)
     require_rank(op, "input", x, 4, "N, H, W, C")
     if min(x.shape[1:]) < 1:  # as torch: only the batch may be empty

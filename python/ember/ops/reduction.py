@@ -5,6 +5,9 @@ from ..device import array_module
 from ._util import check_inputs, normalize_axes, record, tensor_of, wrap
 
 
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))  # float16's mean accumulates in float32: left to NumPy
+
+
 def _expand_back(g, shape, axes, keepdims):
     """A gradient of the reduced shape, broadcast back over the input's shape."""
     xp = array_module(g)
@@ -31,8 +34,14 @@ def mean(x, axis=None, keepdims=False):
     x = _operand("mean", x)
     axes = normalize_axes("mean", axis, x.ndim, x.shape)
     count = int(np.prod([x.shape[a] for a in axes]))
-    out = wrap(x._xp.mean(x._data, axis=axes, keepdims=keepdims))
-    shape = x.shape
+    if count and x.dtype in _FLOATS:  # the sum over the count, as NumPy's mean computes it, without its wrappers
+        out = wrap(x._xp.sum(x._data, axis=axes, keepdims=keepdims) / x.dtype.type(count))
+    else:
+        out = wrap(x._xp.mean(x._data, axis=axes, keepdims=keepdims))
+    shape, dtype = x.shape, x.dtype
+    if len(axes) == x.ndim and not keepdims:  # a loss's mean: a filled array costs less than a broadcast view
+        xp = x._xp
+        return record("mean", out, [x], lambda g: [xp.full(shape, g / count, dtype)])
     return record("mean", out, [x], lambda g: [_expand_back(g / count, shape, axes, keepdims)])
 
 

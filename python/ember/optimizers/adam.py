@@ -56,8 +56,8 @@ class Adam(Optimizer):
             # one fused pass (ember._C.adam_update): the same operations as below in the same order
             from .. import _C
 
-            _C.adam_update(param, grad if grad.flags.c_contiguous else grad.copy(), m, v, state.get("v_max"), b1, b2, self.epsilon,
-                           lr / (1.0 - b1 ** t), 1.0 - b2 ** t)
+            _C.adam_update(param, grad if grad.flags.c_contiguous else grad.copy(), m, v, state.get("v_max"), b1, b2,
+                           self.epsilon, lr / (1.0 - b1 ** t), 1.0 - b2 ** t)
             return
         m *= b1
         m += (1.0 - b1) * grad
@@ -98,10 +98,13 @@ class Adam(Optimizer):
                     amsgrad=self.amsgrad)
 
 
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # dtypes, not types: no conversion to compare
+
+
 def _native_update(param, grad, m, v):
     """Whether the fused native kernel takes this update: NumPy float arrays of one dtype, C-contiguous, on the
     native CPU backend (the reference backend keeps the NumPy lines, the spec)."""
-    return (isinstance(param, np.ndarray) and param.dtype in (np.float32, np.float64)
+    return (isinstance(param, np.ndarray) and param.dtype in _KERNEL_DTYPES
             and grad.dtype == param.dtype and m.dtype == param.dtype and param.flags.c_contiguous
             and _backend.current() == "cpu")
 
