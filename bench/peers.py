@@ -38,11 +38,17 @@ def torch_recurrent(torch, name, sample, backward):
     return forward
 
 
+def _torch_activation(torch, kw):
+    """The fused ops' activation (kw["activation"], slope kw["alpha"]) as a PyTorch function."""
+    import torch.nn.functional as F
+
+    return {None: lambda z: z, "relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
+            "leaky_relu": lambda z: F.leaky_relu(z, kw.get("alpha", 0.0))}[kw.get("activation")]
+
+
 def torch_peer(torch, name, sample, backward=False):
     """A zero-argument callable doing the op's forward (and backward where asked) in PyTorch on the same data
     (NHWC as channels_last)."""
-    import torch.nn.functional as F
-
     if name in RECURRENT:
         return torch_recurrent(torch, name, sample, backward)
     args = [torch.from_numpy(np.ascontiguousarray(a)) for a in sample.args]
@@ -51,6 +57,8 @@ def torch_peer(torch, name, sample, backward=False):
         return torch_conv(torch, name, args, kw, backward)
     if name in ELEMENTWISE_BACKWARD:
         return torch_elementwise(torch, name, args, kw, backward)
+    if name == "dense":
+        return torch_dense(torch, args, kw, backward)
     if backward:
         return None
     if name == "matmul":
@@ -58,8 +66,7 @@ def torch_peer(torch, name, sample, backward=False):
     if name in ("softmax", "log_softmax"):
         return lambda: getattr(torch, name)(args[0], -1)
     if name == "bias_activation":  # what a PyTorch layer does after its product: add the bias, then the activation
-        act = {None: lambda z: z, "relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
-               "leaky_relu": lambda z: F.leaky_relu(z, kw.get("alpha", 0.0))}[kw.get("activation")]
+        act = _torch_activation(torch, kw)
         return lambda: act(args[0] + args[1])
     return None
 
@@ -110,8 +117,7 @@ def torch_conv(torch, name, args, kw, backward):
     x = args[0].permute(0, 3, 1, 2)
     w = args[1].permute(3, 2, 0, 1).contiguous(memory_format=torch.channels_last)
     bias = args[2] if len(args) > 2 else None
-    act = {None: lambda z: z, "relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
-           "leaky_relu": lambda z: F.leaky_relu(z, kw.get("alpha", 0.0))}[kw.get("activation")]
+    act = _torch_activation(torch, kw)
     for t in (x, w, bias):
         if t is not None:
             t.requires_grad_(backward)
@@ -123,6 +129,22 @@ def torch_conv(torch, name, args, kw, backward):
     if not backward:
         return lambda: forward().detach()
     return lambda: forward().sum().backward()
+
+
+def torch_dense(torch, args, kw, backward):
+    """nn.Linear's F.linear (weight (N, K): the kernel's transpose, as a Linear module holds it) + the activation;
+    with `backward`, forward and backward of the sum of its output, as ember_call."""
+    import torch.nn.functional as F
+
+    x, weight = args[0], args[1].t().contiguous()
+    bias = args[2] if len(args) > 2 else None
+    act = _torch_activation(torch, kw)
+    for t in (x, weight, bias):
+        if t is not None:
+            t.requires_grad_(backward)
+    if not backward:
+        return lambda: act(F.linear(x, weight, bias)).detach()
+    return lambda: act(F.linear(x, weight, bias)).sum().backward()
 
 
 def _sum_of_results(op):

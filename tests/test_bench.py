@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+import ember
 from ember import _C
 
 BENCH_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench")
@@ -209,3 +210,16 @@ def test_elementwise_fwd_bwd_rows_start_from_the_same_upstream_gradient_on_both_
     step = peers.torch_peer(torch, name, bench["run"].Sample((x.copy(),), {}), backward=True)
     step()
     np.testing.assert_allclose(gradient, step.input.grad.numpy(), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("activation", [None, "relu", "leaky_relu", "sigmoid", "tanh"])
+def test_the_dense_peer_computes_what_ember_dense_computes(bench, activation):
+    """PyTorch's F.linear takes the weight as (N, K): the peer transposes ember's (K, N) kernel."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    args = (rng.standard_normal((5, 7), dtype=np.float32), rng.standard_normal((7, 3), dtype=np.float32),
+            rng.standard_normal(3, dtype=np.float32))
+    kwargs = {"activation": activation, "alpha": 0.2}
+    expected = ember.ops.dense(*args, **kwargs).numpy()
+    np.testing.assert_allclose(bench["peers"].torch_peer(torch, "dense", bench["run"].Sample(args, kwargs))().numpy(),
+                               expected, rtol=1e-5, atol=1e-5)

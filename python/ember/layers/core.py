@@ -36,6 +36,9 @@ class Dense(Layer):
             raise ValueError(f"Input 0 of layer {self.name!r} is incompatible with the layer: expected axis -1 of "
                              f"input shape to have value {self.kernel.shape[0]}, but received input with shape "
                              f"{inputs.shape}")
+        fused = activations.fused_args(inputs, self.bias, self.activation)
+        if fused is not None and inputs.dtype == self.kernel.dtype:  # product, bias and activation: one op
+            return ops.dense(inputs, self.kernel, self.bias, *fused)
         return activations.with_bias(ops.matmul(inputs, self.kernel), self.bias, self.activation)
 
     def get_config(self):

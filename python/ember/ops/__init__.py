@@ -8,7 +8,7 @@ from .elementwise import (abs, add, cast, clip, copy, divide, equal, exp, floor_
                           maximum, minimum, mod, multiply, negative, not_equal, power, sign, softplus, sqrt, square,
                           subtract, to_device, where)
 from .indexing import getitem, setitem
-from .matmul import matmul
+from .matmul import dense, matmul
 from .normalization import batch_norm
 from .pool import avg_pool2d, max_pool2d
 from .recurrent import gru, lstm, simple_rnn

@@ -179,7 +179,7 @@ def _gelu_reference(x, approximate=False):
 
 
 def _gemm_flops(sample):
-    a, b = sample.args
+    a, b = sample.args[:2]
     return 2 * a.shape[0] * a.shape[1] * b.shape[1]
 
 
@@ -229,6 +229,22 @@ def _conv_transpose_samples(rng):
             s((1, 1, 1, 1), (1, 1, 1, 1))]
 
 
+def _dense_reference(x, w, b=None, activation=None, alpha=0.0):
+    return ref.bias_activation_forward(ref.matmul(x, w), b, activation, alpha)
+
+
+def _dense_samples(rng):
+    """Every rank of x, with and without the bias, each activation, sizes off the GEMM's tiles."""
+    def s(x, n, bias=True, activation=None, alpha=0.0):
+        w = normal(rng, x[-1], n)
+        return Sample((normal(rng, *x), w) + ((normal(rng, n),) if bias else ()),
+                      {"activation": activation, "alpha": alpha})
+
+    return [s((4, 5), 3, activation="relu"), s((2, 3, 7), 6, activation="leaky_relu", alpha=0.2),
+            s((5,), 4, activation="sigmoid"), s((3, 9), 17, bias=False, activation="tanh"), s((1, 1), 1),
+            s((2, 2, 2, 3), 2, bias=False), s((33, 19), 20, activation="relu")]
+
+
 def _shapes(*shapes, **kw):
     """A bench case: input shapes (the bench fills them with random float32 data) and keywords."""
     return Sample(shapes, kw)
@@ -276,6 +292,22 @@ NN_OPS = [
            bench=[(f"{m}x{k}x{n}", _shapes((m, k), (k, n))) for m, k, n in
                   [(256, 256, 256), (1024, 1024, 1024), (256, 800, 500), (64, 4096, 1024), (128, 3136, 576)]],
            strategy=strategy("matmul")),
+    OpInfo("dense", lambda x, w, b=None, **k: ops.dense(x, w, b, **k), _dense_reference, _dense_samples,
+           errors=[ErrorCase((np.ones(()), np.ones((1, 3))), {}, ValueError,
+                             r"dense: expected x of rank >= 1 \(\.\.\., K\) and a kernel of rank 2 \(K, N\), got shapes \(\) "
+                             r"and \(1, 3\)", "rank"),
+                   ErrorCase((np.ones((2, 3)), np.ones((4, 5))), {}, ValueError,
+                             r"dense: shapes \(2, 3\) and \(4, 5\) are not aligned", "shape"),
+                   ErrorCase((np.ones((2, 3)), np.ones((3, 5)), np.ones(4)), {}, ValueError,
+                             r"dense: kernel \(3, 5\) and bias \(4,\): expected bias \(5,\)", "shape"),
+                   ErrorCase((np.ones((2, 3)), np.ones((3, 5)), np.ones(5)), {"activation": "softmax"}, ValueError,
+                             r"dense: invalid value for argument `activation`"),
+                   not_float("dense", (2, 3), (3, 5), (5,)),
+                   mixed_devices("dense", (np.ones((2, 3)), np.ones((3, 5)), on_device((5,))))],
+           kernel=True, rtol=1e-4, atol=1e-4, flops=_gemm_flops,
+           bench=[("lenet 64x400x120 relu", _shapes((64, 400), (400, 120), (120,), activation="relu")),
+                  ("mlp 256x1024x1024 relu", _shapes((256, 1024), (1024, 1024), (1024,), activation="relu"))],
+           bench_backward=True, strategy=strategy("dense")),
     OpInfo("conv2d", lambda x, w, **k: ops.conv2d(x, w, **k), conv2d_reference, _conv_samples,
            errors=[ErrorCase((np.ones((2, 5, 5, 3)), np.ones((3, 3, 4, 8))), {}, ValueError,
                              r"conv2d: input \(2, 5, 5, 3\) and kernel \(3, 3, 4, 8\): expected kernel input channels",

@@ -270,6 +270,17 @@ def matmul(draw, large=1e30):
     return Sample((draw(arrays(a_shape, large)), draw(arrays(b_shape, large))))
 
 
+@st.composite
+def dense(draw, large=1e30):
+    """x (..., k) @ kernel (k, n) + an optional bias, one of the fused activations; any size may be 0."""
+    x = draw(arrays(draw(shapes(min_dims=1, max_dims=3)), large))
+    n = draw(st.integers(0, 5))
+    args = (x, draw(arrays((x.shape[-1], n), large)))
+    if draw(st.booleans()):
+        args += (draw(arrays((n,), large)),)
+    return Sample(args, {"activation": draw(_fair([None, "relu", "leaky_relu", "sigmoid", "tanh"])), "alpha": 0.2})
+
+
 def _sides(draw, span, pads):
     """An input size whose padded length holds the window's dilated span."""
     return max(1, span - pads) + draw(st.integers(0, 3))
