@@ -6,8 +6,9 @@
 // plane's row from column kw) and one FMA per accumulator against the tap's weight broadcast from memory. The
 // replicated-row formulation (DirectConv::forward) loads a vector per FMA and pads each row to whole blocks of its
 // weight period; here the only padding is the last tile's pixels. The tile is stored channel-interleaved (NHWC)
-// through the epilogue, one value at a time from a staging buffer. The transposed geometry of a layer with few input
-// channels (LeNet's 6->16: an input gradient of 6 channels from 16) takes it too.
+// through the epilogue by the tile itself, one pixel's OB values at a time from a staging buffer (OB a constant
+// there: LeNet's 1->6 forward 0.215-0.228 -> 0.180-0.200 ms with the taps' single loop). The transposed geometry of a
+// layer with few input channels (LeNet's 6->16: an input gradient of 6 channels from 16) takes it too.
 // The weight gradient (C = 1 only) reads the same sums the other way: per image, gy de-interleaved into one plane per
 // channel, then per kernel row kh and block of WB channels, KW x WB accumulators over every output pixel (the image
 // row from column kw against the channel's gy row), each lane-summed at the end: one chain per (tap, channel, lane),
@@ -37,34 +38,42 @@ struct PixelVectorConv {
 
     static Vec load(const T* p) { return *reinterpret_cast<const VecU*>(p); }
 
-    // acc[ob][v] over the taps for the V pixel vectors at offsets off[v] from `planes` (the first tap's row: plane c
-    // at c * plane, rows ldp apart), channels o0.. of w (taps (kh, kw, c) with O channels each), into
-    // stage[(ob * V + v) * kLanes + lane] through the epilogue (bias: the tile's OB values, or null).
+    // acc[ob][v] over the taps for the V pixel vectors at offsets off[v] from `planes` (the first tap's row, rows ldp
+    // apart), channels o0.. of w (taps (kh, kw, c) with O channels each), then stored channel-interleaved (NHWC):
+    // pixel px of vector v, for px < pixels[v], to out[v] + px * O, through the epilogue (bias: the tile's OB values,
+    // or null). A kernel row's KW x C taps are one loop, tap t at tap_off[t] (kw + c * plane): with one input
+    // channel (LeNet's first layer) a loop over the channels inside the loop over kw was its overhead, not the FMAs.
     template <int OB, int V>
-    static void tile(const T* planes, int64_t plane, int64_t ldp, int64_t kh0, int64_t kh1, int64_t KW, int64_t C,
-                     const T* w, int64_t O, const int64_t* off, const T* bias, const StoreEpilogue<T>& ep, T* stage) {
+    static void tile(const T* planes, int64_t ldp, int64_t kh0, int64_t kh1, const int64_t* tap_off, int64_t taps,
+                     const T* w, int64_t O, const int64_t* off, const T* bias, const StoreEpilogue<T>& ep,
+                     T* const* out, const int64_t* pixels) {
         Vec acc[OB][V];
         for (int ob = 0; ob < OB; ++ob)
             for (int v = 0; v < V; ++v) acc[ob][v] = Vec{};
-        for (int64_t kh = kh0; kh < kh1; ++kh)
-            for (int64_t kw = 0; kw < KW; ++kw) {
-                const T* base = planes + kh * ldp + kw;
-                const T* wk = w + (kh * KW + kw) * C * O;
-                for (int64_t c = 0; c < C; ++c, base += plane, wk += O) {
-                    Vec xv[V];
-                    for (int v = 0; v < V; ++v) xv[v] = load(base + off[v]);
-                    for (int ob = 0; ob < OB; ++ob)
-                        for (int v = 0; v < V; ++v) acc[ob][v] += xv[v] * wk[ob];
-                }
+        for (int64_t kh = kh0; kh < kh1; ++kh) {
+            const T* row = planes + kh * ldp;
+            const T* wk = w + kh * taps * O;
+            for (int64_t t = 0; t < taps; ++t, wk += O) {
+                const T* base = row + tap_off[t];
+                Vec xv[V];
+                for (int v = 0; v < V; ++v) xv[v] = load(base + off[v]);
+                for (int ob = 0; ob < OB; ++ob)
+                    for (int v = 0; v < V; ++v) acc[ob][v] += xv[v] * wk[ob];
             }
+        }
+        T stage[OB][V][kLanes];  // lane-major to pixel-major: OB is a constant here, so each pixel's run unrolls
         for (int ob = 0; ob < OB; ++ob)
             for (int v = 0; v < V; ++v)
-                *reinterpret_cast<VecU*>(stage + (ob * V + v) * kLanes) =
-                    activate_stored(ep, bias ? acc[ob][v] + bias[ob] : acc[ob][v]);
+                *reinterpret_cast<VecU*>(stage[ob][v]) = activate_stored(ep, bias ? acc[ob][v] + bias[ob] : acc[ob][v]);
+        for (int v = 0; v < V; ++v)
+            for (int64_t px = 0; px < pixels[v]; ++px) {
+                T* dst = out[v] + px * O;
+                for (int ob = 0; ob < OB; ++ob) dst[ob] = stage[ob][v][px];
+            }
     }
 
-    using Tile = void (*)(const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, const T*, int64_t,
-                          const int64_t*, const T*, const StoreEpilogue<T>&, T*);
+    using Tile = void (*)(const T*, int64_t, int64_t, int64_t, const int64_t*, int64_t, const T*, int64_t,
+                          const int64_t*, const T*, const StoreEpilogue<T>&, T* const*, const int64_t*);
 
     static constexpr int kMaxKW = 7;
     static constexpr int kWB = Bytes == 64 ? 3 : 2;  // weight-gradient channels per block: KW * WB accumulators
@@ -199,7 +208,9 @@ struct PixelVectorConv {
 #pragma omp parallel num_threads(nt) if (nt > 1)
         {
             std::vector<T> padded(size_t(g.c * plane), T(0));
-            std::vector<T> stage(size_t(kMaxOB * kTile));
+            std::vector<int64_t> tap_off(size_t(g.kw * g.c));
+            for (int64_t kw = 0; kw < g.kw; ++kw)
+                for (int64_t c = 0; c < g.c; ++c) tap_off[size_t(kw * g.c + c)] = kw + c * plane;
 #pragma omp for schedule(static)
             for (int64_t n = 0; n < g.n; ++n) {
                 planes_into_border(g, x + n * g.h * g.w * g.c, ldp, plane, padded.data());
@@ -213,21 +224,18 @@ struct PixelVectorConv {
                         const int64_t px0 = t * kTile;
                         const int v = paired_rows ? int(rows) : kPV;
                         const int64_t off[2] = {0, paired_rows ? ldp : kLanes};
+                        T* yrow = y + ((n * g.ho + oh) * g.wo + px0) * g.o;
+                        // vector 1 is the next row's pixels (paired rows) or this row's next kLanes
+                        int64_t pixels[2] = {std::min(kLanes, g.wo - px0), 0};
+                        if (v == 2)
+                            pixels[1] = paired_rows ? g.wo : std::clamp<int64_t>(g.wo - px0 - kLanes, 0, kLanes);
                         for (int64_t o0 = 0; o0 < g.o; o0 += kMaxOB) {
                             const int64_t ob = std::min<int64_t>(kMaxOB, g.o - o0);
+                            T* const out[2] = {yrow + o0, yrow + (paired_rows ? g.wo : kLanes) * g.o + o0};
                             // kh0 == kh1 (every tap in the border) leaves the sums 0: the epilogue still applies
-                            tile_for(ob, v)(padded.data() + oh * ldp + px0, plane, ldp, kh0, std::max(kh0, kh1), g.kw,
-                                            g.c, w + o0, g.o, off, ep.bias ? ep.bias + o0 : nullptr, ep, stage.data());
-                            for (int64_t r = 0; r < rows; ++r) {
-                                // vector (row r of a pair) or vectors (pv of one row) of this tile
-                                const int64_t pixels = paired_rows ? g.wo : std::min(kTile, g.wo - px0);
-                                T* yrow = y + ((n * g.ho + oh + r) * g.wo + px0) * g.o + o0;
-                                for (int64_t px = 0; px < pixels; ++px)
-                                    for (int64_t j = 0; j < ob; ++j) {
-                                        // lane px of vector r (paired rows), or pixel px across the tile's vectors
-                                        yrow[px * g.o + j] = stage[size_t((j * v + (paired_rows ? r : 0)) * kLanes + px)];
-                                    }
-                            }
+                            tile_for(ob, v)(padded.data() + oh * ldp + px0, ldp, kh0, std::max(kh0, kh1),
+                                            tap_off.data(), g.kw * g.c, w + o0, g.o, off,
+                                            ep.bias ? ep.bias + o0 : nullptr, ep, out, pixels);
                         }
                     }
                 }
