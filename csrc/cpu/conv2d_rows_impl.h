@@ -112,6 +112,44 @@ struct RowsConv {
             }
     }
 
+    // weight_tile for one channel vector where consecutive pixels' taps are consecutive values (ldc == 1: one input
+    // channel, stride 1; LeNet's first layer): tap i of pixel p + 1 is tap i + 1 of pixel p, so the KR broadcasts
+    // rotate through KR registers and each pixel loads one new value rather than KR. The pixel loop is unrolled by
+    // KR, which makes every rotation index a constant. Each accumulator sums the same products in the same order as
+    // weight_tile's. (LeNet's 1->6 5x5 weight gradient, 64 images: see backward_weight.)
+    template <int KR>
+    static void weight_tile_sliding(int64_t rows, int64_t P, const T* a, int64_t, int64_t lda_row, const T* gy,
+                                    int64_t ldg, int64_t ldg_row, T* part, int64_t ldp) {
+        Vec acc[KR];
+#pragma GCC unroll 8
+        for (int i = 0; i < KR; ++i) acc[i] = Vec{};
+        for (int64_t r = 0; r < rows; ++r) {
+            const T* ar = a + r * lda_row;
+            const T* gr = gy + r * ldg_row;
+            Vec xb[KR];
+#pragma GCC unroll 8
+            for (int i = 0; i + 1 < KR; ++i) xb[i] = ar[i] - Vec{};  // a broadcast (x + 0 is not x for -0)
+            int64_t p = 0;
+            for (; p + KR <= P; p += KR) {
+#pragma GCC unroll 8
+                for (int u = 0; u < KR; ++u) {
+                    xb[(u + KR - 1) % KR] = ar[p + u + KR - 1] - Vec{};
+                    const Vec g = load(gr + (p + u) * ldg);
+#pragma GCC unroll 8
+                    for (int i = 0; i < KR; ++i) acc[i] += xb[(u + i) % KR] * g;
+                }
+            }
+            for (; p < P; ++p) {
+                const Vec g = load(gr + p * ldg);
+#pragma GCC unroll 8
+                for (int i = 0; i < KR; ++i) acc[i] += ar[p + i] * g;
+            }
+        }
+#pragma GCC unroll 8
+        for (int i = 0; i < KR; ++i) store(part + i * ldp, load(part + i * ldp) + acc[i]);
+    }
+    static constexpr int kMaxSliding = 7;  // KR accumulators + KR broadcasts + the gradient: 15 of AVX2's 16 registers
+
     using ForwardTile = void (*)(int64_t, int64_t, int64_t, const T*, int64_t, const T*, Vec*);
     using WeightTile = void (*)(int64_t, int64_t, const T*, int64_t, int64_t, const T*, int64_t, int64_t, T*,
                                 int64_t);
@@ -120,11 +158,17 @@ struct RowsConv {
     struct Tiles {
         ForwardTile forward[kMaxNv][kAcc] = {};
         WeightTile weight[kMaxNv][kAcc] = {};
+        WeightTile sliding[kMaxSliding] = {};
         template <int NV, int... I>
         void fill(std::integer_sequence<int, I...>) {
             ((forward[NV - 1][I] = &forward_tile<I + 1, NV>, weight[NV - 1][I] = &weight_tile<I + 1, NV>), ...);
         }
+        template <int... I>
+        void fill_sliding(std::integer_sequence<int, I...>) {
+            ((sliding[I] = &weight_tile_sliding<I + 1>), ...);
+        }
         Tiles() {
+            fill_sliding(std::make_integer_sequence<int, kMaxSliding>());
             fill<1>(std::make_integer_sequence<int, kAcc>());
             fill<2>(std::make_integer_sequence<int, kAcc / 2>());
             fill<3>(std::make_integer_sequence<int, kAcc / 3>());
@@ -301,19 +345,24 @@ struct RowsConv {
     }
 
     // Jobs [0, count) over output rows [r0, r1), added into part (K x opad). When O is not a whole number of
-    // vectors, an image's grad_y is copied out padded first (its last vector would read past the array).
+    // vectors, a pixel's last vector also reads the next pixel's first channels, whose sums land in part's padding
+    // lanes and are never read; only the last image, whose last vector would read past the array, is copied out
+    // padded first (a copy of every image, six floats at a time at LeNet's 1->6, took an eighth of its weight
+    // gradient).
     struct GradRows {
         const Conv2dGeom& g;
         const Plan& p;
         const T* gy;
         std::vector<T> buf;
-        int64_t current = -1;
+        int64_t current = -1, ld_;
         GradRows(const Conv2dGeom& g_, const Plan& p_, const T* gy_)
-            : g(g_), p(p_), gy(gy_), buf(size_t(p_.opad != p_.O ? g_.ho * g_.wo * p_.opad : 0), T(0)) {}
-        int64_t ld() const { return buf.empty() ? p.O : p.opad; }
+            : g(g_), p(p_), gy(gy_), buf(size_t(p_.opad != p_.O ? g_.ho * g_.wo * p_.opad : 0), T(0)), ld_(p_.O) {}
+        int64_t ld() const { return ld_; }  // of the image last returned
         const T* operator()(int64_t n) {
             const int64_t pixels = g.ho * g.wo;
-            if (buf.empty()) return gy + n * pixels * p.O;
+            ld_ = p.O;
+            if (buf.empty() || n + 1 < g.n) return gy + n * pixels * p.O;
+            ld_ = p.opad;
             if (n != current) {
                 current = n;
                 for (int64_t q = 0; q < pixels; ++q)
@@ -331,13 +380,15 @@ struct RowsConv {
         for (int64_t r = r0; r < r1;) {
             const int64_t n = r / g.ho, oh = r % g.ho, rows = std::min({r1 - r, g.ho - oh, block});
             const T* src = images(n) + oh * p.row_stride;
-            const T* grad = grads(n) + oh * g.wo * grads.ld();
+            const T* image_grad = grads(n);  // before ld(), which is of the image last returned
+            const T* grad = image_grad + oh * g.wo * grads.ld();
             for (int64_t j = 0; j < count; ++j) {
                 const WeightJob& job = jobs[j];
                 const T* a = src + (job.k0 / p.S) * p.seg_stride + job.k0 % p.S;
-                tiles().weight[job.nv - 1][job.kr - 1](rows, g.wo, a, p.ldc, p.row_stride, grad + job.v0 * kLanes,
-                                                       grads.ld(), g.wo * grads.ld(), part + job.k0 * p.opad +
-                                                       job.v0 * kLanes, p.opad);
+                const bool slides = p.ldc == 1 && job.nv == 1 && job.kr <= kMaxSliding;
+                (slides ? tiles().sliding[job.kr - 1] : tiles().weight[job.nv - 1][job.kr - 1])(
+                    rows, g.wo, a, p.ldc, p.row_stride, grad + job.v0 * kLanes, grads.ld(), g.wo * grads.ld(),
+                    part + job.k0 * p.opad + job.v0 * kLanes, p.opad);
             }
             r += rows;
         }
@@ -369,7 +420,7 @@ struct RowsConv {
                 // 28x28x128 input and gradient: 860 KiB) came from L3 for each job. Zen 3 (512 KiB L2), 2 threads,
                 // weight gradient ms: 3x3 128->128 28x28 N32 76 -> 57, 256->256 14x14 62 -> 56, 64->64 56x56
                 // 81 -> 58, 128->128 14x14 (one image fits) 14.5 -> 14.4.
-                const int64_t row_bytes = (p.row_stride + g.wo * grads.ld()) * int64_t(sizeof(T));
+                const int64_t row_bytes = (p.row_stride + g.wo * p.opad) * int64_t(sizeof(T));
                 const int64_t block = std::max<int64_t>(1, l2_cache_bytes() / 2 / row_bytes);
                 int64_t j0, j1;
                 split_range(njobs, nt, omp_get_thread_num(), j0, j1);
