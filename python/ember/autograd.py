@@ -2,10 +2,13 @@
 
 Every differentiable op builds its output with `record(...)`, handing over a closure that maps the output's
 gradient to one gradient per input (None where an input needs none). `backward` walks the recorded graph in
-reverse topological order. After a backward the closures are dropped, which frees the arrays they saved,
-unless `retain_graph=True`.
+reverse topological order: latest node first, as every node is numbered when made and an op's inputs are made before
+it (PyTorch's sequence numbers). After a backward the closures are dropped, which frees the arrays they saved, unless
+`retain_graph=True`.
 """
 import contextlib
+import heapq
+import itertools
 import threading
 
 
@@ -39,6 +42,9 @@ def enable_grad():
     return set_grad_enabled(True)
 
 
+_sequence = itertools.count()  # Node numbers (next() is atomic under the GIL: threads may record at once)
+
+
 class Node:
     """How one op's outputs were made: where its inputs came from and how to map their gradients to the inputs'.
 
@@ -49,9 +55,10 @@ class Node:
     gradient array backward_fn takes as it is (every op of a training step but the recurrent ones).
     """
 
-    __slots__ = ("op", "edges", "dtypes", "backward_fn", "n_outputs", "__weakref__")  # weakrefs: leak tests
+    __slots__ = ("op", "edges", "dtypes", "backward_fn", "n_outputs", "sequence", "__weakref__")  # weakrefs: leak tests
 
     def __init__(self, op, inputs, backward_fn, n_outputs=None):
+        self.sequence = next(_sequence)  # after every node it reads from: the order backward needs
         self.op = op
         self.edges = tuple([None if not t._requires_grad else ((t._node, t._output_index) if t._node else t)
                             for t in inputs])
@@ -91,23 +98,6 @@ def record_outputs(op, outs, inputs, backward_fn):
     return outs
 
 
-def _topological_order(root):
-    """Nodes reachable from `root`, each after every node it feeds (iterative: deep graphs are fine)."""
-    order, visited = [], {id(root)}
-    stack = [(root, iter(root.edges))]
-    while stack:
-        node, edges = stack[-1]
-        for edge in edges:
-            if isinstance(edge, tuple) and id(edge[0]) not in visited:
-                visited.add(id(edge[0]))
-                stack.append((edge[0], iter(edge[0].edges)))
-                break
-        else:
-            stack.pop()
-            order.append(node)
-    return order
-
-
 def _add(grads, node, index, g):
     """Add g to what output `index` of `node` has received: an array per one-output node, else a list of them."""
     key = id(node)
@@ -121,8 +111,6 @@ def _add(grads, node, index, g):
 
 def backward(root, grad=None, retain_graph=False):
     """Accumulate d(root)/d(leaf) into `.grad` of every leaf that requires a gradient."""
-    from .tensor import Tensor
-
     if not root.requires_grad:
         raise RuntimeError("backward: this tensor does not require grad and has no graph "
                            "(was it computed under no_grad, or from tensors without requires_grad=True?)")
@@ -132,6 +120,8 @@ def backward(root, grad=None, retain_graph=False):
                                f"this output has shape {root.shape}. Pass a gradient of that shape.")
         grad = root._xp.ones_like(root._data)
     else:
+        from .tensor import Tensor
+
         grad = grad._data if isinstance(grad, Tensor) else root._xp.asarray(grad, dtype=root.dtype)
         if grad.shape != root.shape:
             raise ValueError(f"backward: gradient shape {grad.shape} does not match output shape {root.shape}")
@@ -141,7 +131,11 @@ def backward(root, grad=None, retain_graph=False):
 
     grads = {}
     _add(grads, root._node, root._output_index, grad)
-    for node in reversed(_topological_order(root._node)):
+    # The latest node first: every consumer of a node was made after it, and is reached before it is popped (each
+    # node on a path from the root to that consumer is later than the node, so it is popped, and queues the next).
+    queue, queued = [(-root._node.sequence, root._node)], {id(root._node)}
+    while queue:
+        node = heapq.heappop(queue)[1]
         g = grads.pop(id(node), None)
         if g is None:
             continue
@@ -157,7 +151,11 @@ def backward(root, grad=None, retain_graph=False):
                 continue
             if pg.dtype != dtype:  # constants of another precision must not leak into the graph
                 pg = pg.astype(dtype)
-            if isinstance(edge, tuple):
-                _add(grads, *edge, pg)
+            if type(edge) is tuple:
+                source = edge[0]
+                _add(grads, source, edge[1], pg)
+                if id(source) not in queued:
+                    queued.add(id(source))
+                    heapq.heappush(queue, (-source.sequence, source))
             else:
                 edge._accumulate_grad(pg)

@@ -103,6 +103,9 @@ class Tensor:
     def _accumulate_grad(self, g):
         if g.dtype != self._data.dtype:
             g = g.astype(self._data.dtype)
+        if self.grad is None and type(g) is np.ndarray:  # every parameter of a step (a copy: g may be shared)
+            self.grad = Tensor._wrap(g.copy())
+            return
         xp = self._xp
         if self.grad is None:
             self.grad = Tensor._wrap(xp.array(g, copy=True))  # 0-d results come back as scalars: arrays again

@@ -266,12 +266,13 @@ class Layer:
             elif getattr(self, "_input_rank", None) is not None and isinstance(inputs, Tensor):
                 if inputs._data.ndim != self._input_rank[0]:  # the rank build checked holds for every call
                     self.check_rank(inputs.shape, *self._input_rank)
-            if _accepts(type(self), "training"):
+            takes = _CALL_ARGS.get(type(self)) or _call_arguments(type(self))
+            if "training" in takes:
                 kwargs["training"] = training
-            mask = kwargs.pop("mask", None)
+            mask = kwargs.pop("mask", None) if kwargs else None
             if mask is None:
-                mask = _mask_of(inputs)
-            if mask is not None and _accepts(type(self), "mask"):
+                mask = inputs._keras_mask if type(inputs) is Tensor else _mask_of(inputs)
+            if mask is not None and "mask" in takes:
                 kwargs["mask"] = mask
             out = self.call(inputs, **kwargs)
         except (ValueError, TypeError) as error:
@@ -332,11 +333,16 @@ def in_layer(layer, inputs, error):
 _CALL_ARGS = {}
 
 
-def _accepts(cls, argument):
-    """Whether `cls.call` takes `argument` ("training", "mask"); cached per class."""
+def _call_arguments(cls):
+    """The names `cls.call` takes ("training", "mask", ...); cached per class."""
     if cls not in _CALL_ARGS:
-        _CALL_ARGS[cls] = set(inspect.signature(cls.call).parameters)
-    return argument in _CALL_ARGS[cls]
+        _CALL_ARGS[cls] = frozenset(inspect.signature(cls.call).parameters)
+    return _CALL_ARGS[cls]
+
+
+def _accepts(cls, argument):
+    """Whether `cls.call` takes `argument` ("training", "mask")."""
+    return argument in _call_arguments(cls)
 
 
 def _mask_of(inputs):
