@@ -402,3 +402,26 @@ def test_an_op_with_several_outputs_gets_each_outputs_gradient_or_none():
     (double + triple).sum().backward()
     assert seen[1] == [[1.0, 1.0], [1.0, 1.0]]  # both outputs' gradients reach the node's one backward call
     np.testing.assert_array_equal(x.grad.numpy(), [7.0, 7.0])
+
+
+def test_set_grad_enabled_nests_restores_and_decorates():
+    x = ember.tensor(np.ones(3), requires_grad=True)
+    off = ember.no_grad()
+    with off:
+        with off:  # one object entered twice restores in order
+            assert not ember.is_grad_enabled()
+        assert not ember.is_grad_enabled()
+        with ember.enable_grad():
+            assert (x * 2).requires_grad
+        assert not (x * 2).requires_grad
+    assert ember.is_grad_enabled()
+
+    @ember.no_grad()
+    def doubled(t):
+        return t * 2
+
+    assert not doubled(x).requires_grad and (x * 2).requires_grad
+    with pytest.raises(ValueError):
+        with ember.set_grad_enabled(False):
+            raise ValueError("restored on the way out")
+    assert ember.is_grad_enabled()

@@ -23,14 +23,22 @@ def is_grad_enabled():
     return _state.enabled
 
 
-@contextlib.contextmanager
-def set_grad_enabled(mode):
-    previous = is_grad_enabled()
-    _state.enabled = bool(mode)
-    try:
-        yield
-    finally:
-        _state.enabled = previous
+class set_grad_enabled(contextlib.ContextDecorator):
+    """`with ember.set_grad_enabled(mode):` records graphs inside the block only when `mode` is true, then restores
+    the previous mode; as a decorator, around each call. A class rather than a generator: the optimizer and the
+    metrics enter one every training step. Nested entries of one object restore in order."""
+
+    def __init__(self, mode):
+        self.mode = bool(mode)
+        self._previous = []
+
+    def __enter__(self):
+        self._previous.append(_state.enabled)
+        _state.enabled = self.mode
+
+    def __exit__(self, *exc):
+        _state.enabled = self._previous.pop()
+        return False
 
 
 def no_grad():

@@ -3,6 +3,17 @@ import numpy as np
 
 from .. import backend as _backend
 from .. import device as _device
+
+_native = None  # ember._C, imported on the first native update (importing ember does not load the kernels)
+
+
+def _kernels():
+    global _native
+    if _native is None:
+        from .. import _C
+
+        _native = _C
+    return _native
 from .base import Optimizer, in_unit_interval, invalid, non_negative, take_alias, zeros_like
 
 
@@ -52,12 +63,10 @@ class Adam(Optimizer):
         state["step"] += 1
         t = state["step"]
         m, v = state["m"], state["v"]
-        if _native_update(param, grad, m, v):
+        if _backend.current() == "cpu" and _native_update(param, grad, m, v):
             # one fused pass (ember._C.adam_update): the same operations as below in the same order
-            from .. import _C
-
-            _C.adam_update(param, grad if grad.flags.c_contiguous else grad.copy(), m, v, state.get("v_max"), b1, b2,
-                           self.epsilon, lr / (1.0 - b1 ** t), 1.0 - b2 ** t)
+            _kernels().adam_update(param, grad if grad.flags.c_contiguous else grad.copy(), m, v, state.get("v_max"),
+                                   b1, b2, self.epsilon, lr / (1.0 - b1 ** t), 1.0 - b2 ** t)
             return
         m *= b1
         m += (1.0 - b1) * grad
@@ -71,7 +80,9 @@ class Adam(Optimizer):
     def _update_all(self, params, grads, states, lr):
         """The parameters the fused kernel takes in one native call (adam_update_many, the same operations as
         adam_update), the others one by one."""
-        native = [i for i, (p, g, s) in enumerate(zip(params, grads, states)) if _native_update(p, g, s["m"], s["v"])]
+        on_cpu = _backend.current() == "cpu"
+        native = [i for i, (p, g, s) in enumerate(zip(params, grads, states))
+                  if on_cpu and _native_update(p, g, s["m"], s["v"])]
         if len(native) < 2:
             return super()._update_all(params, grads, states, lr)
         taken = set(native)
@@ -85,13 +96,11 @@ class Adam(Optimizer):
             t = states[i]["step"]
             lr_t.append(lr / (1.0 - b1 ** t))
             bias_2.append(1.0 - b2 ** t)
-        from .. import _C
-
-        _C.adam_update_many([params[i] for i in native],
-                            [grads[i] if grads[i].flags.c_contiguous else grads[i].copy() for i in native],
-                            [states[i]["m"] for i in native], [states[i]["v"] for i in native],
-                            [states[i]["v_max"] for i in native] if self.amsgrad else None,
-                            b1, b2, self.epsilon, lr_t, bias_2)
+        _kernels().adam_update_many([params[i] for i in native],
+                                    [grads[i] if grads[i].flags.c_contiguous else grads[i].copy() for i in native],
+                                    [states[i]["m"] for i in native], [states[i]["v"] for i in native],
+                                    [states[i]["v_max"] for i in native] if self.amsgrad else None,
+                                    b1, b2, self.epsilon, lr_t, bias_2)
 
     def get_config(self):
         return dict(super().get_config(), beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
@@ -102,11 +111,10 @@ _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # dtypes, not typ
 
 
 def _native_update(param, grad, m, v):
-    """Whether the fused native kernel takes this update: NumPy float arrays of one dtype, C-contiguous, on the
-    native CPU backend (the reference backend keeps the NumPy lines, the spec)."""
-    return (isinstance(param, np.ndarray) and param.dtype in _KERNEL_DTYPES
-            and grad.dtype == param.dtype and m.dtype == param.dtype and param.flags.c_contiguous
-            and _backend.current() == "cpu")
+    """Whether the fused native kernel takes this update: NumPy float arrays of one dtype, C-contiguous (and the
+    backend the native CPU one, which the caller checks: the reference backend keeps the NumPy lines, the spec)."""
+    return (type(param) is np.ndarray and param.dtype in _KERNEL_DTYPES
+            and grad.dtype == param.dtype and m.dtype == param.dtype and param.flags.c_contiguous)
 
 
 class AdamW(Adam):

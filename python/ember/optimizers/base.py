@@ -198,6 +198,9 @@ class Optimizer:
 
     def _grad_array(self, grad, p):
         g = grad._data if isinstance(grad, Tensor) else grad
+        data = p._data
+        if type(g) is np.ndarray and type(data) is np.ndarray and g.dtype == data.dtype and g.shape == data.shape:
+            return g  # every parameter of every step: nothing to convert
         g = _device.array_module(p._data).asarray(g, dtype=p._data.dtype)
         if g.shape != p._data.shape:
             raise ValueError(f"{type(self).__name__}: gradient of shape {g.shape} for a parameter of shape "
