@@ -113,3 +113,19 @@ def test_padding_far_wider_than_the_image_is_not_buffered(conv_path, path):
     gy = np.arange(9, dtype=np.float32).reshape(1, 3, 3, 1)
     np.testing.assert_array_equal(cpu.conv2d_backward_input(gy, k, x.shape, *args), np.full(x.shape, 8.0))
     np.testing.assert_array_equal(cpu.conv2d_backward_weight(gy, x, k.shape, *args), np.full(k.shape, 12.0))
+
+
+@pytest.mark.parametrize("n, hw, c, o", [(2, 1, 1, 1), (3, 1, 2, 3), (2, 2, 1, 6), (5, 3, 1, 7), (4, 1, 3, 12)])
+def test_weight_gradient_of_images_smaller_than_a_vector(conv_path, n, hw, c, o):
+    """O not a whole number of vectors: grad_y is read in place only where a pixel's last vector stays in the array
+    (an ASan report on 1x1 images of one channel found the last-image-only rule too loose)."""
+    conv_path("rows")
+    rng = np.random.default_rng(n * 100 + o)
+    x = rng.standard_normal((n, hw, hw, c))
+    w_shape = (1, 1, c, o)
+    gy = rng.standard_normal((n, hw, hw, o))
+    args = ((1, 1), ((0, 0), (0, 0)), (1, 1), 1)
+    expected = reference.conv2d_backward_weight(gy, x, w_shape, *args)
+    for dtype, tol in ((np.float32, 1e-5), (np.float64, 1e-12)):
+        got = cpu.conv2d_backward_weight(gy.astype(dtype), x.astype(dtype), w_shape, *args)
+        np.testing.assert_allclose(got, expected, rtol=tol, atol=tol)

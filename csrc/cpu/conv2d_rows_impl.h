@@ -346,9 +346,9 @@ struct RowsConv {
 
     // Jobs [0, count) over output rows [r0, r1), added into part (K x opad). When O is not a whole number of
     // vectors, a pixel's last vector also reads the next pixel's first channels, whose sums land in part's padding
-    // lanes and are never read; only the last image, whose last vector would read past the array, is copied out
-    // padded first (a copy of every image, six floats at a time at LeNet's 1->6, took an eighth of its weight
-    // gradient).
+    // lanes and are never read; an image whose last vector would read past the array (the last one, or more when
+    // images are smaller than a vector) is copied out padded first (a copy of every image, six floats at a time at
+    // LeNet's 1->6, took an eighth of its weight gradient).
     struct GradRows {
         const Conv2dGeom& g;
         const Plan& p;
@@ -361,7 +361,8 @@ struct RowsConv {
         const T* operator()(int64_t n) {
             const int64_t pixels = g.ho * g.wo;
             ld_ = p.O;
-            if (buf.empty() || n + 1 < g.n) return gy + n * pixels * p.O;
+            if (buf.empty() || (n + 1) * pixels * p.O + (p.opad - p.O) <= g.n * pixels * p.O)
+                return gy + n * pixels * p.O;
             ld_ = p.opad;
             if (n != current) {
                 current = n;
