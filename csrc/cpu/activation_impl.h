@@ -18,11 +18,13 @@ namespace {
 
 constexpr int kLanes = 16;
 
-// expm1(x) for x <= 0 (elu): 2^n (1 + q) - 1 = 2^n q + (2^n - 1) with q = e^r - 1 (vmath::exp_parts).
-// For |x| < ln2 / 2, n = 0 and this is q itself (no cancellation near 0); elsewhere 1 - e^x >= 0.29.
+// expm1(x) for x <= 0 or NaN (elu): 2^n (1 + q) - 1 = 2^n q + (2^n - 1) with q = e^r - 1 (vmath::exp_parts).
+// For |x| < ln2 / 2, n = 0 and this is q itself (no cancellation near 0); elsewhere 1 - e^x >= 0.29. Only the lower
+// bound is clamped (as a max that keeps NaN): with exp_parts' two-sided clamp after elu's min(x, 0), GCC merged the
+// selects into compares and four blends per vector.
 inline float expm1_f(float x) {
     float scale;
-    const float q = vmath::exp_parts(x, scale);
+    const float q = vmath::exp_parts_of_clamped(vmath::kExpMin > x ? vmath::kExpMin : x, scale);
     return scale * q + (scale - 1.0f);
 }
 

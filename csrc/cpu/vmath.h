@@ -42,8 +42,14 @@ static constexpr float kExpMin = -87.33654f, kExpMax = 88.3762626647949f;
 // e^x = scale (1 + q), the two parts returned apart: x clamped to [kExpMin, kExpMax], n = round(x / ln 2),
 // scale = 2^n, and q = e^r - 1 for r = x - n ln 2 (|r| <= ln 2 / 2) from Cephes' polynomial. exp_f adds the 1;
 // expm1_f (activation_impl.h) keeps q apart, so that it has no cancellation near 0.
+static inline float exp_parts_of_clamped(float xc, float& scale);
+
 static inline float exp_parts(float x, float& scale) {
-    const float xc = clamp_keep_nan(x, kExpMin, kExpMax);
+    return exp_parts_of_clamped(clamp_keep_nan(x, kExpMin, kExpMax), scale);
+}
+
+// exp_parts of an x already in [kExpMin, kExpMax] (or NaN): callers that know one bound holds clamp the other only.
+static inline float exp_parts_of_clamped(float xc, float& scale) {
     // n = round(x / ln 2) by the 1.5 * 2^23 trick (no SSE4.1 round needed in the generic build): t's low mantissa
     // bits hold n itself, read as an integer with no float-to-int conversion (whose NaN case is undefined in C++,
     // and needed a compare and a blend; a NaN x gives some n, and a NaN result all the same).
