@@ -56,7 +56,20 @@ def test_the_remembered_checks_stay_bounded():
 
 def test_device_arrays_have_no_signature():
     assert _util.host_signature((ember.Tensor._wrap(ForeignDeviceArray((2, 2))),), "op") is None
-    assert _util.host_signature((None, ember.tensor(np.ones(2))), "op") == (None, ((2,), np.dtype(np.float32)), "op")
+    assert _util.host_signature((None, ember.tensor(np.ones(2))), "op") == (None, ((2,), np.dtype(np.float32)), "op",
+                                                                              (str,), ())
+
+
+def test_a_float_equal_to_a_remembered_int_is_still_refused():
+    x, w = _conv_operands()
+    ops.conv2d(x, w, strides=(1, 1), groups=1)
+    ops.max_pool2d(x, (2, 2))
+    with pytest.raises(ValueError, match="groups"):
+        ops.conv2d(x, w, strides=(1, 1), groups=1.0)
+    with pytest.raises(ValueError, match="strides"):
+        ops.conv2d(x, w, strides=(1.0, 1.0), groups=1)
+    with pytest.raises(ValueError, match="pool_size"):
+        ops.max_pool2d(x, (2.0, 2.0))
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.int32])

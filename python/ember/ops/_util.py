@@ -230,7 +230,9 @@ def checked_once(check, signature, *args):
 
 
 def host_signature(tensors, *arguments):
-    """The signature `checked_once` keys on for `tensors` (Tensors or None), or None unless all are host arrays."""
+    """The signature `checked_once` keys on for `tensors` (Tensors or None), or None unless all are host arrays. The
+    arguments' types are part of it (and a tuple's items' types): 1.0 == 1, but a float is refused where an int is
+    expected, and a remembered int must not let it through."""
     parts = []
     for t in tensors:
         if t is None:
@@ -240,5 +242,7 @@ def host_signature(tensors, *arguments):
         if type(data) is not np.ndarray:
             return None
         parts.append((data.shape, data.dtype))
-    return (*parts, *arguments)
+    types = tuple(map(type, arguments))
+    inner = tuple([tuple(map(type, a)) for a in arguments if type(a) is tuple]) if tuple in types else ()
+    return (*parts, *arguments, types, inner)
 
