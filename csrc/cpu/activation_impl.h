@@ -83,7 +83,11 @@ void act_elu_backward(int64_t n, const float* x, const float* gy, float* gx, flo
 #pragma GCC ivdep
     for (int64_t i = 0; i < n; ++i) {
         const float v = x[i];
-        const float d = a * vmath::exp_f(v < 0.0f ? v : 0.0f);
+        // exp_f of min(v, 0) with only its lower clamp (as expm1_f): the same values, fewer selects
+        const float m = v < 0.0f ? v : 0.0f;
+        float scale;
+        const float q = vmath::exp_parts_of_clamped(vmath::kExpMin > m ? vmath::kExpMin : m, scale);
+        const float d = a * (m < vmath::kExpMin ? 0.0f : (q + 1.0f) * scale);
         gx[i] = v <= 0.0f ? gy[i] * d : gy[i];
     }
 }
