@@ -220,8 +220,13 @@ bool pointwise_gemm_ahead(const Conv2dGeom& g, bool epilogue) {
 // 3.01 vs 3.44, 16->16 equal; behind at 8->16 (1.97 vs 1.60), 8->32 (1.27 vs 0.76), 8->8 and 3->16. Under ~24
 // tiles of 2x2 outputs the weights' transform (16 C O values) outweighs the products it saves: 512->512 on one 7x7
 // image (16 tiles) 5.4 vs 5.3 ms, on four 7.4 vs 9.1; 256->256 on two 4x4 (8 tiles) 0.70 vs 0.64.
+// With AVX-512 the products' 32-wide panels are half empty below 32 outputs, and the rows path, 16 lanes and 24
+// accumulators, is ahead there at every shape measured (Zen 5, 2 threads, N = 32, 3x3, ms, Winograd vs rows): 16->16
+// 31x31 0.50 vs 0.33, 32->16 0.81 vs 0.63 (16->32's input gradient: 0.84-0.97 vs 0.63-0.66), 128->16 2.86 vs 2.47,
+// 64->8 14x14 0.32 vs 0.27; from 32 outputs Winograd leads again (16->32 0.51 vs 0.59, 32->32 0.82 vs 1.13).
+int64_t winograd_min_outputs() { return gemm_isa() == 2 ? 32 : 8; }
 bool winograd_ahead(const Conv2dGeom& g) {
-    return g.c >= 16 && g.o >= 8 && g.n * ((g.ho + 1) / 2) * ((g.wo + 1) / 2) >= 24;
+    return g.c >= 16 && g.o >= winograd_min_outputs() && g.n * ((g.ho + 1) / 2) * ((g.wo + 1) / 2) >= 24;
 }
 bool winograd_chosen(const Conv2dGeom& g) {
     return conv2d_winograd_applies(g) && (forced(kWinograd) || (forced(kAuto) && winograd_ahead(g)));
