@@ -7,12 +7,18 @@
 
 namespace ember {
 
+// Indexed by Activation (activation.h): relu, leaky_relu, elu, sigmoid, tanh.
+constexpr int kActivationCount = 5;
+using ActForwardF32 = void (*)(int64_t n, const float* x, float* y, float alpha);
+// gx from the forward's input x or its output y, whichever the activation's derivative is cheaper from.
+using ActBackwardF32 = void (*)(int64_t n, const float* x, const float* y, const float* gy, float* gx, float alpha);
+
 struct ActKernelsF32 {
-    // elementwise over [0, n)
-    void (*sigmoid)(int64_t n, const float* x, float* y);
-    void (*tanh)(int64_t n, const float* x, float* y);
-    void (*elu)(int64_t n, const float* x, float* y, float alpha);
-    void (*elu_backward)(int64_t n, const float* x, const float* gy, float* gx, float alpha);
+    // elementwise over [0, n); y may be x, gx may be gy
+    ActForwardF32 forward[kActivationCount];
+    ActBackwardF32 backward[kActivationCount];
+    // y = x + the pattern repeated: y[i] = x[i] + pattern[i % span]
+    void (*add_repeated)(int64_t n, const float* x, const float* pattern, int64_t span, float* y);
     // one row of cols
     void (*softmax_row)(int64_t cols, const float* x, float* y);
     void (*softmax_backward_row)(int64_t cols, const float* y, const float* gy, float* gx);
