@@ -69,7 +69,11 @@ void add_dcol_rows(const Conv2dGeom& g, const T* dcol, int64_t oh0, int64_t oh1,
             const int64_t hi = oh * g.sh - g.pt + i * g.dh;
             if (hi < 0 || hi >= g.h) continue;
             T* row = img + hi * g.w * g.c;
-            for (int64_t ow = 0; ow < g.wo; ++ow) {
+            // Pixels `apart` apart have disjoint runs: taken in that order, no add reads a run the add before it is
+            // still storing (in pixel order each run overlapped the last, and waited for its stores to retire).
+            const int64_t apart = (g.kw + g.sw - 1) / g.sw;
+            for (int64_t phase = 0; phase < apart; ++phase)
+            for (int64_t ow = phase; ow < g.wo; ow += apart) {
                 const int64_t w0 = ow * g.sw - g.pl;
                 const int64_t j0 = std::max<int64_t>(0, -w0), j1 = std::min(g.kw, g.w - w0);
                 if (j0 >= j1) continue;
