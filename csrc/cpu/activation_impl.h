@@ -45,21 +45,24 @@ inline double sum_f64(int64_t n, const float* v) {
     return sum_lanes(acc);
 }
 
-// max over the row; like std::max in a loop, a NaN element is skipped (it turns up in the exp instead).
+// max over the row; like std::max in a loop, a NaN element is skipped (it turns up in the exp instead). In a vector
+// type: the loop over 16 scalar lanes stayed scalar (a compare-select per element, most of log_softmax's time).
 inline float row_max(int64_t n, const float* x) {
-    float acc[kLanes];
+    typedef float Lanes __attribute__((vector_size(kLanes * sizeof(float))));
+    typedef float LanesU __attribute__((vector_size(kLanes * sizeof(float)), aligned(sizeof(float)), __may_alias__));
+    Lanes acc;
     for (int k = 0; k < kLanes; ++k) acc[k] = -INFINITY;
     int64_t j = 0;
-    for (; j + kLanes <= n; j += kLanes)
-        for (int k = 0; k < kLanes; ++k) acc[k] = acc[k] < x[j + k] ? x[j + k] : acc[k];
-    for (int k = 0; j + k < n; ++k) acc[k] = acc[k] < x[j + k] ? x[j + k] : acc[k];
-    float m = acc[0];
-    for (int k = 1; k < kLanes; ++k) m = m < acc[k] ? acc[k] : m;
+    for (; j + kLanes <= n; j += kLanes) {
+        const Lanes v = *reinterpret_cast<const LanesU*>(x + j);
+        acc = acc < v ? v : acc;
+    }
+    float m = -INFINITY;
+    for (int k = 0; j + k < n; ++k) m = m < x[j + k] ? x[j + k] : m;
+    for (int k = 0; k < kLanes; ++k) m = m < acc[k] ? acc[k] : m;
     return m;
 }
 
-// relu and leaky_relu as activation.cpp's float64 loops; here they vectorize at this file's width (activation.cpp
-// is built for the baseline ISA: 4-lane SSE, which held in-cache tensors to about half the speed of AVX-512).
 void act_relu(int64_t n, const float* x, float* y, float) {  // '<=' so that NaN falls through as NaN
 #pragma GCC ivdep
     for (int64_t i = 0; i < n; ++i) y[i] = x[i] <= 0.0f ? 0.0f : x[i];
