@@ -369,10 +369,12 @@ void conv2d_backward_weight(const Conv2dGeom& g, const T* gy, const T* x, T* gw)
         return;
     }
     if (winograd_weight_chosen(g)) return conv_winograd_kernels<T>().backward_weight(g, gy, x, gw);
-    // One input channel goes to rows too: the direct kernel's pixel-vector form (conv2d_pixel_vector_impl.h), once
-    // ahead on an AVX-512 machine (LeNet's 1->6 5x5, N=64: 0.26 -> 0.21 ms), is behind on Zen 3's AVX2 at every shape
-    // measured (2 threads, us, A/B): LeNet's 1->6 5x5 'same' 287 vs 263, 3x3 1->6 28x28 154 vs 130, 1->32 28x28
-    // 476 vs 149, 1->32 8x8 57 vs 28.
+    // One input channel and at most 8 outputs: the direct kernel's pixel-vector form (conv2d_pixel_vector_impl.h), whose
+    // vectors are pixels; the rows path's are output channels, 6 of 16 lanes busy at LeNet's 1->6. From 16 outputs the
+    // rows path is ahead. Zen 5, 1 / 2 threads, us, rows vs direct (AVX-512): 1->6 5x5 28x28 'same' N64 277 vs 144 /
+    // 156 vs 80, 1->6 3x3 164 vs 102 / 89 vs 69, 1->8 7x7 32x32 N32 274 vs 171; 1->16 5x5 281 vs 484, 1->32 3x3 28x28
+    // 162 vs 371. With the AVX2 kernels on the same CPU: 1->6 5x5 272 vs 207, 1->8 7x7 420 vs 415, 1->16 358 vs 625.
+    if (forced(kAuto) && conv2d_direct_pixel_weight_ahead(g)) return conv_direct_kernels<T>().backward_weight(g, gy, x, gw);
     if (rows_supported(g) && (forced(kRows) || (forced(kAuto) && !pointwise_gemm_ahead(g, false))))
         return conv_rows_kernels<T>().backward_weight(g, gy, x, gw);
     if (conv2d_direct_weight_applies(g) && forced(kDirect)) return conv_direct_kernels<T>().backward_weight(g, gy, x, gw);

@@ -26,6 +26,9 @@ constexpr int64_t kDirectMaxChannels = 32;
 // gradient), or for its weight gradient.
 bool conv2d_direct_forward_applies(const Conv2dGeom& g);
 bool conv2d_direct_weight_applies(const Conv2dGeom& g);
+// Whether its weight gradient takes the pixel-vector form and is ahead of the others there (one input channel, few
+// outputs): conv2d.cpp then chooses it over the rows path.
+bool conv2d_direct_pixel_weight_ahead(const Conv2dGeom& g);
 
 template <typename T>
 struct ConvDirectKernels {

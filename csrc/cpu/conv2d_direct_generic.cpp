@@ -28,6 +28,11 @@ bool conv2d_direct_forward_applies(const Conv2dGeom& g) { return narrow(g) && (g
 // level at 1->32, behind from 3->16 on.
 bool conv2d_direct_weight_applies(const Conv2dGeom& g) { return narrow(g) && g.c * g.o <= 32; }
 
+// Up to 8 outputs (conv2d.cpp has the measurements); kw as PixelVectorConv takes it, whatever the vector width.
+bool conv2d_direct_pixel_weight_ahead(const Conv2dGeom& g) {
+    return narrow(g) && g.o <= 8 && PixelVectorConv<float, 16>::weight_applies(g);
+}
+
 template <>
 const ConvDirectKernels<float>& conv_direct_kernels<float>() {
     return for_gemm_isa<ConvDirectKernels<float>, EMBER_ISA_BUILDERS(conv_direct, f32)>();
