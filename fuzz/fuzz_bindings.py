@@ -242,6 +242,16 @@ def activation_backward(d):
     return _C.activation_backward, (d.choice(ACTIVATIONS), x, y, gy, gx), dict(alpha=d.scalar()), None
 
 
+def bias_activation_backward(d):
+    t, shape = floats(d), any_shape(d)
+    y, gy = (d.array(perturb(d, shape), t) for _ in range(2))
+    gx = d.maybe_alias(d.array(perturb(d, shape), t, output=True), [y, gy])
+    channels = shape[-1] if shape and not d.chance(8) else d.size()
+    gb = d.maybe_alias(d.array(perturb(d, (channels,)), t, output=True), [y, gy, gx])
+    name = d.choice(ACTIVATIONS) if not d.chance(4) else None
+    return _C.bias_activation_backward, (name, y, gy, gx, gb), dict(alpha=d.scalar()), None
+
+
 def softmax_forward(name):
     def build(d):
         t, shape = floats(d), any_shape(d)
@@ -388,7 +398,7 @@ BUILDERS = {
     "avg_pool2d_forward": pool_forward("avg_pool2d_forward"),
     "max_pool2d_backward": max_pool2d_backward, "avg_pool2d_backward": avg_pool2d_backward,
     "activation_forward": activation_forward, "bias_activation_forward": bias_activation_forward,
-    "activation_backward": activation_backward,
+    "activation_backward": activation_backward, "bias_activation_backward": bias_activation_backward,
     "softmax_forward": softmax_forward("softmax_forward"),
     "log_softmax_forward": softmax_forward("log_softmax_forward"),
     "softmax_backward": softmax_backward("softmax_backward"),

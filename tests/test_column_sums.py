@@ -47,3 +47,44 @@ def test_the_kernel_names_itself_and_both_shapes_on_a_mismatch():
         _C.column_sums(np.zeros((4, 3), np.float32), np.zeros(4, np.float32))
     with pytest.raises(TypeError, match="column_sums"):
         _C.column_sums(np.zeros((4, 3), np.float32), np.zeros(3, np.float64))
+
+
+# The fused backward of a layer's bias and activation: grad_x as activation_backward gives it (y standing for x) and
+# grad_bias as column_sums of it, the same bits as the two kernels apart, across blocks (4096 rows), ragged last
+# strips and wide rows; the thread count changes nothing.
+@pytest.mark.parametrize("shape", [(123008, 16), (50176, 6), (4097, 3), (7, 5), (1, 1), (3, 300), (0, 4), (9000, 37)])
+@pytest.mark.parametrize("name", ["relu", "leaky_relu", "sigmoid", "tanh", None])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_fused_bias_activation_backward_equals_the_two_kernels_apart(shape, name, dtype):
+    rng = np.random.default_rng(shape[0] + shape[1])
+    y, gy = rng.standard_normal(shape).astype(dtype), rng.standard_normal(shape).astype(dtype)
+    gx, gb = cpu.bias_activation_backward(name, y, gy, 0.1, True)
+    apart = cpu.activation_backward(name, y, y, gy, 0.1) if name else gy.copy()
+    np.testing.assert_array_equal(gx, apart)
+    np.testing.assert_array_equal(gb, cpu.column_sums(apart.reshape(-1, shape[1])))
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(gb, apart.astype(np.float64).sum(axis=0), rtol=tol, atol=tol * np.sqrt(shape[0]))
+
+
+def test_the_fused_bias_activation_backward_does_not_depend_on_the_thread_count():
+    rng = np.random.default_rng(3)
+    y, gy = rng.standard_normal((50000, 24)).astype(np.float32), rng.standard_normal((50000, 24)).astype(np.float32)
+    before = _C.get_num_threads()
+    try:
+        _C.set_num_threads(1)
+        one = cpu.bias_activation_backward("relu", y, gy)
+        _C.set_num_threads(3)
+        three = cpu.bias_activation_backward("relu", y, gy)
+    finally:
+        _C.set_num_threads(before)
+    for a, b in zip(one, three):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_fused_bias_activation_backward_names_itself_and_the_shapes():
+    y = np.zeros((4, 3), np.float32)
+    with pytest.raises(ValueError, match=r"bias_activation_backward: y \(4, 3\), grad_bias \(4,\): expected grad_bias "
+                                         r"\(3,\)"):
+        _C.bias_activation_backward("relu", y, y, np.zeros_like(y), np.zeros(4, np.float32))
+    with pytest.raises(TypeError, match="bias_activation_backward"):
+        _C.bias_activation_backward("relu", y, y, np.zeros_like(y), np.zeros(3, np.float64))

@@ -4,6 +4,7 @@
 #include "arrays.h"
 #include "common/shapes.h"
 #include "cpu/activation.h"
+#include "cpu/column_sums.h"
 #include "cpu/pool2d.h"
 
 namespace ember {
@@ -147,6 +148,34 @@ void bias_activation_forward_binding(const py::object& name, const py::handle& x
     });
 }
 
+// grad_x = act'(y) * grad_y and grad_bias = grad_x summed over every axis but the last, in one pass.
+void bias_activation_backward_binding(const py::object& name, const py::handle& y_obj, const py::handle& gy_obj,
+                                      const py::handle& gx_obj, const py::handle& gb_obj, double alpha) {
+    const char* op = "bias_activation_backward";
+    const bool has_act = !name.is_none();
+    const Activation act = has_act ? parse_activation(name.cast<std::string>()) : Activation::relu;
+    const Array y = as_array(op, "y", y_obj), gy = as_array(op, "grad_y", gy_obj),
+                gx = as_array(op, "grad_x", gx_obj, true), gb = as_array(op, "grad_bias", gb_obj, true);
+    const DType dt = common_dtype(op, {&y, &gy, &gx, &gb});
+    EMBER_CHECK(!y.shape.empty(), op, ": expected at least 1-D `y`, got a 0-D array");
+    same_shape(op, {&y, &gy, &gx});
+    for (const Array* a : {&y, &gy, &gx, &gb}) require_contiguous(op, *a);
+    const int64_t cols = y.shape.back(), rows = cols == 0 ? 0 : y.size() / cols;
+    EMBER_CHECK(gb.shape == Shape{cols}, op, ": y ", shape_str(y.shape), ", grad_bias ", shape_str(gb.shape),
+                ": expected grad_bias (", cols, ",), one value per channel of the last axis");
+    for (const Array* in : {&y, &gy}) {
+        require_disjoint(op, gx, *in, true);
+        require_disjoint(op, gb, *in);
+    }
+    require_disjoint(op, gb, gx);
+    py::gil_scoped_release release;
+    dispatch(dt, [&](auto t) {
+        using T = decltype(t);
+        bias_activation_backward<T>(has_act ? &act : nullptr, rows, cols, y.cptr<T>(), gy.cptr<T>(), gx.ptr<T>(),
+                                    gb.ptr<T>(), T(alpha));
+    });
+}
+
 // softmax / log_softmax over the last axis; any rank >= 1, rows = product of the other dims.
 template <bool Log>
 void softmax_forward_binding(const py::handle& x_obj, const py::handle& out_obj) {
@@ -233,6 +262,10 @@ void bind_pool_activation(py::module_& m) {
           arg("out"), arg("alpha") = 0.0,
           "out = act(x + bias) over the last axis in one pass; name None: no activation, bias None: no bias; "
           "out may be x.");
+    m.def("bias_activation_backward", &bias_activation_backward_binding, arg("name"), arg("y"), arg("grad_y"),
+          arg("grad_x"), arg("grad_bias"), arg("alpha") = 0.0,
+          "grad_x = act'(y) * grad_y (name None: a copy) and grad_bias its sums over every axis but the last, in "
+          "one pass; y is the forward's output. C-contiguous; grad_x may be grad_y.");
     m.def("softmax_forward", &softmax_forward_binding<false>, arg("x"), arg("out"),
           "softmax over the last axis of a C-contiguous array.");
     m.def("softmax_backward", &softmax_backward_binding<false>, arg("y"), arg("grad_y"), arg("grad_x"),

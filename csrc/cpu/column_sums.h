@@ -15,4 +15,14 @@ inline int64_t strip_span(int64_t cols) { return cols >= 256 ? cols : cols / std
 template <typename T>
 void column_sums(int64_t rows, int64_t cols, const T* a, T* out);
 
+enum class Activation;
+
+// A fused layer's backward to its pre-activation and bias: grad_x (rows, cols) = act'(y) * grad_y (act null: a copy of
+// grad_y), with y the forward's output standing for its input (exact for relu, leaky_relu, sigmoid and tanh), and
+// grad_bias = column_sums(grad_x), summed a few strips at a time while they are in L1 rather than reread from memory.
+// The same sums in the same order as column_sums of grad_x.
+template <typename T>
+void bias_activation_backward(const Activation* act, int64_t rows, int64_t cols, const T* y, const T* grad_y,
+                              T* grad_x, T* grad_bias, T alpha);
+
 }  // namespace ember

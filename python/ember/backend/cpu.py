@@ -190,8 +190,13 @@ def bias_activation_forward(x, bias, name, alpha=0.0):
 
 
 def bias_activation_backward(name, y, grad_y, alpha=0.0, bias=True):
-    """The activation's backward with y standing for x (exact for the activations the fused op takes), then the
-    bias gradient on the column-sum kernel."""
+    """The activation's backward with y standing for x (exact for the activations the fused op takes), and the bias
+    gradient: its column sums, taken in the same pass (one kernel) when both are native arrays."""
+    if bias and y.ndim and type(grad_y) is np.ndarray and _native(y, grad_y) and y.shape == grad_y.shape:
+        y, grad_y = np.ascontiguousarray(y), np.ascontiguousarray(grad_y)
+        grad_x, grad_b = _empty_like(y), np.empty(y.shape[-1:], y.dtype)
+        _C.bias_activation_backward(name, y, grad_y, grad_x, grad_b, float(alpha))
+        return grad_x, grad_b
     grad_x = activation_backward(name, y, y, grad_y, alpha) if name is not None else np.array(grad_y, copy=True)
     return grad_x, (column_sums(_rows(grad_x)) if bias else None)
 
