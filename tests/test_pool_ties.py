@@ -53,3 +53,21 @@ def test_relu_gradient_keeps_the_reference_semantics_for_inf_and_nan():
     got = cpu.activation_backward("relu", x, y, gy)
     expected = reference.activation_backward("relu", x, y, gy)
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("channels", [1, 3, 6, 8, 9, 16])
+@pytest.mark.parametrize("size", [(6, 6), (7, 9), (2, 2)], ids=["whole", "remainder", "one"])
+def test_max_pool_forward_of_tiling_2x2_windows_on_every_isa(gemm_kernel, channels, size):
+    """The flattened-row forward (2x2 windows tiling the rows, at most 8 channels or 16): each window's maximum, NaN
+    when it holds one, ties and signed zeros as the reference gives them, rows and columns past the last window."""
+    rng = np.random.default_rng(channels + size[1])
+    x = rng.integers(-2, 3, (3,) + size + (channels,)).astype(np.float64)
+    x[rng.random(x.shape) < 0.1] = -0.0
+    x[rng.random(x.shape) < 0.05] = np.nan
+    x[rng.random(x.shape) < 0.02] = -np.inf
+    args = ((2, 2), (2, 2), ((0, 0), (0, 0)))
+    expected = reference.max_pool2d_forward(x, *args)
+    for dtype in (np.float64, np.float32):
+        got = cpu.max_pool2d_forward(x.astype(dtype), *args)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+        np.testing.assert_array_equal(np.nan_to_num(got), np.nan_to_num(expected))
