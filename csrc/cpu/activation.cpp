@@ -15,7 +15,6 @@ namespace ember {
 namespace {
 
 constexpr int64_t kGrain = 16384;  // elements per parallel chunk; below one chunk, run inline
-constexpr int64_t kL1Block = 4096;  // elements a fused pass keeps in L1 between its steps
 
 int threads_for(int64_t work) { return work < 2 * kGrain ? 1 : get_num_threads(); }
 
@@ -150,7 +149,7 @@ void bias_activation_forward(const Activation* act, int64_t rows, int64_t cols, 
         for (int64_t k = 0; k < span; ++k) pattern[size_t(k)] = bias[k % cols];
     // The activation follows the bias add block by block, each block (16 KiB of float) still in L1: after a whole
     // 64 KiB chunk it reread the sums from L2 (256x1024, 1 thread, Zen 5: relu 56 -> 31 us, bias alone 26).
-    const int64_t block = std::max<int64_t>(1, kL1Block / span) * span;
+    const int64_t block = std::max<int64_t>(1, kL1Elements / span) * span;
     const int64_t chunk = std::max<int64_t>(1, kGrain / block) * block, chunks = (n + chunk - 1) / chunk;
 #pragma omp parallel for num_threads(threads_for(n)) schedule(static)
     for (int64_t t = 0; t < chunks; ++t) {

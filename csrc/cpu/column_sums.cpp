@@ -17,8 +17,6 @@ namespace {
 
 constexpr int64_t kBlockRows = 4096;  // rows per parallel task; a multiple of 16, so blocks hold whole strips
 
-constexpr int64_t kL1Elements = 4096;  // elements a fused block produces before summing them (16 KiB of float)
-
 // acc[k] += p[s * span + k] for strips s in [0, count), each acc[k] summed in strip order, 16 columns of acc at a time
 // in registers: with acc in memory every strip reloaded and restored it (one store-to-load round trip per strip, the
 // pace of the whole sum once the data sat in L1).
@@ -62,7 +60,6 @@ void sum_block(int64_t r0, int64_t r1, int64_t cols, int64_t span, const T* a, T
     for (int64_t r = r0 + strips * strip_rows; r < r1; ++r)  // rows past the last whole strip
         for (int64_t c = 0; c < cols; ++c) out[c] += a[r * cols + c];
 }
-
 
 // column_sums of `a`, each block of rows produced by produce(first element, count) just before it is summed.
 template <typename T, class Produce>

@@ -11,6 +11,10 @@ namespace ember {
 // full-width whatever cols is (6 columns: 48); one row when rows are wide (256+), which vectorize as they are.
 inline int64_t strip_span(int64_t cols) { return cols >= 256 ? cols : cols / std::gcd(cols, int64_t(16)) * 16; }
 
+// Elements a fused row-wise pass produces and consumes while they stay in L1 (16 KiB of float): bias_activation's
+// add-then-activate and the bias backward's activate-then-sum.
+constexpr int64_t kL1Elements = 4096;
+
 // out[c] = sum over r of a[r * cols + c], in a fixed order whatever the thread count.
 template <typename T>
 void column_sums(int64_t rows, int64_t cols, const T* a, T* out);

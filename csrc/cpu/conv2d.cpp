@@ -73,16 +73,16 @@ void add_dcol_rows(const Conv2dGeom& g, const T* dcol, int64_t oh0, int64_t oh1,
             // still storing (in pixel order each run overlapped the last, and waited for its stores to retire).
             const int64_t apart = (g.kw + g.sw - 1) / g.sw;
             for (int64_t phase = 0; phase < apart; ++phase)
-            for (int64_t ow = phase; ow < g.wo; ow += apart) {
-                const int64_t w0 = ow * g.sw - g.pl;
-                const int64_t j0 = std::max<int64_t>(0, -w0), j1 = std::min(g.kw, g.w - w0);
-                if (j0 >= j1) continue;
-                const T* src = dcol + ((oh - oh0) * g.wo + ow) * K + (i * g.kw + j0) * g.c;
-                T* dst = row + (w0 + j0) * g.c;
-                const int64_t len = (j1 - j0) * g.c;
+                for (int64_t ow = phase; ow < g.wo; ow += apart) {
+                    const int64_t w0 = ow * g.sw - g.pl;
+                    const int64_t j0 = std::max<int64_t>(0, -w0), j1 = std::min(g.kw, g.w - w0);
+                    if (j0 >= j1) continue;
+                    const T* src = dcol + ((oh - oh0) * g.wo + ow) * K + (i * g.kw + j0) * g.c;
+                    T* dst = row + (w0 + j0) * g.c;
+                    const int64_t len = (j1 - j0) * g.c;
 #pragma omp simd
-                for (int64_t e = 0; e < len; ++e) dst[e] += src[e];
-            }
+                    for (int64_t e = 0; e < len; ++e) dst[e] += src[e];
+                }
         }
 }
 
