@@ -72,16 +72,16 @@ def test_results_do_not_depend_on_the_thread_count(rows_path, geometry, conv_pas
 
 
 def test_the_forced_path_is_checked_and_restored():
-    expected = "set_conv2d_path: expected 'auto', 'gemm', 'direct', 'rows' or 'winograd', got 'fast'"
+    expected = "set_conv2d_path: expected 'auto', 'gemm', 'direct', 'rows', 'winograd' or 'dot', got 'fast'"
     with pytest.raises(ValueError, match=expected):
         _C.set_conv2d_path("fast")
     assert _C.conv2d_path() == "auto"
-    for name in ("gemm", "direct", "rows", "winograd", "auto"):
+    for name in ("gemm", "direct", "rows", "winograd", "dot", "auto"):
         _C.set_conv2d_path(name)
         assert _C.conv2d_path() == name
 
 
-@pytest.mark.parametrize("path", ["auto", "gemm", "direct", "rows", "winograd"])
+@pytest.mark.parametrize("path", ["auto", "gemm", "direct", "rows", "winograd", "dot"])
 def test_a_stride_or_dilation_that_is_never_taken_may_be_any_size(conv_path, path):
     # One output along an axis never uses its stride, one kernel tap never its dilation: 2**62 of either must give
     # the plain result (the kernels once multiplied them into a row stride and overflowed).
@@ -100,7 +100,7 @@ def test_a_stride_or_dilation_that_is_never_taken_may_be_any_size(conv_path, pat
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("path", ["auto", "gemm", "direct", "rows", "winograd"])
+@pytest.mark.parametrize("path", ["auto", "gemm", "direct", "rows", "winograd", "dot"])
 def test_padding_far_wider_than_the_image_is_not_buffered(conv_path, path):
     # A zero-bordered copy of this image would be 2**42 values: the direct and rows paths, which buffer one, leave
     # it to the GEMM path. Stride 2**20 puts the middle output of 3 x 3 on the one pixel.

@@ -32,8 +32,8 @@ constexpr int64_t kColBudget = int64_t(1) << 21;  // elements per im2col chunk: 
 int threads_for(int64_t work) { return work < 32768 ? 1 : get_num_threads(); }
 
 // set_conv2d_path's choice: 0 auto, else the forced family (where it does not apply, the GEMM path runs).
-enum Path { kAuto, kGemm, kDirect, kRows, kWinograd };
-const char* const kPathNames[] = {"auto", "gemm", "direct", "rows", "winograd"};
+enum Path { kAuto, kGemm, kDirect, kRows, kWinograd, kDot };
+const char* const kPathNames[] = {"auto", "gemm", "direct", "rows", "winograd", "dot"};
 std::atomic<int> forced_path{kAuto};
 
 bool allowed(Path p) { return forced_path.load(std::memory_order_relaxed) == kAuto || forced_path == p; }
@@ -228,6 +228,13 @@ bool pointwise_gemm_ahead(const Conv2dGeom& g, bool epilogue) {
 // accumulators, is ahead there at every shape measured (Zen 5, 2 threads, N = 32, 3x3, ms, Winograd vs rows): 16->16
 // 31x31 0.50 vs 0.33, 32->16 0.81 vs 0.63 (16->32's input gradient: 0.84-0.97 vs 0.63-0.66), 128->16 2.86 vs 2.47,
 // 64->8 14x14 0.32 vs 0.27; from 32 outputs Winograd leads again (16->32 0.51 vs 0.59, 32->32 0.82 vs 1.13).
+// The dot-product input gradient (conv2d_dot_impl.h) leads every other path with the AVX-512 kernels from two input
+// channels (Zen 5, 2 threads, ms, against the best other: LeNet's 6->16 5x5 N=64 14x14 0.111 vs 0.162 (by image),
+// 8->16 5x5 N=32 31x31 0.42 vs 0.43 (direct), 3->16 3x3 62x62 0.61 vs 0.73 (direct), 4->16 3x3 'same' 32x32 0.15 vs
+// 0.18, 8->32 3x3 0.36 vs 0.50, 6->32 5x5 0.20 vs 0.23). One channel leaves half its lanes idle (1->16 3x3 0.16 vs
+// 0.14, direct). With 16 registers and 8 lanes its tiles are one or two pixels, and it is 1.5-2.5x behind.
+bool dot_backward_input_ahead(const Conv2dGeom& g) { return gemm_isa() == 2 && g.c >= 2; }
+
 int64_t winograd_min_outputs() { return gemm_isa() == 2 ? 32 : 8; }
 bool winograd_ahead(const Conv2dGeom& g) {
     return g.c >= 16 && g.o >= winograd_min_outputs() && g.n * ((g.ho + 1) / 2) * ((g.wo + 1) / 2) >= 24;
@@ -250,12 +257,12 @@ bool winograd_weight_chosen(const Conv2dGeom& g) {
 std::string conv2d_path() { return kPathNames[forced_path.load()]; }
 
 void set_conv2d_path(const std::string& name) {
-    for (int p = kAuto; p <= kWinograd; ++p)
+    for (int p = kAuto; p <= kDot; ++p)
         if (name == kPathNames[p]) {
             forced_path = p;
             return;
         }
-    throw std::invalid_argument("set_conv2d_path: expected 'auto', 'gemm', 'direct', 'rows' or 'winograd', got '" +
+    throw std::invalid_argument("set_conv2d_path: expected 'auto', 'gemm', 'direct', 'rows', 'winograd' or 'dot', got '" +
                                 name + "'");
 }
 
@@ -324,6 +331,8 @@ void conv2d_backward_input(const Conv2dGeom& g, const T* gy, const T* w, T* gx) 
     const int64_t cg = g.cg(), og = g.og(), K = g.kh * g.kw * cg, hw = g.ho * g.wo;
     if (g.n * g.h * g.w * g.c == 0) return;
     if (is_depthwise(g) && allowed(kDirect)) return conv_direct_kernels<T>().depthwise_backward_input(g, gy, w, gx);
+    if (conv2d_dot_backward_input_supported(g) && (forced(kDot) || (forced(kAuto) && dot_backward_input_ahead(g))))
+        return conv_direct_kernels<T>().dot_backward_input(g, gy, w, gx);
     Conv2dGeom t;
     const bool by_image = by_image_backward_input_applies(g) && !is_pointwise(g);
     if (transposed_geometry(g, t) && !(forced(kAuto) && pointwise_gemm_ahead(g, false))) {

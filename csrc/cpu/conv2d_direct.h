@@ -29,6 +29,9 @@ bool conv2d_direct_weight_applies(const Conv2dGeom& g);
 // Whether its weight gradient takes the pixel-vector form and is ahead of the others there (one input channel, few
 // outputs): conv2d.cpp then chooses it over the rows path.
 bool conv2d_direct_pixel_weight_ahead(const Conv2dGeom& g);
+// Whether the dot-product input gradient takes the layer: stride 1, no dilation, one group, at most 8 inputs, outputs
+// a multiple of 16.
+bool conv2d_dot_backward_input_supported(const Conv2dGeom& g);
 
 template <typename T>
 struct ConvDirectKernels {
@@ -40,6 +43,9 @@ struct ConvDirectKernels {
     void (*depthwise_forward)(const Conv2dGeom& g, const T* x, const T* w, T* y);
     void (*depthwise_backward_input)(const Conv2dGeom& g, const T* gy, const T* w, T* gx);
     void (*depthwise_backward_weight)(const Conv2dGeom& g, const T* gy, const T* x, T* gw);
+    // The input gradient as dot products over the output channels (conv2d_dot_impl.h), where
+    // conv2d_dot_backward_input_supported.
+    void (*dot_backward_input)(const Conv2dGeom& g, const T* gy, const T* w, T* gx);
 };
 
 // The table for this CPU ("avx512", "avx2" or "generic", as the GEMM's choice).

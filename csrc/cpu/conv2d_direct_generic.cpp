@@ -33,6 +33,11 @@ bool conv2d_direct_pixel_weight_ahead(const Conv2dGeom& g) {
     return narrow(g) && g.o <= 8 && PixelVectorConv<float, 16>::weight_applies(g);
 }
 
+bool conv2d_dot_backward_input_supported(const Conv2dGeom& g) {
+    return g.groups == 1 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.c <= DotInputGrad<float, 16>::kMaxC &&
+           g.o % 16 == 0 && g.n * g.h * g.w * g.c > 0;
+}
+
 template <>
 const ConvDirectKernels<float>& conv_direct_kernels<float>() {
     return for_gemm_isa<ConvDirectKernels<float>, EMBER_ISA_BUILDERS(conv_direct, f32)>();

@@ -11,6 +11,7 @@
 #include "../common/parallel.h"
 #include "conv2d_depthwise_impl.h"
 #include "conv2d_direct.h"
+#include "conv2d_dot_impl.h"
 #include "conv2d_pixel_vector_impl.h"
 #include "simd_vector.h"
 
@@ -398,11 +399,11 @@ struct Depthwise {
     ConvDirectKernels<float> conv_direct_##isa##_f32() {                                                       \
         return {&DirectConv<float, bytes>::forward, &DirectConv<float, bytes>::backward_weight,                \
                 &Depthwise<float, bytes>::forward, &Depthwise<float, bytes>::backward_input,                    \
-                &Depthwise<float, bytes>::backward_weight};                                                    \
+                &Depthwise<float, bytes>::backward_weight, &DotInputGrad<float, bytes>::backward_input};                                                    \
     }                                                                                                          \
     ConvDirectKernels<double> conv_direct_##isa##_f64() {                                                      \
         return {&DirectConv<double, bytes>::forward, &DirectConv<double, bytes>::backward_weight,              \
                 &Depthwise<double, bytes>::forward, &Depthwise<double, bytes>::backward_input,                  \
-                &Depthwise<double, bytes>::backward_weight};                                                   \
+                &Depthwise<double, bytes>::backward_weight, &DotInputGrad<double, bytes>::backward_input};                                                   \
     }                                                                                                          \
     }
