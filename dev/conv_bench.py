@@ -37,7 +37,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--reference", action="store_true", help="also time the NumPy reference")
-    p.add_argument("--path", default="auto", help="force a family: gemm, direct, rows or winograd (set_conv2d_path)")
+    p.add_argument("--path", default="auto", help="force a family: gemm, direct, rows, winograd or dot (set_conv2d_path)")
     args = p.parse_args()
     _C.set_num_threads(args.threads)
     _C.set_conv2d_path(args.path)

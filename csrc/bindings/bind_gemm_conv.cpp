@@ -164,8 +164,8 @@ void bind_gemm_conv(py::module_& m) {
     m.def("gemm_naive", &gemm_naive_binding, py::arg("a"), py::arg("b"), py::arg("out"), py::arg("alpha") = 1.0,
           py::arg("beta") = 0.0, "The unblocked reference GEMM on 2-D arrays with any strides.");
     m.def("set_conv2d_path", &set_conv2d_path, py::arg("name"),
-          "Force the conv2d family 'gemm', 'direct' or 'rows' where it applies (else the GEMM path), or 'auto'; for "
-          "tests and benchmarks.");
+          "Force the conv2d family 'gemm', 'direct', 'rows', 'winograd' or 'dot' (the input gradient) where it applies "
+          "(else the GEMM path), or 'auto'; for tests and benchmarks.");
     m.def("conv2d_path", &conv2d_path, "The conv2d family forced by set_conv2d_path, or 'auto'.");
     const char* conv_doc =
         " NHWC x, HWIO w (KH, KW, C // groups, O); strides (sh, sw), padding (pt, pb, pl, pr), dilation "

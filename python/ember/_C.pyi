@@ -21,8 +21,8 @@ def isa_tables_built() -> tuple[str, ...]:
     """The ISAs whose kernel tables were built so far (only the chosen ones: a builder may use its ISA)."""
 
 def set_conv2d_path(name: str) -> None:
-    """Force the conv2d family "gemm", "direct" or "rows" where it applies (else the GEMM path), or "auto"
-    (ValueError on another name)."""
+    """Force the conv2d family "gemm", "direct", "rows", "winograd" or "dot" (the input gradient) where it applies
+    (else the GEMM path), or "auto" (ValueError on another name)."""
 
 def conv2d_path() -> str: ...
 
