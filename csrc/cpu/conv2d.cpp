@@ -262,8 +262,8 @@ void set_conv2d_path(const std::string& name) {
             forced_path = p;
             return;
         }
-    throw std::invalid_argument("set_conv2d_path: expected 'auto', 'gemm', 'direct', 'rows', 'winograd' or 'dot', got '" +
-                                name + "'");
+    throw std::invalid_argument(
+        "set_conv2d_path: expected 'auto', 'gemm', 'direct', 'rows', 'winograd' or 'dot', got '" + name + "'");
 }
 
 namespace {

@@ -13,9 +13,12 @@ namespace {
 
 // Stride 1, no dilation, one group, few channels: there the GEMM's 32-wide register tile holds mostly padding
 // (O = 6 or 16) and its reduction (KH * KW * C = 25 or 150) is too short to amortize packing and im2col.
+bool unit_stride_one_group(const Conv2dGeom& g) {
+    return g.groups == 1 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1;
+}
+
 bool narrow(const Conv2dGeom& g) {
-    return g.groups == 1 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.c <= kDirectMaxChannels &&
-           g.o <= kDirectMaxChannels && g.modest_padding();
+    return unit_stride_one_group(g) && g.c <= kDirectMaxChannels && g.o <= kDirectMaxChannels && g.modest_padding();
 }
 
 }  // namespace
@@ -34,8 +37,7 @@ bool conv2d_direct_pixel_weight_ahead(const Conv2dGeom& g) {
 }
 
 bool conv2d_dot_backward_input_supported(const Conv2dGeom& g) {
-    return g.groups == 1 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.c <= DotInputGrad<float, 16>::kMaxC &&
-           g.o % 16 == 0 && g.n * g.h * g.w * g.c > 0;
+    return unit_stride_one_group(g) && g.c <= DotInputGrad<float, 16>::kMaxC && g.o % 16 == 0;
 }
 
 template <>

@@ -397,13 +397,13 @@ struct Depthwise {
 #define EMBER_CONV_DIRECT(isa, bytes)                                                                          \
     namespace ember {                                                                                          \
     ConvDirectKernels<float> conv_direct_##isa##_f32() {                                                       \
-        return {&DirectConv<float, bytes>::forward, &DirectConv<float, bytes>::backward_weight,                \
-                &Depthwise<float, bytes>::forward, &Depthwise<float, bytes>::backward_input,                    \
-                &Depthwise<float, bytes>::backward_weight, &DotInputGrad<float, bytes>::backward_input};                                                    \
+        return {&DirectConv<float, bytes>::forward,        &DirectConv<float, bytes>::backward_weight,         \
+                &Depthwise<float, bytes>::forward,         &Depthwise<float, bytes>::backward_input,           \
+                &Depthwise<float, bytes>::backward_weight, &DotInputGrad<float, bytes>::backward_input};       \
     }                                                                                                          \
     ConvDirectKernels<double> conv_direct_##isa##_f64() {                                                      \
-        return {&DirectConv<double, bytes>::forward, &DirectConv<double, bytes>::backward_weight,              \
-                &Depthwise<double, bytes>::forward, &Depthwise<double, bytes>::backward_input,                  \
-                &Depthwise<double, bytes>::backward_weight, &DotInputGrad<double, bytes>::backward_input};                                                   \
+        return {&DirectConv<double, bytes>::forward,        &DirectConv<double, bytes>::backward_weight,       \
+                &Depthwise<double, bytes>::forward,         &Depthwise<double, bytes>::backward_input,         \
+                &Depthwise<double, bytes>::backward_weight, &DotInputGrad<double, bytes>::backward_input};     \
     }                                                                                                          \
     }

@@ -1,13 +1,13 @@
 // The input gradient of a layer with few inputs and many outputs (LeNet's 6->16 5x5) as dot products over the
 // output channels, included by conv2d_direct_impl.h. gx[n, y, x, c] = sum over taps (ky, kx) and outputs o of
 // gy[n, y + pt - ky, x + pl - kx, o] * w[ky, kx, c, o]: both factors are contiguous in o, so the vectors run along
-// o at full width (16 outputs: one AVX-512 vector per tap) whatever C is. The other forms vectorize over gx's C
-// channels (6 of 16 lanes) or, by image, run a GEMM of depth O (16) and add its column rows back one by one.
-// A tile is P pixels of one gx row times all C channels, P * C vector accumulators, each summed across its lanes
-// at the end (a shuffle tree: P * C sums in P * C / lanes vectors), which gives the tile's P * C contiguous
-// outputs. Only real taps are computed: the kernel rows whose gy row exists, and per tile the kernel columns
-// that reach a gy column from some pixel of it; gy's rows are copied between zero borders so that a tile's other
-// pixels read zeros there.
+// o with every lane busy whatever C is. The other forms vectorize over gx's C channels (6 of 16 lanes) or, by
+// image, run a GEMM of depth O (16) and add its column rows back one by one.
+// A tile is P pixels of one gx row times all C channels: P * ceil(C / kSlots) vector accumulators (with AVX-512 a
+// vector holds two channels, 8 outputs o each), each slot summed across its lanes at the end by a shuffle tree,
+// which gives the tile's P * C contiguous outputs. Only real taps are computed: the kernel rows whose gy row
+// exists, and per tile the kernel columns that reach a gy column from some pixel of it; gy's rows are copied
+// between zero borders so that a tile's other pixels read zeros there.
 #pragma once
 
 #include <algorithm>
@@ -17,11 +17,8 @@
 
 #include "../common/parallel.h"
 #include "../common/shapes.h"
+#include "conv2d_depthwise_impl.h"
 #include "simd_vector.h"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 namespace ember {
 namespace {
@@ -169,13 +166,15 @@ struct DotInputGrad {
     template <int C>
     static void row(const Conv2dGeom& g, const T* padded, const T* wr, int64_t y, T* gxr) {
         constexpr int P = pixels<C>();
-        const int64_t O = g.o, KW = g.kw, ld = (g.wo + 2 * (KW - 1)) * O, wld = KW * (O / kSub) * groups<C>() * kLanes;
+        const int64_t O = g.o, KW = g.kw, ld = (g.wo + 2 * (KW - 1)) * O;
+        const int64_t wld = KW * (O / kSub) * groups<C>() * kLanes;  // arranged weights per kernel row
         // Kernel rows that reach a gy row (at stride 1, at least one for every row of x).
         const int64_t ky0 = std::max<int64_t>(0, y + g.pt - (g.ho - 1)), ky1 = std::min<int64_t>(g.kh, y + g.pt + 1);
         for (int64_t x0 = 0; x0 < g.w; x0 += P) {
             const int q = int(std::min<int64_t>(P, g.w - x0));
             // Kernel columns that reach a gy column from some pixel of the tile.
-            const int64_t kx0 = std::max<int64_t>(0, x0 + g.pl - (g.wo - 1)), kx1 = std::min<int64_t>(KW, x0 + q + g.pl);
+            const int64_t kx0 = std::max<int64_t>(0, x0 + g.pl - (g.wo - 1));
+            const int64_t kx1 = std::min<int64_t>(KW, x0 + q + g.pl);
             const T* first = padded + (y + g.pt - ky0) * ld + (x0 + g.pl + KW - 1) * O;
             const T* wk = wr + ky0 * wld;
             if (q == P)
@@ -206,7 +205,7 @@ struct DotInputGrad {
     static void run(const Conv2dGeom& g, const T* gy, const T* w, T* gx) {
         const std::vector<T> wr = arranged<C>(g, w);
         const int64_t O = g.o, pad = g.kw - 1, ld = (g.wo + 2 * pad) * O, rows = g.n * g.h;
-#pragma omp parallel num_threads(rows * g.w * g.kh * g.kw * C * O < 32768 ? 1 : get_num_threads())
+#pragma omp parallel num_threads(depthwise_threads(work_estimate({rows, g.w, g.kh, g.kw, C, O})))
         {
             std::vector<T> padded(size_t(g.ho * ld), T(0));  // the borders stay zero; rows are copied per image
             int64_t image = -1;
