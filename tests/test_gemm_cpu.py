@@ -57,6 +57,18 @@ def test_gemm_matches_the_float64_product(gemm_kernel, threads, dtype, m, k, n):
     _check(_product(a, b, threads), a, b)
 
 
+@pytest.mark.parametrize("k", [1, 5, 15, 16, 17, 31, 40, 400])
+def test_gemm_of_a_packed_row_major_a_at_every_depth_residue(gemm_kernel, threads, k):
+    """A row-major A packed (N = 1100: too wide to read A in place): whole slivers go through the ISA's transposing
+    copy, 16 columns at a time, with a masked last block of k mod 16 columns; 29 rows leave a partial sliver for the
+    element-by-element pack. A is a slice of a wider array (rows 7 floats longer than k), so its row stride is not k;
+    the same bits on 1, 2 and 3 threads (the slivers are split among the threads)."""
+    rng = np.random.default_rng(k)
+    a = rng.standard_normal((29, k + 7)).astype(np.float32)[:, 3:3 + k]
+    b = rng.standard_normal((k, 1100)).astype(np.float32)
+    _check(_same_bits_on_one_two_and_three_threads(a, b, threads), a, b)
+
+
 @pytest.mark.parametrize("layout", ["a transposed", "b transposed", "both"])
 @pytest.mark.parametrize("n", [300, 100])
 def test_gemm_of_transposed_views_with_alpha_and_beta(gemm_kernel, threads, layout, n):

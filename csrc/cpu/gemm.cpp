@@ -155,11 +155,17 @@ void pack_a(int64_t mr, int64_t kc, const T* a, int64_t rs, int64_t cs, int64_t 
 // slivers: sliver by sliver, each took 6 floats of a 64-byte line from every one of the kc rows, and the lines
 // (kc x 1.6 KB for 385 rows) had left the L2 before the next sliver came back for the rest.
 template <typename T>
-void pack_a_slivers(int64_t mc, int64_t kc, const T* a, int64_t rs, int64_t cs, int64_t MR, T* dst, int64_t ip0,
-                    int64_t ip1) {
+void pack_a_slivers(const GemmKernel<T>& kr, int64_t mc, int64_t kc, const T* a, int64_t rs, int64_t cs, T* dst,
+                    int64_t ip0, int64_t ip1) {
+    const int64_t MR = kr.mr;
     if (rs != 1) {
-        for (int64_t ip = ip0; ip < ip1; ++ip)
-            pack_a(std::min(MR, mc - ip * MR), kc, a + ip * MR * rs, rs, cs, MR, dst + ip * MR * kc);
+        for (int64_t ip = ip0; ip < ip1; ++ip) {
+            const int64_t mr = std::min(MR, mc - ip * MR);
+            if (kr.pack_rows && cs == 1 && mr == MR)
+                kr.pack_rows(kc, a + ip * MR * rs, rs, dst + ip * MR * kc);
+            else
+                pack_a(mr, kc, a + ip * MR * rs, rs, cs, MR, dst + ip * MR * kc);
+        }
         return;
     }
     // Whole slivers copy MR values a row with a fixed-size copy: the loop of a run-time length did 6-float runs one
@@ -330,7 +336,7 @@ void gemm_run(const GemmKernel<T>& kr, int nt, int64_t M, int64_t N, int64_t K, 
                     const int64_t groups = ceil_div(m_panels, kSliverGroup);
 #pragma omp for schedule(static)
                     for (int64_t g = 0; g < groups; ++g)
-                        pack_a_slivers(mc, kc, A + ic * rsa + pc * csa, rsa, csa, MR, apack, g * kSliverGroup,
+                        pack_a_slivers(kr, mc, kc, A + ic * rsa + pc * csa, rsa, csa, apack, g * kSliverGroup,
                                        std::min(m_panels, (g + 1) * kSliverGroup));
                 }
                 const int64_t ms = std::min(n_ms, m_panels);

@@ -24,6 +24,11 @@ using UkernelDirectFn = void (*)(int64_t k, const T* a, int64_t rs_a, const T* b
 template <typename T>
 using UkernelColumnsFn = UkernelDirectFn<T>;
 
+// MR full rows of a row-major A (row stride rs_a, unit column stride), kc columns, into a packed sliver (kc groups
+// of MR values): an ISA's transposing copy. Null where the portable element-by-element pack serves.
+template <typename T>
+using PackRowsFn = void (*)(int64_t kc, const T* a, int64_t rs_a, T* dst);
+
 // Blocking: an MR x KC sliver of A stays in L1 across the NR-wide panels; the KC x NC block of B is private
 // to each thread and stays in its L2; the MC x KC block of A is shared by the threads through L3.
 // fn_rows[m - 1]: the direct tile with m <= MR rows; gemm's in-place path and the recurrent steps split their
@@ -37,6 +42,7 @@ struct GemmKernel {
     bool in_place_a;  // whether gemm may read A in place through fn_rows and fn_columns
     UkernelDirectFn<T> fn_rows[kMaxMr];
     UkernelColumnsFn<T> fn_columns;
+    PackRowsFn<T> pack_rows = nullptr;
 };
 
 // How the micro-kernel reads A: packed A(i, p) = a[p * MR + i]; rows (in place) A(i, p) = a[i * rs_a + p];
