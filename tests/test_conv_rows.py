@@ -23,6 +23,10 @@ GEOMETRIES = [
     (2, 7, 40, 8, 3, 3, 33, (1, 1), ((1, 1), (1, 1)), (1, 1)),     # 40 pixels a row at every tile width
     (2, 6, 6, 64, 3, 3, 64, (1, 1), ((1, 1), (1, 1)), (1, 1)),     # K * O = 36864: the weight gradient splits tiles
     (2, 6, 300, 64, 3, 3, 64, (1, 1), ((1, 1), (1, 1)), (1, 1)),   # and runs images in blocks of rows (154 KiB a row)
+    # Rows short enough to go two to a forward tile (AVX-512: wo <= 12 at one vector, <= 6 at two; AVX2: <= 6 at one):
+    (2, 9, 8, 3, 3, 3, 16, (1, 1), ((1, 1), (1, 1)), (1, 1)),      # 'same': edge pairs read different kernel rows
+    (2, 8, 7, 4, 3, 2, 20, (2, 1), ((0, 0), (0, 0)), (1, 1)),      # two vectors a pixel, stride 2, 3 rows: one alone
+    (3, 7, 6, 2, 3, 3, 8, (1, 1), ((0, 0), (0, 0)), (1, 1)),       # 4 pixels a row, pairs on AVX2 too
 ]
 
 
@@ -65,7 +69,7 @@ def test_gradients_match_finite_differences(rows_path, geometry):
 # with images in one block of rows and in several.
 @pytest.mark.parametrize("geometry", [(7, 12, 13, 6, 3, 3, 20, (1, 1), ((1, 1), (1, 1)), (1, 1)),
                                       (3, 9, 30, 32, 3, 3, 130, (1, 1), ((0, 0), (1, 1)), (1, 1)),
-                                      GEOMETRIES[-1]], ids=str)
+                                      GEOMETRIES[10], GEOMETRIES[11]], ids=str)
 def test_results_do_not_depend_on_the_thread_count(rows_path, geometry, conv_passes_on_one_and_three_threads):
     x, k, gy, args = _data(geometry, np.float32, 3)
     conv_passes_on_one_and_three_threads(x, k, gy, args)

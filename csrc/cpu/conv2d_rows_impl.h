@@ -38,17 +38,27 @@ struct RowsConv {
     static Vec load(const T* p) { return *reinterpret_cast<const VecU*>(p); }
     static void store(T* p, Vec v) { *reinterpret_cast<VecU*>(p) = v; }
 
-    // out[i * NV + v] = sum over the window of PR pixels x NV channel vectors. Pixel i's window starts at
-    // a + i * ldc and is `segs` runs of seg_len taps, seg_stride apart; wp holds the taps' NV weight vectors in the
-    // same order. The PR rows are reached from one pointer per 3 pixels, as [p], [p + ldc] and [p + 2 ldc]: 24
-    // pointers would not fit the 16 general registers (GCC spilled them, a reload per FMA).
-    template <int PR, int NV>
-    static void forward_tile(int64_t segs, int64_t seg_len, int64_t seg_stride, const T* a, int64_t ldc,
-                             const T* wp, Vec* out) {
-        constexpr int kBases = (PR + 2) / 3;
+    // Where a forward tile's outputs go: y (row stride ldy) clipped to the `left` channels that remain, through the
+    // epilogue (bias: the tile's NV vectors, zero-padded; null for none).
+    struct TileStore {
+        T* y;
+        int64_t ldy, left;
+        const Vec* bias;
+        const StoreEpilogue<T>* ep;
+    };
+
+    // The sums over the window of S x H pixels x NV channel vectors, stored through `out`: S pixels of each of H output rows,
+    // the rows' windows ldr apart (pixel i = h * S + j). Pixel (h, j)'s window starts at a + h * ldr + j * ldc and is
+    // `segs` runs of seg_len taps, seg_stride apart; wp holds the taps' NV weight vectors in the same order. The
+    // pixels are reached from one pointer per 3 of a row, as [p], [p + ldc] and [p + 2 ldc]: 24 pointers would not
+    // fit the 16 general registers (GCC spilled them, a reload per FMA).
+    template <int S, int H, int NV>
+    static void forward_tile(int64_t segs, int64_t seg_len, int64_t seg_stride, const T* a, int64_t ldc, int64_t ldr,
+                             const T* wp, const TileStore& out) {
+        constexpr int PR = S * H, kPerRow = (S + 2) / 3, kBases = H * kPerRow;
         const T* row[kBases];
 #pragma GCC unroll 8
-        for (int b = 0; b < kBases; ++b) row[b] = a + 3 * b * ldc;
+        for (int b = 0; b < kBases; ++b) row[b] = a + (b / kPerRow) * ldr + 3 * (b % kPerRow) * ldc;
         Vec acc[PR][NV];
 #pragma GCC unroll 24
         for (int i = 0; i < PR; ++i)
@@ -61,7 +71,8 @@ struct RowsConv {
                 for (int v = 0; v < NV; ++v) w[v] = load(wp + v * kLanes);
 #pragma GCC unroll 24
                 for (int i = 0; i < PR; ++i) {
-                    const T x = row[i / 3][(i % 3) * ldc];
+                    const int j = i % S;
+                    const T x = row[(i / S) * kPerRow + j / 3][(j % 3) * ldc];
 #pragma GCC unroll 4
                     for (int v = 0; v < NV; ++v) acc[i][v] += x * w[v];
                 }
@@ -72,10 +83,7 @@ struct RowsConv {
 #pragma GCC unroll 8
             for (int b = 0; b < kBases; ++b) row[b] += seg_stride - seg_len;
         }
-#pragma GCC unroll 24
-        for (int i = 0; i < PR; ++i)
-#pragma GCC unroll 4
-            for (int v = 0; v < NV; ++v) out[i * NV + v] = acc[i][v];
+        store_tile(acc, out);
     }
 
     // part[i * ldp + v lanes] += sum over `rows` rows of P pixels of a[r * lda_row + p * ldc + i] *
@@ -150,18 +158,24 @@ struct RowsConv {
     }
     static constexpr int kMaxSliding = 7;  // KR accumulators + KR broadcasts + the gradient: 15 of AVX2's 16 registers
 
-    using ForwardTile = void (*)(int64_t, int64_t, int64_t, const T*, int64_t, const T*, Vec*);
+    using ForwardTile = void (*)(int64_t, int64_t, int64_t, const T*, int64_t, int64_t, const T*, const TileStore&);
     using WeightTile = void (*)(int64_t, int64_t, const T*, int64_t, int64_t, const T*, int64_t, int64_t, T*,
                                 int64_t);
 
-    // Every tile with NV <= kMaxNv and PR (or KR) * NV <= kAcc: [NV - 1][PR - 1].
+    // Every tile with NV <= kMaxNv and PR (or KR) * NV <= kAcc: [NV - 1][PR - 1]; pairs: [NV - 1][S - 1], the
+    // forward tiles of S pixels in each of two output rows.
     struct Tiles {
         ForwardTile forward[kMaxNv][kAcc] = {};
+        ForwardTile pairs[kMaxNv][kAcc / 2] = {};
         WeightTile weight[kMaxNv][kAcc] = {};
         WeightTile sliding[kMaxSliding] = {};
         template <int NV, int... I>
         void fill(std::integer_sequence<int, I...>) {
-            ((forward[NV - 1][I] = &forward_tile<I + 1, NV>, weight[NV - 1][I] = &weight_tile<I + 1, NV>), ...);
+            ((forward[NV - 1][I] = &forward_tile<I + 1, 1, NV>, weight[NV - 1][I] = &weight_tile<I + 1, NV>), ...);
+        }
+        template <int NV, int... I>
+        void fill_pairs(std::integer_sequence<int, I...>) {
+            ((pairs[NV - 1][I] = &forward_tile<I + 1, 2, NV>), ...);
         }
         template <int... I>
         void fill_sliding(std::integer_sequence<int, I...>) {
@@ -173,6 +187,8 @@ struct RowsConv {
             fill<2>(std::make_integer_sequence<int, kAcc / 2>());
             fill<3>(std::make_integer_sequence<int, kAcc / 3>());
             fill<4>(std::make_integer_sequence<int, kAcc / 4>());
+            fill_pairs<1>(std::make_integer_sequence<int, kAcc / 2>());
+            fill_pairs<2>(std::make_integer_sequence<int, kAcc / 4>());
         }
     };
     static const Tiles& tiles() {
@@ -234,21 +250,22 @@ struct RowsConv {
         }
     };
 
-    // A tile's NV vectors for PR pixels into y (row stride ldy), clipped to the `left` channels that remain, through
-    // the epilogue (bias: its NV vectors for this tile, zero-padded; null for none).
-    // The activation's kind is a template argument, chosen once per tile: tested per vector (and the clip per
-    // vector), the stores took a third of a 3->16 3x3 forward, whose tiles have only K = 27 taps of work.
-    template <int Kind>
-    static void store_tile_as(const Vec* out, int pr, int nv, T* y, int64_t ldy, int64_t left, const Vec* bias,
-                              T alpha) {
-        const bool whole = left >= int64_t(nv) * kLanes;
-        for (int i = 0; i < pr; ++i)
-            for (int v = 0; v < nv; ++v) {
-                Vec r = out[i * nv + v];
-                if (bias) r += bias[v];
-                r = activate_as<Kind>(r, alpha);
-                T* d = y + i * ldy + v * kLanes;
-                const int64_t n = whole ? kLanes : std::min<int64_t>(kLanes, left - v * kLanes);
+    // A tile's PR x NV accumulators into y, straight from the registers: stored from a buffer after the tile
+    // returned, they were a tenth of LeNet's 6->16 forward. One copy of the code with the activation's kind tested
+    // per vector (a branch that always goes the same way): a copy per kind made GCC spill the accumulators of tiles
+    // over 15 pixels in the loop above.
+    template <int PR, int NV>
+    [[gnu::always_inline]] static inline void store_tile(const Vec (&acc)[PR][NV], const TileStore& o) {
+        const bool whole = o.left >= int64_t(NV) * kLanes;
+#pragma GCC unroll 24
+        for (int i = 0; i < PR; ++i)
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) {
+                Vec r = acc[i][v];
+                if (o.bias) r += o.bias[v];
+                r = activate_stored(*o.ep, r);
+                T* d = o.y + i * o.ldy + v * kLanes;
+                const int64_t n = whole ? kLanes : std::min<int64_t>(kLanes, o.left - v * kLanes);
                 if (n == kLanes)
                     store(d, r);
                 else
@@ -256,16 +273,10 @@ struct RowsConv {
             }
     }
 
-    static void store_tile(const Vec* out, int pr, int nv, T* y, int64_t ldy, int64_t left, const Vec* bias,
-                           const StoreEpilogue<T>& ep) {
-        using E = StoreEpilogue<T>;
-        if (ep.kind == E::kRelu) return store_tile_as<E::kRelu>(out, pr, nv, y, ldy, left, bias, ep.alpha);
-        if (ep.kind == E::kLeakyRelu) return store_tile_as<E::kLeakyRelu>(out, pr, nv, y, ldy, left, bias, ep.alpha);
-        store_tile_as<E::kIdentity>(out, pr, nv, y, ldy, left, bias, ep.alpha);
-    }
-
     // Output rows (n, oh) are split among the threads; each row's pixels go in balanced tiles of at most kAcc / NV
-    // (62 pixels at NV = 1: 21 + 21 + 20).
+    // (62 pixels at NV = 1: 21 + 21 + 20). Rows of at most kAcc / (2 NV) pixels go two to a tile (their outputs are
+    // contiguous in y): LeNet's 6->16 layer has rows of 10 pixels, and 10 accumulators left the FMAs waiting on each
+    // other (Zen 5, 1 thread, 5x5 6->16 at 10 / 20 pixels a row: 183 / 204 GFLOP/s).
     static void forward(const Conv2dGeom& g, const T* x, const T* w, T* y, const StoreEpilogue<T>& ep) {
         const Plan p(g);
         const int64_t rows = g.n * g.ho;
@@ -286,37 +297,54 @@ struct RowsConv {
                     dst[k * nv * kLanes + e] = o < p.O ? w[k * p.O + o] : T(0);
                 }
         }
-        const int nt = p.threads(rows, work_estimate({rows, g.wo, p.K, p.O}));
+        const int64_t max_nv = (p.vecs + p.otiles - 1) / p.otiles;
+        const int64_t per_task = g.ho > 1 && max_nv <= 2 && 2 * g.wo * max_nv <= kAcc ? 2 : 1;
+        const int64_t per_image = (g.ho + per_task - 1) / per_task, tasks = g.n * per_image;
+        const int nt = p.threads(tasks, work_estimate({rows, g.wo, p.K, p.O}));
 #pragma omp parallel num_threads(nt) if (nt > 1)
         {
             Images images(g, p, x);
-            Vec out[kAcc];
-#pragma omp for schedule(static)
-            for (int64_t r = 0; r < rows; ++r) {
-                const int64_t n = r / g.ho, oh = r % g.ho;
-                // Kernel rows that read only the zero border are skipped (a 'valid' layer's input gradient, run as
-                // the transposed convolution padded by KH - 1, has them on KH - 1 of its rows at each edge).
+            // Kernel rows that read only the zero border are skipped (a 'valid' layer's input gradient, run as the
+            // transposed convolution padded by KH - 1, has them on KH - 1 of its rows at each edge).
+            auto live_rows = [&](int64_t oh, int64_t& kh0, int64_t& kh1) {
                 const int64_t top = oh * g.sh - g.pt;
-                const int64_t kh0 = std::min(g.kh, std::max<int64_t>(0, (-top + g.dh - 1) / g.dh));
-                const int64_t kh1 = std::max(kh0, std::min(g.kh, (g.h - top + g.dh - 1) / g.dh));
+                kh0 = std::min(g.kh, std::max<int64_t>(0, (-top + g.dh - 1) / g.dh));
+                kh1 = std::max(kh0, std::min(g.kh, (g.h - top + g.dh - 1) / g.dh));
+            };
+            // Output rows [oh, oh + h) of image n, h of them to a tile (h = 2 only when a row fits half a tile).
+            auto run_rows = [&](int64_t n, int64_t oh, int64_t h, int64_t kh0, int64_t kh1) {
                 const T* src = images(n) + oh * p.row_stride + kh0 * p.seg_stride;
-                T* yrow = y + r * g.wo * p.O;
+                T* yrow = y + (n * g.ho + oh) * g.wo * p.O;
                 for (int64_t t = 0; t < p.otiles; ++t) {
                     int64_t v0;
                     int nv;
                     p.channel_tile(t, p.otiles, v0, nv);
-                    const int64_t pr_max = kAcc / nv, ptiles = (g.wo + pr_max - 1) / pr_max;
-                    const ForwardTile* fns = tiles().forward[nv - 1];
+                    const int64_t pr_max = kAcc / nv / h, ptiles = (g.wo + pr_max - 1) / pr_max;
+                    const ForwardTile* fns = h == 2 ? tiles().pairs[nv - 1] : tiles().forward[nv - 1];
                     for (int64_t pt = 0; pt < ptiles; ++pt) {
                         int64_t ow0, ow1;
                         split_range(g.wo, ptiles, pt, ow0, ow1);
                         const int pr = int(ow1 - ow0);
-                        fns[pr - 1](kh1 - kh0, p.S, p.seg_stride, src + ow0 * p.ldc, p.ldc,
+                        const TileStore out{yrow + ow0 * p.O + v0 * kLanes, p.O, p.O - v0 * kLanes,
+                                            ep.bias ? bias.data() + v0 : nullptr, &ep};
+                        fns[pr - 1](kh1 - kh0, p.S, p.seg_stride, src + ow0 * p.ldc, p.ldc, p.row_stride,
                                     wp + (p.K * v0 + kh0 * p.S * nv) * kLanes, out);
-                        store_tile(out, pr, nv, yrow + ow0 * p.O + v0 * kLanes, p.O, p.O - v0 * kLanes,
-                                   ep.bias ? bias.data() + v0 : nullptr, ep);
                     }
                 }
+            };
+#pragma omp for schedule(static)
+            for (int64_t task = 0; task < tasks; ++task) {
+                const int64_t n = task / per_image, oh = task % per_image * per_task;
+                const int64_t h = std::min(per_task, g.ho - oh);
+                int64_t kh0, kh1, kh0b, kh1b;
+                live_rows(oh, kh0, kh1);
+                if (h == 2) live_rows(oh + 1, kh0b, kh1b);
+                if (h == 2 && kh0 == kh0b && kh1 == kh1b) {
+                    run_rows(n, oh, 2, kh0, kh1);
+                    continue;
+                }
+                run_rows(n, oh, 1, kh0, kh1);
+                if (h == 2) run_rows(n, oh + 1, 1, kh0b, kh1b);
             }
         }
     }
