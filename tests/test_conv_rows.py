@@ -65,7 +65,7 @@ def test_gradients_match_finite_differences(rows_path, geometry):
                   [x, k], atol=1e-6, rtol=1e-5)
 
 
-# 70 output rows (more than the 64 partial sums) for the grouped weight gradient; K * O >= 32768 for the split one,
+# 70 output rows (more than the 16 partial sums) for the grouped weight gradient; K * O >= 32768 for the split one,
 # with images in one block of rows and in several.
 @pytest.mark.parametrize("geometry", [(7, 12, 13, 6, 3, 3, 20, (1, 1), ((1, 1), (1, 1)), (1, 1)),
                                       (3, 9, 30, 32, 3, 3, 130, (1, 1), ((0, 0), (1, 1)), (1, 1)),
