@@ -117,7 +117,8 @@ def main(argv=None):
         parser.error(f"--ops: unknown {', '.join(sorted(wanted - set(known)))}; expected some of {', '.join(known)}")
     # --quick: shorter pauses and blocks and no NumPy reference backend (0.1-0.4 s a call on the large activation
     # and pooling shapes), to stay under a minute.
-    timing = dict(rounds=3, calls=2, settle=0.05) if args.quick else dict(rounds=7, calls=3, settle=0.1)
+    timing = (dict(rounds=3, calls=2, settle=0.05, block=0.003) if args.quick
+              else dict(rounds=7, calls=3, settle=0.1, block=0.01))
     threads = ember.get_num_threads()
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # other work on the machine skews figures

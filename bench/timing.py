@@ -16,7 +16,7 @@ def runnable(contenders):
     return kept
 
 
-def time_interleaved(contenders, rounds, calls=3, settle=0.1, warmup=0.02):
+def time_interleaved(contenders, rounds, calls=3, settle=0.1, warmup=0.02, block=0.0):
     """Median seconds per call of each contender, measured in alternating blocks.
 
     Each round gives every contender one block: a pause (so that the previous library's worker threads, which
@@ -26,6 +26,10 @@ def time_interleaved(contenders, rounds, calls=3, settle=0.1, warmup=0.02):
     takes milliseconds to come back (on the 2-vCPU Zen 3 VM, a 256^3 matmul's first two calls after 0.1 s idle
     took 2-6 ms each, the next ones 0.4 ms, in every library), and a single warm-up call left sub-millisecond ops
     timing that wake-up instead of themselves.
+
+    A block times at least `calls` calls and at least `block` seconds of them (the warm-up's pace sets the count):
+    three calls of a 0.4 ms op sampled a noisy machine's slow spells so sparsely that one op's median moved by
+    half between runs (LeNet's 6->16 fwd+bwd, 0.36 against 0.53 ms), where a 20 ms op's three calls were plenty.
     """
     samples = {name: [] for name in contenders}
     for _ in range(rounds):
@@ -35,7 +39,8 @@ def time_interleaved(contenders, rounds, calls=3, settle=0.1, warmup=0.02):
             while warm < 2 or time.perf_counter() - start < warmup:
                 fn()
                 warm += 1
-            for _ in range(calls):
+            pace = (time.perf_counter() - start) / warm
+            for _ in range(max(calls, min(1000, int(block / pace)))):
                 start = time.perf_counter()
                 fn()
                 samples[name].append(time.perf_counter() - start)
