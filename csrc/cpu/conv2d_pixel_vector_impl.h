@@ -256,7 +256,8 @@ struct PixelVectorConv {
         for (int o = 0; o < O; ++o) {
             __m512 plane = _mm512_setzero_ps();
             for (int k = 0; k < O; ++k)
-                plane = _mm512_mask_permutexvar_ps(plane, kMap.lanes[o][k], _mm512_loadu_si512(kMap.index[o][k]), in[k]);
+                plane = _mm512_mask_permutexvar_ps(plane, kMap.lanes[o][k], _mm512_loadu_si512(kMap.index[o][k]),
+                                                   in[k]);
             _mm512_storeu_ps(dst + o * ld, plane);
         }
     }

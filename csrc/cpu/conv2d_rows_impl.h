@@ -50,8 +50,8 @@ struct RowsConv {
         const StoreEpilogue<T>* ep;
     };
 
-    // The sums over the window of S x H pixels x NV channel vectors, stored through `out`: S pixels of each of H output rows,
-    // the rows' windows ldr apart (pixel i = h * S + j). Pixel (h, j)'s window starts at a + h * ldr + j * ldc and is
+    // The sums over the window of S x H pixels x NV channel vectors, stored through `out`: S pixels of each of H
+    // output rows, the rows' windows ldr apart (pixel i = h * S + j). Pixel (h, j)'s window starts at a + h * ldr + j * ldc and is
     // `segs` runs of seg_len taps, seg_stride apart; wp holds the taps' NV weight vectors in the same order. The
     // pixels are reached from one pointer per 3 of a row, as [p], [p + ldc] and [p + 2 ldc]: 24 pointers would not
     // fit the 16 general registers (GCC spilled them, a reload per FMA).
