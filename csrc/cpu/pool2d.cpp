@@ -18,42 +18,27 @@ constexpr int64_t kBlock = 64;  // channels per avg-pool backward task
 
 template <typename T>
 void max_pool2d_forward(const Pool2dGeom& g, const T* x, T* y) {
-    max_pool_kernels<T>().forward(g, x, y);
+    pool_kernels<T>().forward(g, x, y);
 }
 
 template <typename T>
 void max_pool2d_backward(const Pool2dGeom& g, const T* gy, const T* x, T* gx) {
-    max_pool_kernels<T>().backward(g, gy, x, gx);
+    pool_kernels<T>().backward(g, gy, x, gx);
 }
 
 template <>
-const MaxPoolKernels<float>& max_pool_kernels<float>() {
-    return for_gemm_isa<MaxPoolKernels<float>, EMBER_ISA_BUILDERS(max_pool, f32)>();
+const PoolKernels<float>& pool_kernels<float>() {
+    return for_gemm_isa<PoolKernels<float>, EMBER_ISA_BUILDERS(pool, f32)>();
 }
 
 template <>
-const MaxPoolKernels<double>& max_pool_kernels<double>() {
-    return for_gemm_isa<MaxPoolKernels<double>, EMBER_ISA_BUILDERS(max_pool, f64)>();
+const PoolKernels<double>& pool_kernels<double>() {
+    return for_gemm_isa<PoolKernels<double>, EMBER_ISA_BUILDERS(pool, f64)>();
 }
 
 template <typename T>
 void avg_pool2d_forward(const Pool2dGeom& g, const T* x, T* y) {
-#pragma omp parallel for num_threads(pool_threads_for(work_estimate({g.n, g.ho, g.wo, g.c, g.ph, g.pw}))) schedule(static)
-    for (int64_t t = 0; t < g.n * g.ho; ++t) {
-        const int64_t n = t / g.ho, oh = t % g.ho;
-        for (int64_t ow = 0; ow < g.wo; ++ow) {
-            const Window win = window(g, oh, ow);
-            T* dst = y + ((n * g.ho + oh) * g.wo + ow) * g.c;
-            std::fill(dst, dst + g.c, T(0));
-            for (int64_t hi = win.h0; hi < win.h1; ++hi)
-                for (int64_t wi = win.w0; wi < win.w1; ++wi) {
-                    const T* src = x + ((n * g.h + hi) * g.w + wi) * g.c;
-                    for (int64_t ch = 0; ch < g.c; ++ch) dst[ch] += src[ch];
-                }
-            const T count = T(std::max<int64_t>((win.h1 - win.h0) * (win.w1 - win.w0), 1));
-            for (int64_t ch = 0; ch < g.c; ++ch) dst[ch] /= count;
-        }
-    }
+    pool_kernels<T>().avg_forward(g, x, y);
 }
 
 template <typename T>

@@ -1,4 +1,4 @@
 // Max pooling compiled for -mavx2 -mfma (only called when the CPU reports them).
 #include "pool2d_max_impl.h"
 
-EMBER_MAX_POOL(avx2)
+EMBER_POOL(avx2)

@@ -1,4 +1,4 @@
 // Max pooling compiled for -mavx512f/bw/dq/vl -mfma (only called when the CPU reports them).
 #include "pool2d_max_impl.h"
 
-EMBER_MAX_POOL(avx512)
+EMBER_POOL(avx512)

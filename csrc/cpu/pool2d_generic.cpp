@@ -1,4 +1,4 @@
 // Max pooling compiled for the baseline ISA.
 #include "pool2d_max_impl.h"
 
-EMBER_MAX_POOL(generic)
+EMBER_POOL(generic)

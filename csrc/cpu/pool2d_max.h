@@ -1,4 +1,5 @@
-// Max pooling's kernels, one table per ISA (pool2d_max_impl.h), chosen with the GEMM's ISA.
+// Pooling's ISA-compiled kernels (max forward and backward, the average's forward), one table per ISA
+// (pool2d_max_impl.h), chosen with the GEMM's ISA.
 #pragma once
 
 #include "../common/shapes.h"
@@ -6,19 +7,20 @@
 namespace ember {
 
 template <typename T>
-struct MaxPoolKernels {
+struct PoolKernels {
     void (*forward)(const Pool2dGeom& g, const T* x, T* y);
     void (*backward)(const Pool2dGeom& g, const T* grad_y, const T* x, T* grad_x);
+    void (*avg_forward)(const Pool2dGeom& g, const T* x, T* y);
 };
 
 template <typename T>
-const MaxPoolKernels<T>& max_pool_kernels();
+const PoolKernels<T>& pool_kernels();
 
-MaxPoolKernels<float> max_pool_generic_f32();
-MaxPoolKernels<double> max_pool_generic_f64();
-MaxPoolKernels<float> max_pool_avx2_f32();
-MaxPoolKernels<double> max_pool_avx2_f64();
-MaxPoolKernels<float> max_pool_avx512_f32();
-MaxPoolKernels<double> max_pool_avx512_f64();
+PoolKernels<float> pool_generic_f32();
+PoolKernels<double> pool_generic_f64();
+PoolKernels<float> pool_avx2_f32();
+PoolKernels<double> pool_avx2_f64();
+PoolKernels<float> pool_avx512_f32();
+PoolKernels<double> pool_avx512_f64();
 
 }  // namespace ember

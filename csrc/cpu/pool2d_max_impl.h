@@ -1,4 +1,5 @@
-// Max pooling forward and backward, compiled once per ISA (pool2d_{generic,avx2,avx512}.cpp): the backward's
+// Max pooling forward and backward and the average pool's forward, compiled once per ISA
+// (pool2d_{generic,avx2,avx512}.cpp): the max backward's
 // branch-free selects vectorize only with AVX-512's masks (64x28x28x6: 1.49 ms with AVX2, 0.63 with AVX-512, A/B in
 // one process). Everything here has internal linkage, so the per-ISA copies never meet at link time.
 #pragma once
@@ -391,11 +392,50 @@ void max_backward(const Pool2dGeom& g, const T* gy, const T* x, T* gx) {
     }
 }
 
+// Average pooling, output row (n, oh), channels [c0, c0 + width) (CB the width when a compile-time case, else 0):
+// each window summed in registers from 0, cell by cell in row-major order, then divided by its count of real cells.
+// Compiled per ISA with the width a constant: the baseline build's loop, adding into the output in memory, ran at
+// 0.93x PyTorch on 64x112x112x32.
+template <typename T, int CB>
+void avg_forward_row(const Pool2dGeom& g, const T* x, T* y, int64_t n, int64_t oh, int64_t c0, int64_t width) {
+    const int64_t cb = CB > 0 ? CB : width;
+    for (int64_t ow = 0; ow < g.wo; ++ow) {
+        const Window win = window(g, oh, ow);
+        T acc[kMaxBlock];
+        for (int64_t k = 0; k < cb; ++k) acc[k] = T(0);
+        for (int64_t hi = win.h0; hi < win.h1; ++hi)
+            for (int64_t wi = win.w0; wi < win.w1; ++wi) {
+                const T* src = x + ((n * g.h + hi) * g.w + wi) * g.c + c0;
+#pragma omp simd
+                for (int64_t k = 0; k < cb; ++k) acc[k] += src[k];
+            }
+        const T count = T(std::max<int64_t>((win.h1 - win.h0) * (win.w1 - win.w0), 1));
+        T* dst = y + ((n * g.ho + oh) * g.wo + ow) * g.c + c0;
+        for (int64_t k = 0; k < cb; ++k) dst[k] = acc[k] / count;
+    }
+}
+
+template <typename T>
+void avg_forward(const Pool2dGeom& g, const T* x, T* y) {
+#pragma omp parallel for num_threads(pool_threads_for(work_estimate({g.n, g.ho, g.wo, g.c, g.ph, g.pw}))) schedule(static)
+    for (int64_t t = 0; t < g.n * g.ho; ++t)
+        for (int64_t c0 = 0; c0 < g.c; c0 += kMaxBlock) {
+            const int64_t width = std::min(kMaxBlock, g.c - c0);
+            with_block_width(width, [&](auto cb) {
+                avg_forward_row<T, decltype(cb)::value>(g, x, y, t / g.ho, t % g.ho, c0, width);
+            });
+        }
+}
+
 }  // namespace
 }  // namespace ember
 
-#define EMBER_MAX_POOL(isa)                                                                 \
+#define EMBER_POOL(isa)                                                                     \
     namespace ember {                                                                       \
-    MaxPoolKernels<float> max_pool_##isa##_f32() { return {&max_forward<float>, &max_backward<float>}; }     \
-    MaxPoolKernels<double> max_pool_##isa##_f64() { return {&max_forward<double>, &max_backward<double>}; }  \
+    PoolKernels<float> pool_##isa##_f32() {                                                 \
+        return {&max_forward<float>, &max_backward<float>, &avg_forward<float>};            \
+    }                                                                                       \
+    PoolKernels<double> pool_##isa##_f64() {                                                \
+        return {&max_forward<double>, &max_backward<double>, &avg_forward<double>};         \
+    }                                                                                       \
     }
