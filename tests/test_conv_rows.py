@@ -27,6 +27,10 @@ GEOMETRIES = [
     (2, 9, 8, 3, 3, 3, 16, (1, 1), ((1, 1), (1, 1)), (1, 1)),      # 'same': edge pairs read different kernel rows
     (2, 8, 7, 4, 3, 2, 20, (2, 1), ((0, 0), (0, 0)), (1, 1)),      # two vectors a pixel, stride 2, 3 rows: one alone
     (3, 7, 6, 2, 3, 3, 8, (1, 1), ((0, 0), (0, 0)), (1, 1)),       # 4 pixels a row, pairs on AVX2 too
+    # 5-wide kernels and one channel vector: AVX-512's sliding forward tiles (each input column broadcast once)
+    (2, 9, 9, 3, 5, 5, 10, (1, 1), ((0, 0), (0, 0)), (1, 1)),      # 5 rows of 5: two pairs and a row alone
+    (1, 6, 30, 2, 5, 5, 16, (1, 1), ((2, 2), (2, 2)), (1, 1)),     # 30 pixels a row: tiles of 15, edge rows
+    (2, 11, 11, 2, 5, 5, 8, (2, 2), ((1, 1), (1, 1)), (1, 1)),     # stride 2: not sliding
 ]
 
 

@@ -89,6 +89,55 @@ struct RowsConv {
         store_tile(acc, out);
     }
 
+    // forward_tile for one channel vector, stride 1 and kSlidingKw-wide kernel rows, reading each input value once:
+    // in forward_tile every FMA takes its own broadcast load (pixel j's tap (kx, c) is pixel j + 1's (kx - 1, c)), and
+    // the loads, not the FMAs, set the pace (LeNet's 6->16, 1 thread: 221 GFLOP/s; with the loads taken out, wrong
+    // sums, 276). Here, per kernel row and channel c, the kernel row's KW weight vectors sit in registers and each of
+    // the S + KW - 1 input columns is broadcast once into the KW accumulators it reaches. Each pixel sums its taps in
+    // (kh, c, kx) order, the same whatever the tiling. LeNet's 6->16 forward, 2 threads: 0.074-0.076 -> 0.071-0.072
+    // ms (A/B by process); GCC still spills a few accumulators per channel, which is where the rest of the 276 went.
+    static constexpr int kSlidingKw = 5;
+    template <int S, int H>
+    static void forward_tile_sliding(int64_t segs, int64_t C, int64_t seg_stride, const T* a, int64_t ldr,
+                                     const T* wp, const TileStore& out) {
+        constexpr int KW = kSlidingKw, U = S + KW - 1;
+        Vec acc[S * H][1];
+#pragma GCC unroll 24
+        for (int i = 0; i < S * H; ++i) acc[i][0] = Vec{};
+        for (int64_t sg = 0; sg < segs; ++sg, a += seg_stride, wp += KW * C * kLanes) {
+            for (int64_t c = 0; c < C; ++c) {
+                Vec w[KW];
+#pragma GCC unroll 8
+                for (int kx = 0; kx < KW; ++kx) {
+                    w[kx] = load(wp + (c * KW + kx) * kLanes);  // arranged (kh, c, kx) for this tile
+                    asm("" : "+v"(w[kx]));  // in a register: else GCC folds the load into each FMA
+                }
+                // One pointer per row stepped by C: an offset u * C per column took a register each, and GCC
+                // spilled them. The rows interleaved: an accumulator takes a column's FMA then the next column's,
+                // and with one row only the KW FMAs of a column stood between them (the FMAs' latency set the pace).
+                const T* col[H];
+#pragma GCC unroll 2
+                for (int h = 0; h < H; ++h) col[h] = a + h * ldr + c;
+#pragma GCC unroll 32
+                for (int u = 0; u < U; ++u) {
+#pragma GCC unroll 2
+                    for (int h = 0; h < H; ++h) {
+                        asm("" : "+r"(col[h]));
+                        Vec b = *col[h] - Vec{};  // a broadcast (x + 0 is not x for -0)
+                        asm("" : "+v"(b));        // once, not folded into the KW FMAs as KW loads
+                        col[h] += C;
+#pragma GCC unroll 8
+                        for (int kx = 0; kx < KW; ++kx) {
+                            const int j = u - kx;
+                            if (j >= 0 && j < S) acc[h * S + j][0] += b * w[kx];
+                        }
+                    }
+                }
+            }
+        }
+        store_tile(acc, out);
+    }
+
     // part[i * ldp + v lanes] += sum over `rows` rows of P pixels of a[r * lda_row + p * ldc + i] *
     // gy[r * ldg_row + p * ldg + v lanes]: KR contiguous taps x NV channel vectors.
     template <int KR, int NV>
@@ -162,6 +211,7 @@ struct RowsConv {
     static constexpr int kMaxSliding = 7;  // KR accumulators + KR broadcasts + the gradient: 15 of AVX2's 16 registers
 
     using ForwardTile = void (*)(int64_t, int64_t, int64_t, const T*, int64_t, int64_t, const T*, const TileStore&);
+    using SlidingTile = void (*)(int64_t, int64_t, int64_t, const T*, int64_t, const T*, const TileStore&);
     using WeightTile = void (*)(int64_t, int64_t, const T*, int64_t, int64_t, const T*, int64_t, int64_t, T*,
                                 int64_t);
 
@@ -170,6 +220,8 @@ struct RowsConv {
     struct Tiles {
         ForwardTile forward[kMaxNv][kAcc] = {};
         ForwardTile pairs[kMaxNv][kAcc / 2] = {};
+        // [H - 1][S - 1] for S * H <= kAcc (AVX-512 only): the accumulators, KW weights and a broadcast fit 30 of 32
+        SlidingTile sliding_forward[2][kAcc] = {};
         WeightTile weight[kMaxNv][kAcc] = {};
         WeightTile sliding[kMaxSliding] = {};
         template <int NV, int... I>
@@ -179,6 +231,10 @@ struct RowsConv {
         template <int NV, int... I>
         void fill_pairs(std::integer_sequence<int, I...>) {
             ((pairs[NV - 1][I] = &forward_tile<I + 1, 2, NV>), ...);
+        }
+        template <int H, int... I>
+        void fill_sliding_forward(std::integer_sequence<int, I...>) {
+            ((sliding_forward[H - 1][I] = &forward_tile_sliding<I + 1, H>), ...);
         }
         template <int... I>
         void fill_sliding(std::integer_sequence<int, I...>) {
@@ -192,6 +248,10 @@ struct RowsConv {
             fill<4>(std::make_integer_sequence<int, kAcc / 4>());
             fill_pairs<1>(std::make_integer_sequence<int, kAcc / 2>());
             fill_pairs<2>(std::make_integer_sequence<int, kAcc / 4>());
+            if constexpr (Bytes == 64) {
+                fill_sliding_forward<1>(std::make_integer_sequence<int, kAcc>());
+                fill_sliding_forward<2>(std::make_integer_sequence<int, kAcc / 2>());
+            }
         }
     };
     static const Tiles& tiles() {
@@ -300,6 +360,14 @@ struct RowsConv {
                     dst[k * nv * kLanes + e] = o < p.O ? w[k * p.O + o] : T(0);
                 }
         }
+        const bool sliding = Bytes == 64 && p.vecs == 1 && g.kw == kSlidingKw && (g.sw == 1 || g.wo == 1) && g.dw == 1;
+        if (sliding) {  // the one channel vector's taps reordered (kh, c, kx), as forward_tile_sliding reads them
+            std::vector<Vec> tap_major(wstore);
+            for (int64_t kh = 0; kh < g.kh; ++kh)
+                for (int64_t c = 0; c < g.c; ++c)
+                    for (int64_t kx = 0; kx < g.kw; ++kx)
+                        wstore[size_t((kh * g.c + c) * g.kw + kx)] = tap_major[size_t((kh * g.kw + kx) * g.c + c)];
+        }
         const int64_t max_nv = (p.vecs + p.otiles - 1) / p.otiles;
         const int64_t per_task = g.ho > 1 && max_nv <= 2 && 2 * g.wo * max_nv <= kAcc ? 2 : 1;
         const int64_t per_image = (g.ho + per_task - 1) / per_task, tasks = g.n * per_image;
@@ -330,6 +398,11 @@ struct RowsConv {
                         const int pr = int(ow1 - ow0);
                         const TileStore out{yrow + ow0 * p.O + v0 * kLanes, p.O, p.O - v0 * kLanes,
                                             ep.bias ? bias.data() + v0 : nullptr, &ep};
+                        if (sliding) {  // every tile, as the weights are arranged for it
+                            tiles().sliding_forward[h - 1][pr - 1](kh1 - kh0, g.c, p.seg_stride, src + ow0 * p.ldc,
+                                                                   p.row_stride, wp + kh0 * p.S * kLanes, out);
+                            continue;
+                        }
                         fns[pr - 1](kh1 - kh0, p.S, p.seg_stride, src + ow0 * p.ldc, p.ldc, p.row_stride,
                                     wp + (p.K * v0 + kh0 * p.S * nv) * kLanes, out);
                     }
