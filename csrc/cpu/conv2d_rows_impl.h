@@ -95,7 +95,8 @@ struct RowsConv {
     // sums, 276). Here, per kernel row and channel c, the kernel row's KW weight vectors sit in registers and each of
     // the S + KW - 1 input columns is broadcast once into the KW accumulators it reaches. Each pixel sums its taps in
     // (kh, c, kx) order, the same whatever the tiling. LeNet's 6->16 forward, 2 threads: 0.074-0.076 -> 0.071-0.072
-    // ms (A/B by process); GCC still spills a few accumulators per channel, which is where the rest of the 276 went.
+    // ms (A/B by process). GCC spills a few accumulators per channel; without the spills (the store out of line) it
+    // was no faster.
     static constexpr int kSlidingKw = 5;
     template <int S, int H>
     static void forward_tile_sliding(int64_t segs, int64_t C, int64_t seg_stride, const T* a, int64_t ldr,
