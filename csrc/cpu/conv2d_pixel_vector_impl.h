@@ -92,18 +92,25 @@ struct PixelVectorConv {
     }
 
 #ifdef __AVX512F__
-    // Where the values of OB channel vectors of 16 pixels go when stored pixel-major (out[px * OB + ob]): lane j of
-    // output vector k is value 16 k + j, pixel (16 k + j) / OB of channel (16 k + j) % OB.
-    template <int OB>
-    struct Interleave {
-        int32_t index[OB][OB][16] = {};
-        uint16_t lanes[OB][OB] = {};
-        constexpr Interleave() {
-            for (int k = 0; k < OB; ++k)
-                for (int j = 0; j < 16; ++j) {
-                    const int f = 16 * k + j;
-                    index[k][f % OB][j] = f / OB;
-                    lanes[k][f % OB] = uint16_t(lanes[k][f % OB] | (1u << j));
+    // Run f = px * O + o of 16 pixel-major pixels of O channels is lane f % 16 of vector f / 16 in pixel-major order,
+    // and lane px of channel o's vector in planes. For each pair (pixel-major vector k, channel o), which lanes and
+    // from where: to_pixels[k][o] picks pixel-major vector k's lanes out of channel o's vector (store_interleaved),
+    // to_planes[o][k] picks channel o's lanes out of pixel-major vector k (load_deinterleaved).
+    template <int O>
+    struct PixelMajor {
+        struct Pick {
+            int32_t index[16] = {};
+            uint16_t lanes = 0;
+        };
+        Pick to_pixels[O][O] = {}, to_planes[O][O] = {};
+        constexpr PixelMajor() {
+            for (int px = 0; px < 16; ++px)
+                for (int o = 0; o < O; ++o) {
+                    const int f = px * O + o, k = f / 16, lane = f % 16;
+                    to_pixels[k][o].index[lane] = px;
+                    to_pixels[k][o].lanes = uint16_t(to_pixels[k][o].lanes | (1u << lane));
+                    to_planes[o][k].index[px] = lane;
+                    to_planes[o][k].lanes = uint16_t(to_planes[o][k].lanes | (1u << px));
                 }
         }
     };
@@ -113,12 +120,14 @@ struct PixelVectorConv {
     // LeNet's 1->6 forward tile.
     template <int OB>
     static void store_interleaved(const __m512 (&r)[OB], float* dst, int64_t pixels) {
-        static constexpr Interleave<OB> kMap{};
+        static constexpr PixelMajor<OB> kMap{};
         const int64_t count = pixels * OB;
         for (int k = 0; k < OB && 16 * k < count; ++k) {
             __m512 out = _mm512_setzero_ps();
-            for (int ob = 0; ob < OB; ++ob)
-                out = _mm512_mask_permutexvar_ps(out, kMap.lanes[k][ob], _mm512_loadu_si512(kMap.index[k][ob]), r[ob]);
+            for (int ob = 0; ob < OB; ++ob) {
+                const auto& pick = kMap.to_pixels[k][ob];
+                out = _mm512_mask_permutexvar_ps(out, pick.lanes, _mm512_loadu_si512(pick.index), r[ob]);
+            }
             const int64_t left = count - 16 * k;
             if (left >= 16)
                 _mm512_storeu_ps(dst + 16 * k, out);
@@ -223,28 +232,12 @@ struct PixelVectorConv {
     }
 
 #ifdef __AVX512F__
-    // Where channel o's 16 pixels come from in a run of 16 pixel-major pixels of O channels: pixel j is value
-    // j O + o, lane (j O + o) % 16 of input vector (j O + o) / 16.
-    template <int O>
-    struct Deinterleave {
-        int32_t index[O][O][16] = {};
-        uint16_t lanes[O][O] = {};
-        constexpr Deinterleave() {
-            for (int o = 0; o < O; ++o)
-                for (int j = 0; j < 16; ++j) {
-                    const int f = j * O + o;
-                    index[o][f / 16][j] = f % 16;
-                    lanes[o][f / 16] = uint16_t(lanes[o][f / 16] | (1u << j));
-                }
-        }
-    };
-
     // `pixels` (<= 16) pixel-major pixels of O channels at src into O planes (dst + o * ld), 16 values each, zero
     // past `pixels`: one masked permute per channel and input vector. Value by value it took a third of LeNet's 1->6
     // weight gradient.
     template <int O>
     static void load_deinterleaved(const float* src, int64_t pixels, float* dst, int64_t ld) {
-        static constexpr Deinterleave<O> kMap{};
+        static constexpr PixelMajor<O> kMap{};
         const int64_t count = pixels * O;
         __m512 in[O];
         for (int k = 0; k < O; ++k) {
@@ -255,9 +248,10 @@ struct PixelVectorConv {
         }
         for (int o = 0; o < O; ++o) {
             __m512 plane = _mm512_setzero_ps();
-            for (int k = 0; k < O; ++k)
-                plane = _mm512_mask_permutexvar_ps(plane, kMap.lanes[o][k], _mm512_loadu_si512(kMap.index[o][k]),
-                                                   in[k]);
+            for (int k = 0; k < O; ++k) {
+                const auto& pick = kMap.to_planes[o][k];
+                plane = _mm512_mask_permutexvar_ps(plane, pick.lanes, _mm512_loadu_si512(pick.index), in[k]);
+            }
             _mm512_storeu_ps(dst + o * ld, plane);
         }
     }

@@ -51,10 +51,10 @@ struct RowsConv {
     };
 
     // The sums over the window of S x H pixels x NV channel vectors, stored through `out`: S pixels of each of H
-    // output rows, the rows' windows ldr apart (pixel i = h * S + j). Pixel (h, j)'s window starts at a + h * ldr + j * ldc and is
-    // `segs` runs of seg_len taps, seg_stride apart; wp holds the taps' NV weight vectors in the same order. The
-    // pixels are reached from one pointer per 3 of a row, as [p], [p + ldc] and [p + 2 ldc]: 24 pointers would not
-    // fit the 16 general registers (GCC spilled them, a reload per FMA).
+    // output rows, the rows' windows ldr apart (pixel i = h * S + j). Pixel (h, j)'s window starts at
+    // a + h * ldr + j * ldc and is `segs` runs of seg_len taps, seg_stride apart; wp holds the taps' NV weight vectors
+    // in the same order. The pixels are reached from one pointer per 3 of a row, as [p], [p + ldc] and [p + 2 ldc]:
+    // 24 pointers would not fit the 16 general registers (GCC spilled them, a reload per FMA).
     template <int S, int H, int NV>
     static void forward_tile(int64_t segs, int64_t seg_len, int64_t seg_stride, const T* a, int64_t ldc, int64_t ldr,
                              const T* wp, const TileStore& out) {
@@ -347,7 +347,11 @@ struct RowsConv {
         if (rows * g.wo == 0) return;
         std::vector<Vec> bias(size_t(ep.bias ? p.vecs : 0));
         for (int64_t o = 0; ep.bias && o < p.O; ++o) bias[size_t(o / kLanes)][o % kLanes] = ep.bias[o];
-        // The weights per channel tile: K rows of the tile's NV vectors, zero past O; tile v0 at K * v0 lanes.
+        // One channel vector and 5-wide kernel rows at stride 1 take the sliding tiles, every tile of the layer.
+        const bool sliding = Bytes == 64 && p.vecs == 1 && g.kw == kSlidingKw && (g.sw == 1 || g.wo == 1) && g.dw == 1;
+        // The weights per channel tile: K rows of the tile's NV vectors, zero past O; tile v0 at K * v0 lanes. Tap
+        // k = (kh, kx, c) is row k, or row (kh, c, kx) for the sliding tiles (they read a channel's kernel row at
+        // once).
         std::vector<Vec> wstore(size_t(p.K * p.vecs));
         T* wp = reinterpret_cast<T*>(wstore.data());
         for (int64_t t = 0; t < p.otiles; ++t) {
@@ -355,19 +359,14 @@ struct RowsConv {
             int nv;
             p.channel_tile(t, p.otiles, v0, nv);
             T* dst = wp + p.K * v0 * kLanes;
-            for (int64_t k = 0; k < p.K; ++k)
+            for (int64_t k = 0; k < p.K; ++k) {
+                const int64_t kh = k / p.S, kx = k % p.S / g.c, c = k % g.c;
+                const int64_t row = sliding ? (kh * g.c + c) * g.kw + kx : k;
                 for (int64_t e = 0; e < nv * kLanes; ++e) {
                     const int64_t o = v0 * kLanes + e;
-                    dst[k * nv * kLanes + e] = o < p.O ? w[k * p.O + o] : T(0);
+                    dst[row * nv * kLanes + e] = o < p.O ? w[k * p.O + o] : T(0);
                 }
-        }
-        const bool sliding = Bytes == 64 && p.vecs == 1 && g.kw == kSlidingKw && (g.sw == 1 || g.wo == 1) && g.dw == 1;
-        if (sliding) {  // the one channel vector's taps reordered (kh, c, kx), as forward_tile_sliding reads them
-            std::vector<Vec> tap_major(wstore);
-            for (int64_t kh = 0; kh < g.kh; ++kh)
-                for (int64_t c = 0; c < g.c; ++c)
-                    for (int64_t kx = 0; kx < g.kw; ++kx)
-                        wstore[size_t((kh * g.c + c) * g.kw + kx)] = tap_major[size_t((kh * g.kw + kx) * g.c + c)];
+            }
         }
         const int64_t max_nv = (p.vecs + p.otiles - 1) / p.otiles;
         const int64_t per_task = g.ho > 1 && max_nv <= 2 && 2 * g.wo * max_nv <= kAcc ? 2 : 1;
@@ -399,13 +398,12 @@ struct RowsConv {
                         const int pr = int(ow1 - ow0);
                         const TileStore out{yrow + ow0 * p.O + v0 * kLanes, p.O, p.O - v0 * kLanes,
                                             ep.bias ? bias.data() + v0 : nullptr, &ep};
-                        if (sliding) {  // every tile, as the weights are arranged for it
+                        if (sliding)
                             tiles().sliding_forward[h - 1][pr - 1](kh1 - kh0, g.c, p.seg_stride, src + ow0 * p.ldc,
                                                                    p.row_stride, wp + kh0 * p.S * kLanes, out);
-                            continue;
-                        }
-                        fns[pr - 1](kh1 - kh0, p.S, p.seg_stride, src + ow0 * p.ldc, p.ldc, p.row_stride,
-                                    wp + (p.K * v0 + kh0 * p.S * nv) * kLanes, out);
+                        else
+                            fns[pr - 1](kh1 - kh0, p.S, p.seg_stride, src + ow0 * p.ldc, p.ldc, p.row_stride,
+                                        wp + (p.K * v0 + kh0 * p.S * nv) * kLanes, out);
                     }
                 }
             };

@@ -170,21 +170,28 @@ struct TiledPairsForward {
     }
 };
 
-template <typename T>
-void max_forward(const Pool2dGeom& g, const T* x, T* y) {
-    if (TiledPairsForward<T>::applies(g)) return TiledPairsForward<T>::forward(g, x, y);
+// Output rows (n, oh) spread over the threads, each in channel blocks of kMaxBlock: row(cb, n, oh, c0, width), cb the
+// block's width as a compile-time case (with_block_width) up to `widest_constant`, else 0 (read at run time).
+template <class Row>
+void by_row_blocks(const Pool2dGeom& g, int64_t widest_constant, Row&& row) {
 #pragma omp parallel for num_threads(pool_threads_for(work_estimate({g.n, g.ho, g.wo, g.c, g.ph, g.pw}))) schedule(static)
     for (int64_t t = 0; t < g.n * g.ho; ++t)
         for (int64_t c0 = 0; c0 < g.c; c0 += kMaxBlock) {
             const int64_t width = std::min(kMaxBlock, g.c - c0);
-            if (width > 16) {  // wide blocks: the run-time loop was ahead (32x56x56x64: 2.45 vs 2.8 ms, AVX-512)
-                max_forward_row<T, 0>(g, x, y, t / g.ho, t % g.ho, c0, width);
-                continue;
-            }
-            with_block_width(width, [&](auto cb) {
-                max_forward_row<T, decltype(cb)::value>(g, x, y, t / g.ho, t % g.ho, c0, width);
-            });
+            if (width > widest_constant)
+                row(std::integral_constant<int, 0>{}, t / g.ho, t % g.ho, c0, width);
+            else
+                with_block_width(width, [&](auto cb) { row(cb, t / g.ho, t % g.ho, c0, width); });
         }
+}
+
+template <typename T>
+void max_forward(const Pool2dGeom& g, const T* x, T* y) {
+    if (TiledPairsForward<T>::applies(g)) return TiledPairsForward<T>::forward(g, x, y);
+    // Wide blocks at run time: that loop was ahead (32x56x56x64: 2.45 vs 2.8 ms, AVX-512).
+    by_row_blocks(g, 16, [&](auto cb, int64_t n, int64_t oh, int64_t c0, int64_t width) {
+        max_forward_row<T, decltype(cb)::value>(g, x, y, n, oh, c0, width);
+    });
 }
 
 // Few channels, windows tiling the rows (strides == pool, no padding before): a window's channel loop is too short to
@@ -417,14 +424,9 @@ void avg_forward_row(const Pool2dGeom& g, const T* x, T* y, int64_t n, int64_t o
 
 template <typename T>
 void avg_forward(const Pool2dGeom& g, const T* x, T* y) {
-#pragma omp parallel for num_threads(pool_threads_for(work_estimate({g.n, g.ho, g.wo, g.c, g.ph, g.pw}))) schedule(static)
-    for (int64_t t = 0; t < g.n * g.ho; ++t)
-        for (int64_t c0 = 0; c0 < g.c; c0 += kMaxBlock) {
-            const int64_t width = std::min(kMaxBlock, g.c - c0);
-            with_block_width(width, [&](auto cb) {
-                avg_forward_row<T, decltype(cb)::value>(g, x, y, t / g.ho, t % g.ho, c0, width);
-            });
-        }
+    by_row_blocks(g, kMaxBlock, [&](auto cb, int64_t n, int64_t oh, int64_t c0, int64_t width) {
+        avg_forward_row<T, decltype(cb)::value>(g, x, y, n, oh, c0, width);
+    });
 }
 
 }  // namespace
