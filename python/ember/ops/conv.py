@@ -1,6 +1,7 @@
 """2-D convolution, NHWC input and HWIO kernel (Keras' layouts), on the native conv kernels."""
 from ._util import (checked_once, empty_result, host_signature, kernels, pair, record, require_float, require_rank,
                     tensor_of, wrap)
+from ..device import array_module
 from .activation import check_bias_activation
 
 
@@ -111,6 +112,7 @@ def _conv2d(op, x, kernel, bias, activation, alpha, strides, padding, dilation_r
         if fused:  # through the activation (read from y) to the convolution's output, and the bias's sums
             g, gb = backend.bias_activation_backward(activation, y, g, alpha, b is not None)
             g = g.reshape(y.shape)
+        g = array_module(g).ascontiguousarray(g)  # once, where each kernel would copy a strided or broadcast g
         gx = backend.conv2d_backward_input(g, kernel._data, x.shape, *args) if x.requires_grad else None
         gk = backend.conv2d_backward_weight(g, x._data, kernel.shape, *args) if kernel.requires_grad else None
         return [gx, gk] + ([] if b is None else [gb])

@@ -27,6 +27,9 @@ def sum(x, axis=None, keepdims=False):
     axes = normalize_axes("sum", axis, x.ndim, x.shape)
     out = wrap(x._xp.sum(x._data, axis=axes, keepdims=keepdims))
     shape = x.shape
+    if len(axes) == x.ndim and not keepdims:  # as mean's: the kernels that take it would each copy a broadcast view
+        xp, dtype = x._xp, x.dtype
+        return record("sum", out, [x], lambda g: [xp.full(shape, g, dtype)])
     return record("sum", out, [x], lambda g: [_expand_back(g, shape, axes, keepdims)])
 
 
