@@ -25,11 +25,11 @@ TILED = [((2, 2), (2, 2)), ((2, 3), (2, 3)), ((3, 3), (3, 3)), ((1, 2), (1, 2)),
 
 
 @pytest.mark.parametrize("window", TILED, ids=str)
-@pytest.mark.parametrize("channels", [1, 3, 6, 15])
+@pytest.mark.parametrize("channels", [1, 3, 6, 15, 16, 17, 32, 70])
 @pytest.mark.parametrize("size", [(6, 6), (7, 8)], ids=["whole", "remainder"])
-def test_max_pool_gradient_with_few_channels_and_tiling_windows(window, channels, size):
-    """The flattened-row path (fewer than 16 channels, strides equal to the pool, no padding before): ties, NaNs,
-    rows and columns past the last window."""
+def test_max_pool_gradient_with_tiling_windows(window, channels, size):
+    """Strides equal to the pool, no padding before: the flattened-row paths (fewer than 16 channels) and the
+    per-window one (16 or more, a block of 64 and a tail at 70): ties, NaNs, rows and columns past the last window."""
     rng = np.random.default_rng(channels + 10 * size[0] + len(str(window)))
     x = rng.integers(0, 3, (2,) + size + (channels,)).astype(np.float64)
     x[0, 1, 1, 0] = x[1, 2, 3, -1] = x[1, 2, 2, -1] = x[1, 5, 5, 0] = np.nan
@@ -55,11 +55,13 @@ def test_relu_gradient_keeps_the_reference_semantics_for_inf_and_nan():
     np.testing.assert_array_equal(got, expected)
 
 
-@pytest.mark.parametrize("channels", [1, 3, 6, 8, 9, 16])
+@pytest.mark.parametrize("channels", [1, 3, 6, 8, 9, 16, 17, 32, 64, 70])
 @pytest.mark.parametrize("size", [(6, 6), (7, 9), (2, 2)], ids=["whole", "remainder", "one"])
 def test_max_pool_forward_of_tiling_2x2_windows_on_every_isa(gemm_kernel, channels, size):
-    """The flattened-row forward (2x2 windows tiling the rows, at most 8 channels or 16): each window's maximum, NaN
-    when it holds one, ties and signed zeros as the reference gives them, rows and columns past the last window."""
+    """The 2x2 windows tiling the rows: flattened rows (at most 8 channels or 16), each window's channels in place
+    (more than 16: 32 and 64 compile-time widths, 17 and 70 read at run time), the per-window path (9): each window's
+    maximum, NaN when it holds one, ties and signed zeros as the reference gives them, rows and columns past the last
+    window."""
     rng = np.random.default_rng(channels + size[1])
     x = rng.integers(-2, 3, (3,) + size + (channels,)).astype(np.float64)
     x[rng.random(x.shape) < 0.1] = -0.0

@@ -128,16 +128,16 @@ void max_backward_image(const Pool2dGeom& g, const T* gy, const T* x, T* gx, int
 }
 
 
-// 2x2 windows tiling the rows (stride 2, no padding before), few channels: a window's channel loop is too short to
-// vectorize (LeNet's 6 channels: ~20 cycles a window), so each output row is done on flattened rows of W * C values,
-// where channel c of window ow starts at k = 2 ow C + c: s[k] takes the window's four cells in window_max's order
+// 2x2 windows tiling the rows (stride 2, no padding before). Few channels (wide_row for more): a window's channel
+// loop is too short to vectorize (LeNet's 6 channels: ~20 cycles a window), so each output row is done on flattened
+// rows of W * C values, where channel c of window ow starts at k = 2 ow C + c: s[k] takes the window's four cells in window_max's order
 // ((0, 0), (0, 1), (1, 0), (1, 1): the same value, the same NaN) at every k in full-width passes, and the C values at
 // each window's start are then copied out, C a constant. The same bits as the per-window path (NaN payloads, signed
 // zeros, ties); 2 threads, Zen 5, A/B: 64x28x28x6 36 -> 21 us, 32x62x62x16 128 -> 87 us.
 template <typename T>
 struct TiledPairsForward {
     static bool applies(const Pool2dGeom& g) {
-        return (g.c <= 8 || g.c == 16) && g.ph == 2 && g.pw == 2 && g.sh == 2 && g.sw == 2 && g.pt == 0 && g.pl == 0 &&
+        return (g.c <= 8 || g.c >= 16) && g.ph == 2 && g.pw == 2 && g.sh == 2 && g.sw == 2 && g.pt == 0 && g.pl == 0 &&
                g.ho > 0 && g.wo > 0 && 2 * g.ho <= g.h && 2 * g.wo <= g.w;
     }
 
@@ -159,13 +159,44 @@ struct TiledPairsForward {
             for (int c = 0; c < C; ++c) dst[ow * C + c] = s[2 * ow * C + c];
     }
 
+    // More than 16 channels: a window's channels are a full-width run already, and its four cells are compared in
+    // place, in window_max's order (CB the channel count when a compile-time case, else 0). The per-window path took
+    // 45 ns a 32-channel window on 1 thread (64x112x112x32: 9.0 ms, against relu's 5.0 over twice the bytes), and
+    // 2 threads stayed short of the memory's pace: 4.5-4.8 -> 2.2-3.3 ms there (A/B by process).
+    template <int CB>
+    static void wide_row(const Pool2dGeom& g, const T* x, T* y, int64_t n, int64_t oh) {
+        const int64_t C = CB > 0 ? CB : g.c, ld = g.w * C;
+        const T* r0 = x + (n * g.h + 2 * oh) * ld;
+        const T* r1 = r0 + ld;
+        T* dst = y + (n * g.ho + oh) * g.wo * C;
+        for (int64_t ow = 0; ow < g.wo; ++ow) {
+            const T* __restrict a = r0 + 2 * ow * C;
+            const T* __restrict b = r1 + 2 * ow * C;
+            T* __restrict d = dst + ow * C;
+#pragma omp simd
+            for (int64_t c = 0; c < C; ++c) {
+                T m = a[c];
+                const T v01 = a[C + c], v10 = b[c], v11 = b[C + c];
+                m = takes_over(v01, m) ? v01 : m;
+                m = takes_over(v10, m) ? v10 : m;
+                d[c] = takes_over(v11, m) ? v11 : m;
+            }
+        }
+    }
+
     static void forward(const Pool2dGeom& g, const T* x, T* y) {
 #pragma omp parallel num_threads(pool_threads_for(work_estimate({g.n, g.ho, g.wo, g.c, g.ph, g.pw})))
         {
-            std::vector<T> s(size_t(2 * g.wo * g.c));
+            std::vector<T> s(g.c <= 16 ? size_t(2 * g.wo * g.c) : 0);
 #pragma omp for schedule(static)
             for (int64_t t = 0; t < g.n * g.ho; ++t)
-                with_block_width(g.c, [&](auto cb) { row<decltype(cb)::value>(g, x, y, t / g.ho, t % g.ho, s.data()); });
+                with_block_width(g.c, [&](auto cb) {
+                    constexpr int CB = decltype(cb)::value;
+                    if constexpr (CB > 0 && CB <= 16)
+                        row<CB>(g, x, y, t / g.ho, t % g.ho, s.data());
+                    else
+                        wide_row<CB>(g, x, y, t / g.ho, t % g.ho);
+                });
         }
     }
 };
