@@ -75,12 +75,13 @@ def test_max_pool_forward_of_tiling_2x2_windows_on_every_isa(gemm_kernel, channe
         np.testing.assert_array_equal(np.nan_to_num(got), np.nan_to_num(expected))
 
 
-@pytest.mark.parametrize("channels", [1, 6, 17, 64, 70])
+@pytest.mark.parametrize("channels", [1, 6, 17, 32, 64, 70])
 @pytest.mark.parametrize("window", WINDOWS, ids=str)
 def test_average_pool_forward_on_every_isa(gemm_kernel, window, channels):
     """The average pool's forward, compiled per ISA with the channel block's width a constant where it is one of the
-    cases (1, 6, 64: a full block and a 6-channel tail at 70) and read at run time otherwise (17): each window's real
-    cells summed from zero in order and divided by their count (padding not counted), float32 and float64."""
+    cases (1, 6, 32, 64: a full block and a 6-channel tail at 70) and read at run time otherwise (17), 2x2 windows
+    tiling the rows from 17 channels summed in place: each window's real cells summed from zero in order and divided
+    by their count (padding not counted), float32 and float64."""
     rng = np.random.default_rng(channels)
     x = rng.standard_normal((2, 7, 9, channels))
     expected = reference.avg_pool2d_forward(x, *window)
