@@ -84,7 +84,10 @@ def bench_op(info, label, shapes, backward, torch, timing, peaks, threads, refer
     if "ember" not in contenders:
         return []
     times = time_interleaved(contenders, **timing)
-    work = info.flops(sample) if info.flops else sum(a.nbytes for a in sample.args) * 2
+    if info.flops:
+        work = info.flops(sample)
+    else:  # bytes read and written; an elementwise op's by default
+        work = info.bytes(sample) if info.bytes else sum(a.nbytes for a in sample.args) * 2
     work *= 3 if backward else 1  # a backward costs about two forwards (input and weight gradients)
     return rows_of(info.name, label, times, work, "GFLOP/s" if info.flops else "GB/s", peaks, threads)
 

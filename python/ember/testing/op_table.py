@@ -49,6 +49,7 @@ class OpInfo:
     grad_rtol: float = 1e-5
     bench: list = field(default_factory=list)   # [(label, Sample of input shapes)] at realistic sizes
     flops: Optional[Callable] = None  # Sample -> floating-point operations of one forward
+    bytes: Optional[Callable] = None  # Sample -> bytes one forward reads and writes (default: inputs, twice)
     bench_backward: bool = False      # the bench also times forward + backward (sum of the output)
     note: Any = None
     strategy: Optional[Callable] = None  # () -> hypothesis strategy of Samples of any size (see `strategy` below)

@@ -78,6 +78,13 @@ def _pool_reference(forward):
     return reference
 
 
+def _pool_bytes(sample):
+    """A pooling forward's traffic: its input read, its output (sized from the first image's) written."""
+    x = sample.args[0]
+    first = _pool_reference(ref.avg_pool2d_forward)(x[:1], **sample.kwargs)
+    return x.nbytes + first.nbytes * x.shape[0]
+
+
 def _conv_samples(rng):
     def s(x, w, **kw):
         return Sample((normal(rng, *x), normal(rng, *w)), kw)
@@ -353,12 +360,14 @@ NN_OPS = [
                ErrorCase((np.ones((1, 4, 4, 1)),), {"pool_size": 0}, ValueError,
                          r"max_pool2d: invalid value for argument `pool_size`")],
            kernel=True, bench=[("64x112x112x32 2x2", _shapes((64, 112, 112, 32)))], bench_backward=True,
+           bytes=_pool_bytes,
            strategy=strategy("pool2d")),
     OpInfo("avg_pool2d", lambda x, **k: ops.avg_pool2d(x, **k), _pool_reference(ref.avg_pool2d_forward), _pool_samples,
            errors=_pool_errors("avg_pool2d") + [
                ErrorCase((np.ones((1, 4, 4, 1)),), {"pool_size": 2, "padding": ((2, 0), (0, 0))}, ValueError,
                          r"avg_pool2d: padding .* must be smaller than the pool size")],
            kernel=True, bench=[("64x112x112x32 2x2", _shapes((64, 112, 112, 32)))], bench_backward=True,
+           bytes=_pool_bytes,
            strategy=strategy("pool2d")),
     _activation("relu", ops.relu),
     _activation("leaky_relu", lambda x: ops.leaky_relu(x, 0.2), 0.2),
