@@ -1,7 +1,6 @@
 // One row of group gi's column matrix: row r is output pixel r (image-major), columns (kh, kw, cg), zeros where the
 // window reads padding. With one group and no column dilation, a kernel row's kw taps are kw * C contiguous inputs:
-// one copy. Serial; conv2d.cpp's im2col runs it over row ranges in parallel, conv2d_rows_impl.h over a thread's
-// chunk of pixels.
+// one copy. Serial; conv2d.cpp's im2col runs it over row ranges in parallel.
 #pragma once
 
 #include <cstdint>
