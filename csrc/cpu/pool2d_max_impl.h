@@ -128,6 +128,18 @@ void max_backward_image(const Pool2dGeom& g, const T* gy, const T* x, T* gx, int
 }
 
 
+// Output row (n, oh) of 2x2 windows tiling the rows (stride 2, no padding before), channels full-width: each window's
+// cells in its two input rows a and b (cell (i, j), channel c at (i ? b : a)[j C + c]) and its outputs d go to
+// window(a, b, d, C), C = CB when that is a compile-time case (else CB = 0).
+template <typename T, int CB, class Window>
+void pairs_wide_row(const Pool2dGeom& g, const T* x, T* y, int64_t n, int64_t oh, Window&& window) {
+    const int64_t C = CB > 0 ? CB : g.c, ld = g.w * C;
+    const T* r0 = x + (n * g.h + 2 * oh) * ld;
+    const T* r1 = r0 + ld;
+    T* dst = y + (n * g.ho + oh) * g.wo * C;
+    for (int64_t ow = 0; ow < g.wo; ++ow) window(r0 + 2 * ow * C, r1 + 2 * ow * C, dst + ow * C, C);
+}
+
 // 2x2 windows tiling the rows (stride 2, no padding before). Few channels (wide_row for more): a window's channel
 // loop is too short to vectorize (LeNet's 6 channels: ~20 cycles a window), so each output row is done on flattened
 // rows of W * C values, where channel c of window ow starts at k = 2 ow C + c: s[k] takes the window's four cells in window_max's order
@@ -165,14 +177,8 @@ struct TiledPairsForward {
     // 2 threads stayed short of the memory's pace: 4.5-4.8 -> 2.2-3.3 ms there (A/B by process).
     template <int CB>
     static void wide_row(const Pool2dGeom& g, const T* x, T* y, int64_t n, int64_t oh) {
-        const int64_t C = CB > 0 ? CB : g.c, ld = g.w * C;
-        const T* r0 = x + (n * g.h + 2 * oh) * ld;
-        const T* r1 = r0 + ld;
-        T* dst = y + (n * g.ho + oh) * g.wo * C;
-        for (int64_t ow = 0; ow < g.wo; ++ow) {
-            const T* __restrict a = r0 + 2 * ow * C;
-            const T* __restrict b = r1 + 2 * ow * C;
-            T* __restrict d = dst + ow * C;
+        pairs_wide_row<T, CB>(g, x, y, n, oh, [](const T* __restrict a, const T* __restrict b, T* __restrict d,
+                                                 int64_t C) {
 #pragma omp simd
             for (int64_t c = 0; c < C; ++c) {
                 T m = a[c];
@@ -181,7 +187,7 @@ struct TiledPairsForward {
                 m = takes_over(v10, m) ? v10 : m;
                 d[c] = takes_over(v11, m) ? v11 : m;
             }
-        }
+        });
     }
 
     static void forward(const Pool2dGeom& g, const T* x, T* y) {
@@ -458,17 +464,10 @@ void avg_forward_row(const Pool2dGeom& g, const T* x, T* y, int64_t n, int64_t o
 // 64x112x112x32 on 2 threads: 3.7-4.0 -> 1.3 ms (A/B by process); 32x56x56x128 1.6-1.9 -> 0.71-0.76.
 template <typename T, int CB>
 void avg_forward_pairs_row(const Pool2dGeom& g, const T* x, T* y, int64_t n, int64_t oh) {
-    const int64_t C = CB > 0 ? CB : g.c, ld = g.w * C;
-    const T* r0 = x + (n * g.h + 2 * oh) * ld;
-    const T* r1 = r0 + ld;
-    T* dst = y + (n * g.ho + oh) * g.wo * C;
-    for (int64_t ow = 0; ow < g.wo; ++ow) {
-        const T* __restrict a = r0 + 2 * ow * C;
-        const T* __restrict b = r1 + 2 * ow * C;
-        T* __restrict d = dst + ow * C;
+    pairs_wide_row<T, CB>(g, x, y, n, oh, [](const T* __restrict a, const T* __restrict b, T* __restrict d, int64_t C) {
 #pragma omp simd
         for (int64_t c = 0; c < C; ++c) d[c] = (((T(0) + a[c]) + a[C + c]) + b[c] + b[C + c]) / T(4);
-    }
+    });
 }
 
 template <typename T>
