@@ -153,19 +153,20 @@ struct TiledPairsForward {
                g.ho > 0 && g.wo > 0 && 2 * g.ho <= g.h && 2 * g.wo <= g.w;
     }
 
+    // A window's maximum over its cells in window_max's order, (0, 0) (0, 1) (1, 0) (1, 1).
+    static T max4(T v00, T v01, T v10, T v11) {
+        T m = takes_over(v01, v00) ? v01 : v00;
+        m = takes_over(v10, m) ? v10 : m;
+        return takes_over(v11, m) ? v11 : m;
+    }
+
     template <int C>
     static void row(const Pool2dGeom& g, const T* x, T* y, int64_t n, int64_t oh, T* __restrict s) {
         const int64_t ld = g.w * C, last = (2 * g.wo - 1) * C;  // s is needed below `last` only
         const T* __restrict r0 = x + (n * g.h + 2 * oh) * ld;
         const T* __restrict r1 = r0 + ld;
 #pragma omp simd
-        for (int64_t k = 0; k < last; ++k) {
-            T b = r0[k];
-            const T v01 = r0[k + C], v10 = r1[k], v11 = r1[k + C];
-            b = takes_over(v01, b) ? v01 : b;
-            b = takes_over(v10, b) ? v10 : b;
-            s[k] = takes_over(v11, b) ? v11 : b;
-        }
+        for (int64_t k = 0; k < last; ++k) s[k] = max4(r0[k], r0[k + C], r1[k], r1[k + C]);
         T* __restrict dst = y + (n * g.ho + oh) * g.wo * C;
         for (int64_t ow = 0; ow < g.wo; ++ow)
             for (int c = 0; c < C; ++c) dst[ow * C + c] = s[2 * ow * C + c];
@@ -180,13 +181,7 @@ struct TiledPairsForward {
         pairs_wide_row<T, CB>(g, x, y, n, oh, [](const T* __restrict a, const T* __restrict b, T* __restrict d,
                                                  int64_t C) {
 #pragma omp simd
-            for (int64_t c = 0; c < C; ++c) {
-                T m = a[c];
-                const T v01 = a[C + c], v10 = b[c], v11 = b[C + c];
-                m = takes_over(v01, m) ? v01 : m;
-                m = takes_over(v10, m) ? v10 : m;
-                d[c] = takes_over(v11, m) ? v11 : m;
-            }
+            for (int64_t c = 0; c < C; ++c) d[c] = max4(a[c], a[C + c], b[c], b[C + c]);
         });
     }
 
