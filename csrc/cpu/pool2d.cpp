@@ -7,7 +7,8 @@
 #include <cmath>
 
 #include "gemm.h"
-#include "pool2d_max_impl.h"  // Window, window(), pool_threads_for()
+#include "pool2d_max.h"
+#include "pool2d_window.h"  // Window, window(), pool_threads_for()
 
 namespace ember {
 namespace {

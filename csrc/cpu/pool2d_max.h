@@ -1,5 +1,5 @@
 // Pooling's ISA-compiled kernels (max forward and backward, the average's forward), one table per ISA
-// (pool2d_max_impl.h), chosen with the GEMM's ISA.
+// (pool2d_impl.h), chosen with the GEMM's ISA.
 #pragma once
 
 #include "../common/shapes.h"

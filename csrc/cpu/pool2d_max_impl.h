@@ -1,30 +1,16 @@
-// Max pooling forward and backward and the average pool's forward, compiled once per ISA
-// (pool2d_{generic,avx2,avx512}.cpp): the max backward's
-// branch-free selects vectorize only with AVX-512's masks (64x28x28x6: 1.49 ms with AVX2, 0.63 with AVX-512, A/B in
-// one process). Everything here has internal linkage, so the per-ISA copies never meet at link time.
+// Max pooling's forward and backward: the per-window kernels, the tiled fast paths (2x2 stride-2 windows, few
+// channels) and max_forward / max_backward, which choose among them. Compiled once per ISA through pool2d_impl.h
+// (which says why); pool2d_avg_impl.h includes it too, for TiledPairsForward::applies. Everything here has internal
+// linkage, so the per-ISA copies never meet at link time.
 #pragma once
 
 #include <algorithm>
 #include <vector>
-#include <type_traits>
 
-#include "../common/parallel.h"
-#include "pool2d_max.h"
+#include "pool2d_window.h"
 
 namespace ember {
 namespace {
-
-int pool_threads_for(int64_t work) { return work < 32768 ? 1 : get_num_threads(); }
-
-struct Window {
-    int64_t h0, h1, w0, w1;
-};
-
-inline Window window(const Pool2dGeom& g, int64_t oh, int64_t ow) {
-    const int64_t hs = oh * g.sh - g.pt, ws = ow * g.sw - g.pl;
-    const int64_t h0 = std::max<int64_t>(hs, 0), w0 = std::max<int64_t>(ws, 0);
-    return {h0, std::max(h0, std::min(hs + g.ph, g.h)), w0, std::max(w0, std::min(ws + g.pw, g.w))};
-}
 
 // v replaces the running best b when it is larger, or NaN: a NaN best stays NaN (only another NaN replaces it, and
 // which NaN does not matter: the backward sends the gradient to the window's first NaN cell whatever the payload).
@@ -34,31 +20,6 @@ template <typename T>
 inline bool takes_over(T v, T b) {
     return (v > b) | (v != v);
 }
-
-// Max pooling runs channel block by channel block with the block's width a compile-time constant where it is
-// small or a power of two (1-8, 16, 32, 64 channels): with a run-time width, LeNet's 6-channel windows cost ~50 ns each in loop set-up and
-// remainder handling (max-pool backward took 0.70 ms at 64x28x28x6), while a constant width keeps best/taken in
-// registers and the loops straight.
-template <class F>
-void with_block_width(int64_t cb, F&& f) {
-    switch (cb) {
-        case 1: return f(std::integral_constant<int, 1>{});
-        case 2: return f(std::integral_constant<int, 2>{});
-        case 3: return f(std::integral_constant<int, 3>{});
-        case 4: return f(std::integral_constant<int, 4>{});
-        case 5: return f(std::integral_constant<int, 5>{});
-        case 6: return f(std::integral_constant<int, 6>{});
-        case 7: return f(std::integral_constant<int, 7>{});
-        case 8: return f(std::integral_constant<int, 8>{});
-        case 16: return f(std::integral_constant<int, 16>{});
-        case 32: return f(std::integral_constant<int, 32>{});
-        case 64: return f(std::integral_constant<int, 64>{});
-        default: return f(std::integral_constant<int, 0>{});  // the width known only at run time
-    }
-}
-
-// Blocks of 64 channels, the last one narrower.
-constexpr int64_t kMaxBlock = 64;
 
 // best[k] = the maximum of channel c0 + k over window `win` of image n (the first NaN if there is one).
 template <typename T, int CB>
@@ -127,19 +88,6 @@ void max_backward_image(const Pool2dGeom& g, const T* gy, const T* x, T* gx, int
         }
 }
 
-
-// Output row (n, oh) of 2x2 windows tiling the rows (stride 2, no padding before), channels full-width: each window's
-// cells in its two input rows a and b (cell (i, j), channel c at (i ? b : a)[j C + c]) and its outputs d go to
-// window(a, b, d, C), C = CB when that is a compile-time case (else CB = 0).
-template <typename T, int CB, class Window>
-void pairs_wide_row(const Pool2dGeom& g, const T* x, T* y, int64_t n, int64_t oh, Window&& window) {
-    const int64_t C = CB > 0 ? CB : g.c, ld = g.w * C;
-    const T* r0 = x + (n * g.h + 2 * oh) * ld;
-    const T* r1 = r0 + ld;
-    T* dst = y + (n * g.ho + oh) * g.wo * C;
-    for (int64_t ow = 0; ow < g.wo; ++ow) window(r0 + 2 * ow * C, r1 + 2 * ow * C, dst + ow * C, C);
-}
-
 // 2x2 windows tiling the rows (stride 2, no padding before). Few channels (wide_row for more): a window's channel
 // loop is too short to vectorize (LeNet's 6 channels: ~20 cycles a window), so each output row is done on flattened
 // rows of W * C values, where channel c of window ow starts at k = 2 ow C + c: s[k] takes the window's four cells in window_max's order
@@ -201,21 +149,6 @@ struct TiledPairsForward {
         }
     }
 };
-
-// Output rows (n, oh) spread over the threads, each in channel blocks of kMaxBlock: row(cb, n, oh, c0, width), cb the
-// block's width as a compile-time case (with_block_width) up to `widest_constant`, else 0 (read at run time).
-template <class Row>
-void by_row_blocks(const Pool2dGeom& g, int64_t widest_constant, Row&& row) {
-#pragma omp parallel for num_threads(pool_threads_for(work_estimate({g.n, g.ho, g.wo, g.c, g.ph, g.pw}))) schedule(static)
-    for (int64_t t = 0; t < g.n * g.ho; ++t)
-        for (int64_t c0 = 0; c0 < g.c; c0 += kMaxBlock) {
-            const int64_t width = std::min(kMaxBlock, g.c - c0);
-            if (width > widest_constant)
-                row(std::integral_constant<int, 0>{}, t / g.ho, t % g.ho, c0, width);
-            else
-                with_block_width(width, [&](auto cb) { row(cb, t / g.ho, t % g.ho, c0, width); });
-        }
-}
 
 template <typename T>
 void max_forward(const Pool2dGeom& g, const T* x, T* y) {
@@ -431,64 +364,5 @@ void max_backward(const Pool2dGeom& g, const T* gy, const T* x, T* gx) {
     }
 }
 
-// Average pooling, output row (n, oh), channels [c0, c0 + width) (CB the width when a compile-time case, else 0):
-// each window summed in registers from 0, cell by cell in row-major order, then divided by its count of real cells.
-// Compiled per ISA with the width a constant: the baseline build's loop, adding into the output in memory, ran at
-// 0.93x PyTorch on 64x112x112x32.
-template <typename T, int CB>
-void avg_forward_row(const Pool2dGeom& g, const T* x, T* y, int64_t n, int64_t oh, int64_t c0, int64_t width) {
-    const int64_t cb = CB > 0 ? CB : width;
-    for (int64_t ow = 0; ow < g.wo; ++ow) {
-        const Window win = window(g, oh, ow);
-        T acc[kMaxBlock];
-        for (int64_t k = 0; k < cb; ++k) acc[k] = T(0);
-        for (int64_t hi = win.h0; hi < win.h1; ++hi)
-            for (int64_t wi = win.w0; wi < win.w1; ++wi) {
-                const T* src = x + ((n * g.h + hi) * g.w + wi) * g.c + c0;
-#pragma omp simd
-                for (int64_t k = 0; k < cb; ++k) acc[k] += src[k];
-            }
-        const T count = T(std::max<int64_t>((win.h1 - win.h0) * (win.w1 - win.w0), 1));
-        T* dst = y + ((n * g.ho + oh) * g.wo + ow) * g.c + c0;
-        for (int64_t k = 0; k < cb; ++k) dst[k] = acc[k] / count;
-    }
-}
-
-// The 2x2 windows of TiledPairsForward with more than 16 channels, as its wide_row: each window's four cells summed
-// in place, channels full-width, in avg_forward_row's order (from 0, so -0.0 cells give +0.0 as there).
-// 64x112x112x32 on 2 threads: 3.7-4.0 -> 1.3 ms (A/B by process); 32x56x56x128 1.6-1.9 -> 0.71-0.76.
-template <typename T, int CB>
-void avg_forward_pairs_row(const Pool2dGeom& g, const T* x, T* y, int64_t n, int64_t oh) {
-    pairs_wide_row<T, CB>(g, x, y, n, oh, [](const T* __restrict a, const T* __restrict b, T* __restrict d, int64_t C) {
-#pragma omp simd
-        for (int64_t c = 0; c < C; ++c) d[c] = (((T(0) + a[c]) + a[C + c]) + b[c] + b[C + c]) / T(4);
-    });
-}
-
-template <typename T>
-void avg_forward(const Pool2dGeom& g, const T* x, T* y) {
-    if (TiledPairsForward<T>::applies(g) && g.c > 16) {
-#pragma omp parallel for num_threads(pool_threads_for(work_estimate({g.n, g.ho, g.wo, g.c, g.ph, g.pw}))) schedule(static)
-        for (int64_t t = 0; t < g.n * g.ho; ++t)
-            with_block_width(g.c, [&](auto cb) {
-                avg_forward_pairs_row<T, decltype(cb)::value>(g, x, y, t / g.ho, t % g.ho);
-            });
-        return;
-    }
-    by_row_blocks(g, kMaxBlock, [&](auto cb, int64_t n, int64_t oh, int64_t c0, int64_t width) {
-        avg_forward_row<T, decltype(cb)::value>(g, x, y, n, oh, c0, width);
-    });
-}
-
 }  // namespace
 }  // namespace ember
-
-#define EMBER_POOL(isa)                                                                     \
-    namespace ember {                                                                       \
-    PoolKernels<float> pool_##isa##_f32() {                                                 \
-        return {&max_forward<float>, &max_backward<float>, &avg_forward<float>};            \
-    }                                                                                       \
-    PoolKernels<double> pool_##isa##_f64() {                                                \
-        return {&max_forward<double>, &max_backward<double>, &avg_forward<double>};         \
-    }                                                                                       \
-    }
