@@ -1,7 +1,7 @@
 """2-D convolution, NHWC input and HWIO kernel (Keras' layouts), on the native conv kernels."""
+from ..device import array_module
 from ._util import (checked_once, empty_result, host_signature, kernels, pair, record, require_float, require_rank,
                     tensor_of, wrap)
-from ..device import array_module
 from .activation import check_bias_activation
 
 
