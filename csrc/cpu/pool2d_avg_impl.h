@@ -1,11 +1,9 @@
 // Average pooling's forward (its backward, a plain scatter, is in pool2d.cpp), compiled once per ISA through
-// pool2d_impl.h; its 2x2 stride-2 path is the one TiledPairsForward (pool2d_max_impl.h) applies to. Everything here
-// has internal linkage, so the per-ISA copies never meet at link time.
+// pool2d_impl.h. Everything here has internal linkage, so the per-ISA copies never meet at link time.
 #pragma once
 
 #include <algorithm>
 
-#include "pool2d_max_impl.h"  // TiledPairsForward::applies
 #include "pool2d_window.h"
 
 namespace ember {
@@ -34,7 +32,7 @@ void avg_forward_row(const Pool2dGeom& g, const T* x, T* y, int64_t n, int64_t o
     }
 }
 
-// The 2x2 windows of TiledPairsForward with more than 16 channels, as its wide_row: each window's four cells summed
+// tiles_2x2 windows with more than 16 channels, as the max forward's wide_row: each window's four cells summed
 // in place, channels full-width, in avg_forward_row's order (from 0, so -0.0 cells give +0.0 as there).
 // 64x112x112x32 on 2 threads: 3.7-4.0 -> 1.3 ms (A/B by process); 32x56x56x128 1.6-1.9 -> 0.71-0.76.
 template <typename T, int CB>
@@ -47,7 +45,7 @@ void avg_forward_pairs_row(const Pool2dGeom& g, const T* x, T* y, int64_t n, int
 
 template <typename T>
 void avg_forward(const Pool2dGeom& g, const T* x, T* y) {
-    if (TiledPairsForward<T>::applies(g) && g.c > 16) {
+    if (tiles_2x2(g) && g.c > 16) {
 #pragma omp parallel for num_threads(pool_threads_for(work_estimate({g.n, g.ho, g.wo, g.c, g.ph, g.pw}))) schedule(static)
         for (int64_t t = 0; t < g.n * g.ho; ++t)
             with_block_width(g.c, [&](auto cb) {

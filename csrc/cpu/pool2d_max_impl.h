@@ -1,7 +1,6 @@
 // Max pooling's forward and backward: the per-window kernels, the tiled fast paths (2x2 stride-2 windows, few
 // channels) and max_forward / max_backward, which choose among them. Compiled once per ISA through pool2d_impl.h
-// (which says why); pool2d_avg_impl.h includes it too, for TiledPairsForward::applies. Everything here has internal
-// linkage, so the per-ISA copies never meet at link time.
+// (which says why). Everything here has internal linkage, so the per-ISA copies never meet at link time.
 #pragma once
 
 #include <algorithm>
@@ -97,8 +96,7 @@ void max_backward_image(const Pool2dGeom& g, const T* gy, const T* x, T* gx, int
 template <typename T>
 struct TiledPairsForward {
     static bool applies(const Pool2dGeom& g) {
-        return (g.c <= 8 || g.c >= 16) && g.ph == 2 && g.pw == 2 && g.sh == 2 && g.sw == 2 && g.pt == 0 && g.pl == 0 &&
-               g.ho > 0 && g.wo > 0 && 2 * g.ho <= g.h && 2 * g.wo <= g.w;
+        return (g.c <= 8 || g.c >= 16) && tiles_2x2(g);
     }
 
     // A window's maximum over its cells in window_max's order, (0, 0) (0, 1) (1, 0) (1, 1).
@@ -268,8 +266,7 @@ struct Pairs2x2 {
     }
 
     static bool applies(const Pool2dGeom& g) {
-        return g.c < 16 && g.ph == 2 && g.pw == 2 && g.sh == 2 && g.sw == 2 && g.pt == 0 && g.pl == 0 &&
-               g.ho > 0 && g.wo > 0 && 2 * g.ho <= g.h && 2 * g.wo <= g.w;
+        return g.c < 16 && tiles_2x2(g);
     }
 
     // gg[(2 ow + j) C + c] = gr[ow C + c] for j = 0, 1; CC is C when it is a compile-time case, else 0. With C read at

@@ -50,16 +50,23 @@ void with_block_width(int64_t cb, F&& f) {
 // Blocks of 64 channels, the last one narrower.
 constexpr int64_t kMaxBlock = 64;
 
-// Output row (n, oh) of 2x2 windows tiling the rows (stride 2, no padding before), channels full-width: each window's
-// cells in its two input rows a and b (cell (i, j), channel c at (i ? b : a)[j C + c]) and its outputs d go to
-// window(a, b, d, C), C = CB when that is a compile-time case (else CB = 0).
-template <typename T, int CB, class Window>
-void pairs_wide_row(const Pool2dGeom& g, const T* x, T* y, int64_t n, int64_t oh, Window&& window) {
+// 2x2 windows at stride 2 tiling the rows from the top-left corner (no padding before), every window inside the
+// input: the geometry of the 2x2 paths (pairs_wide_row, the max kernels' flattened rows).
+inline bool tiles_2x2(const Pool2dGeom& g) {
+    return g.ph == 2 && g.pw == 2 && g.sh == 2 && g.sw == 2 && g.pt == 0 && g.pl == 0 && g.ho > 0 && g.wo > 0 &&
+           2 * g.ho <= g.h && 2 * g.wo <= g.w;
+}
+
+// Output row (n, oh) of tiles_2x2 windows, channels full-width: each window's cells in its two input rows a and b
+// (cell (i, j), channel c at (i ? b : a)[j C + c]) and its outputs d go to per_window(a, b, d, C), C = CB when that
+// is a compile-time case (else CB = 0).
+template <typename T, int CB, class PerWindow>
+void pairs_wide_row(const Pool2dGeom& g, const T* x, T* y, int64_t n, int64_t oh, PerWindow&& per_window) {
     const int64_t C = CB > 0 ? CB : g.c, ld = g.w * C;
     const T* r0 = x + (n * g.h + 2 * oh) * ld;
     const T* r1 = r0 + ld;
     T* dst = y + (n * g.ho + oh) * g.wo * C;
-    for (int64_t ow = 0; ow < g.wo; ++ow) window(r0 + 2 * ow * C, r1 + 2 * ow * C, dst + ow * C, C);
+    for (int64_t ow = 0; ow < g.wo; ++ow) per_window(r0 + 2 * ow * C, r1 + 2 * ow * C, dst + ow * C, C);
 }
 
 // Output rows (n, oh) spread over the threads, each in channel blocks of kMaxBlock: row(cb, n, oh, c0, width), cb the
