@@ -11,6 +11,8 @@ from ember.backend import cpu, reference
 from ember.testing import gradcheck
 
 # (N, H, W, C, KH, KW, O, strides, padding, dilation)
+ROWS_IN_BLOCKS = (2, 6, 300, 64, 3, 3, 64, (1, 1), ((1, 1), (1, 1)), (1, 1))  # 154 KiB a row
+PAIRED_SAME = (2, 9, 8, 3, 3, 3, 16, (1, 1), ((1, 1), (1, 1)), (1, 1))
 GEOMETRIES = [
     (3, 28, 28, 1, 5, 5, 6, (1, 1), ((2, 2), (2, 2)), (1, 1)),     # LeNet's first layer, 'same'
     (2, 14, 14, 6, 5, 5, 16, (1, 1), ((0, 0), (0, 0)), (1, 1)),    # its second
@@ -22,9 +24,9 @@ GEOMETRIES = [
     (1, 5, 5, 4, 5, 5, 3, (1, 1), ((4, 4), (4, 4)), (1, 1)),       # padding as large as the kernel
     (2, 7, 40, 8, 3, 3, 33, (1, 1), ((1, 1), (1, 1)), (1, 1)),     # 40 pixels a row at every tile width
     (2, 6, 6, 64, 3, 3, 64, (1, 1), ((1, 1), (1, 1)), (1, 1)),     # K * O = 36864: the weight gradient splits tiles
-    (2, 6, 300, 64, 3, 3, 64, (1, 1), ((1, 1), (1, 1)), (1, 1)),   # and runs images in blocks of rows (154 KiB a row)
+    ROWS_IN_BLOCKS,                                                # and runs images in blocks of rows
     # Rows short enough to go two to a forward tile (AVX-512: wo <= 12 at one vector, <= 6 at two; AVX2: <= 6 at one):
-    (2, 9, 8, 3, 3, 3, 16, (1, 1), ((1, 1), (1, 1)), (1, 1)),      # 'same': edge pairs read different kernel rows
+    PAIRED_SAME,                                                   # 'same': edge pairs read different kernel rows
     (2, 8, 7, 4, 3, 2, 20, (2, 1), ((0, 0), (0, 0)), (1, 1)),      # two vectors a pixel, stride 2, 3 rows: one alone
     (3, 7, 6, 2, 3, 3, 8, (1, 1), ((0, 0), (0, 0)), (1, 1)),       # 4 pixels a row, pairs on AVX2 too
     # 5-wide kernels and one channel vector: AVX-512's sliding forward tiles (each input column broadcast once)
@@ -70,10 +72,10 @@ def test_gradients_match_finite_differences(rows_path, geometry):
 
 
 # 70 output rows (more than the 16 partial sums) for the grouped weight gradient; K * O >= 32768 for the split one,
-# with images in one block of rows and in several.
+# with images in one block of rows and in several; rows paired in the forward's tiles.
 @pytest.mark.parametrize("geometry", [(7, 12, 13, 6, 3, 3, 20, (1, 1), ((1, 1), (1, 1)), (1, 1)),
                                       (3, 9, 30, 32, 3, 3, 130, (1, 1), ((0, 0), (1, 1)), (1, 1)),
-                                      GEOMETRIES[10], GEOMETRIES[11]], ids=str)
+                                      ROWS_IN_BLOCKS, PAIRED_SAME], ids=str)
 def test_results_do_not_depend_on_the_thread_count(rows_path, geometry, conv_passes_on_one_and_three_threads):
     x, k, gy, args = _data(geometry, np.float32, 3)
     conv_passes_on_one_and_three_threads(x, k, gy, args)
